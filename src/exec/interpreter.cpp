@@ -1,0 +1,482 @@
+#include "exec/interpreter.hpp"
+
+#include <fmt/format.h>
+
+#include <bit>
+#include <cstring>
+#include <limits>
+
+namespace bpfvm {
+namespace {
+
+using isa::Insn;
+using isa::Kind;
+using isa::Op;
+using isa::OpInfo;
+
+#define BPFVM_ALWAYS_INLINE inline __attribute__((always_inline))
+
+constexpr uint16_t bit(unsigned reg) { return static_cast<uint16_t>(1u << reg); }
+constexpr uint16_t kArgRegs = bit(1) | bit(2) | bit(3) | bit(4) | bit(5);
+constexpr uint16_t kCalleeSaved = bit(6) | bit(7) | bit(8) | bit(9);
+
+struct Frame {
+  std::size_t return_pc = 0;
+  std::array<uint64_t, 4> saved{};  // caller's r6..r9
+  uint16_t init = 0;                // caller's initialized-register mask
+};
+
+// Registers an operation reads, as a function of its row (checked before it runs: reading a
+// register nobody wrote is the kernel's "R%d !read_ok").
+constexpr bool reads_dst(const OpInfo& r) {
+  switch (r.kind) {
+    case Kind::kAlu: return r.op_bits() != isa::code::kMov;
+    case Kind::kNeg: case Kind::kEnd: case Kind::kBswap: case Kind::kJmpCond: case Kind::kCallx:
+    case Kind::kStore: case Kind::kStoreReg: case Kind::kAtomic:
+      return true;
+    default: return false;
+  }
+}
+constexpr bool reads_src(const OpInfo& r) {
+  switch (r.kind) {
+    case Kind::kAlu: case Kind::kJmpCond: return r.reg_source();
+    case Kind::kMovSx: case Kind::kLoad: case Kind::kLoadSx: case Kind::kStoreReg: case Kind::kAtomic:
+    case Kind::kLdInd:
+      return true;
+    default: return false;
+  }
+}
+
+template <typename T>
+BPFVM_ALWAYS_INLINE T load(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+template <typename T>
+BPFVM_ALWAYS_INLINE void store(uint8_t* p, T v) {
+  std::memcpy(p, &v, sizeof(T));
+}
+
+template <unsigned N>
+using Unsigned = std::conditional_t<N == 1, uint8_t, std::conditional_t<N == 2, uint16_t, std::conditional_t<N == 4, uint32_t, uint64_t>>>;
+template <unsigned N>
+using Signed = std::make_signed_t<Unsigned<N>>;
+
+// ALU semantics on W-bit unsigned values (W = uint32_t or uint64_t), as RFC 9669 defines them:
+// division by zero gives 0, modulo by zero leaves dst, shifts mask their amount, and signed
+// division of INT_MIN by -1 wraps (INT_MIN; remainder 0).
+template <typename W>
+BPFVM_ALWAYS_INLINE W alu(uint8_t op_bits, bool is_signed, W dst, W src) {
+  using S = std::make_signed_t<W>;
+  constexpr unsigned kMask = sizeof(W) * 8 - 1;
+  switch (op_bits) {
+    case 0x00: return dst + src;
+    case 0x10: return dst - src;
+    case 0x20: return static_cast<W>(dst * src);
+    case 0x30:
+      if (src == 0) return 0;
+      if (!is_signed) return dst / src;
+      if (static_cast<S>(src) == -1) return static_cast<W>(W{0} - dst);  // INT_MIN / -1 == INT_MIN
+      return static_cast<W>(static_cast<S>(dst) / static_cast<S>(src));
+    case 0x40: return dst | src;
+    case 0x50: return dst & src;
+    case 0x60: return static_cast<W>(dst << (src & kMask));
+    case 0x70: return dst >> (src & kMask);
+    case 0x90:
+      if (src == 0) return dst;
+      if (!is_signed) return dst % src;
+      if (static_cast<S>(src) == -1) return 0;
+      return static_cast<W>(static_cast<S>(dst) % static_cast<S>(src));
+    case 0xa0: return dst ^ src;
+    case 0xb0: return src;
+    case 0xc0: return static_cast<W>(static_cast<S>(dst) >> (src & kMask));
+    default: return 0;
+  }
+}
+
+template <typename W>
+BPFVM_ALWAYS_INLINE bool condition(uint8_t op_bits, W a, W b) {
+  using S = std::make_signed_t<W>;
+  switch (op_bits) {
+    case 0x10: return a == b;
+    case 0x20: return a > b;
+    case 0x30: return a >= b;
+    case 0x40: return (a & b) != 0;
+    case 0x50: return a != b;
+    case 0x60: return static_cast<S>(a) > static_cast<S>(b);
+    case 0x70: return static_cast<S>(a) >= static_cast<S>(b);
+    case 0xa0: return a < b;
+    case 0xb0: return a <= b;
+    case 0xc0: return static_cast<S>(a) < static_cast<S>(b);
+    case 0xd0: return static_cast<S>(a) <= static_cast<S>(b);
+    default: return false;
+  }
+}
+
+BPFVM_ALWAYS_INLINE uint64_t swap_bytes(uint64_t v, int32_t width) {
+  switch (width) {
+    case 16: return __builtin_bswap16(static_cast<uint16_t>(v));
+    case 32: return __builtin_bswap32(static_cast<uint32_t>(v));
+    default: return __builtin_bswap64(v);
+  }
+}
+
+BPFVM_ALWAYS_INLINE uint64_t truncate(uint64_t v, int32_t width) {
+  switch (width) {
+    case 16: return static_cast<uint16_t>(v);
+    case 32: return static_cast<uint32_t>(v);
+    default: return v;
+  }
+}
+
+struct Machine {
+  const Insn* code = nullptr;
+  std::size_t count = 0;
+  const std::vector<HelperFn>* helper_at = nullptr;
+  const HelperTable* helpers = nullptr;
+  const RunOptions* options = nullptr;
+
+  std::array<uint64_t, 11> reg{};
+  uint16_t init = 0;
+  std::size_t pc = 0;
+  unsigned depth = 0;
+  std::array<Frame, kMaxCallFrames> frames{};
+  uint64_t branches_left = 0;
+  uint64_t may_goto_left = kMayGotoBudget;
+  std::optional<Error> error;
+  alignas(16) std::array<uint8_t, kMaxCallFrames * kStackSize> stack;
+
+  bool fail(std::string message) {
+    error = Error{ErrorKind::kRuntime, std::move(message), pc, std::nullopt};
+    return false;
+  }
+
+  uint64_t frame_pointer(unsigned d) const {
+    return reinterpret_cast<uint64_t>(stack.data()) + (kMaxCallFrames - d) * kStackSize;
+  }
+
+  // The host address of an N-byte access at `address`, or nullptr when it leaves the stack and
+  // every region the caller allowed (unsigned wrap-around makes each test a single compare).
+  template <unsigned N>
+  BPFVM_ALWAYS_INLINE uint8_t* translate(uint64_t address, bool write) const {
+    if (address - reinterpret_cast<uint64_t>(stack.data()) <= stack.size() - N) {
+      return reinterpret_cast<uint8_t*>(address);
+    }
+    for (const MemoryRegion& r : options->regions) {
+      if (r.size >= N && address - reinterpret_cast<uint64_t>(r.data) <= r.size - N && (r.writable || !write)) {
+        return reinterpret_cast<uint8_t*>(address);
+      }
+    }
+    return nullptr;
+  }
+
+  bool bad_access(unsigned size, bool write, uint8_t base, int16_t off) {
+    const uint64_t address = reg[base] + static_cast<uint64_t>(static_cast<int64_t>(off));
+    return fail(fmt::format("invalid memory {} of {} bytes at 0x{:x} (r{} {:+d}): outside the stack and the "
+                            "memory given to the program",
+                            write ? "write" : "read", size, address, base, off));
+  }
+
+  bool count_branch() {
+    if (options->branch_limit != 0 && --branches_left == 0) {
+      return fail(fmt::format("stopped after {} taken branches: the program does not terminate "
+                              "(raise RunOptions::branch_limit if it should)",
+                              options->branch_limit));
+    }
+    return true;
+  }
+
+  bool jump(int64_t delta) {
+    pc = static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + delta);
+    return delta >= 0 || count_branch();
+  }
+
+  bool enter(std::size_t target) {
+    if (depth + 1 >= kMaxCallFrames) {
+      return fail(fmt::format("the call stack of {} frames is too deep !", depth + 2));
+    }
+    Frame& f = frames[depth];
+    f.return_pc = pc + 1;
+    f.saved = {reg[6], reg[7], reg[8], reg[9]};
+    f.init = init;
+    ++depth;
+    reg[10] = frame_pointer(depth);
+    // The callee sees its arguments and its own frame pointer; r0 and r6-r9 are its own to set.
+    init = static_cast<uint16_t>((init & kArgRegs) | bit(10));
+    std::memset(stack.data() + (kMaxCallFrames - 1 - depth) * kStackSize, 0, kStackSize);
+    pc = target;
+    return count_branch();
+  }
+
+  // Returns false when the main program exits (or on error).
+  bool leave() {
+    if (depth == 0) return false;
+    --depth;
+    const Frame& f = frames[depth];
+    reg[6] = f.saved[0];
+    reg[7] = f.saved[1];
+    reg[8] = f.saved[2];
+    reg[9] = f.saved[3];
+    reg[10] = frame_pointer(depth);
+    // Scratch r1-r5: the callee may have clobbered them.
+    init = static_cast<uint16_t>((f.init & ~kArgRegs) | bit(0));
+    pc = f.return_pc;
+    return true;
+  }
+
+  bool call_helper(HelperFn fn) {
+    HelperContext ctx{options, pc, false};
+    reg[0] = fn(reg[1], reg[2], reg[3], reg[4], reg[5], ctx);
+    init = static_cast<uint16_t>((init & ~kArgRegs) | bit(0));
+    ++pc;
+    return !ctx.stop;
+  }
+
+  bool callx(uint8_t dst) {
+    const uint64_t value = reg[dst];
+    const auto base = reinterpret_cast<uint64_t>(code);
+    // A value made by `ld_imm64 src=BPF_PSEUDO_FUNC` is the address of a subprogram.
+    if (value - base < count * sizeof(Insn) && (value - base) % sizeof(Insn) == 0) {
+      return enter((value - base) / sizeof(Insn));
+    }
+    // Otherwise the register holds a helper id (the conformance suite's convention).
+    if (value <= static_cast<uint64_t>(std::numeric_limits<int32_t>::max())) {
+      if (const Helper* h = helpers->find(static_cast<int32_t>(value)); h != nullptr && h->fn != nullptr) {
+        return call_helper(h->fn);
+      }
+    }
+    return fail(fmt::format("callx r{}: 0x{:x} is neither a subprogram nor a known helper", dst, value));
+  }
+
+  // LD_ABS / LD_IND: r0 = big-endian packet bytes; out of bounds ends the program with r0 = 0.
+  template <unsigned N>
+  bool load_packet(int64_t offset) {
+    const auto& packet = options->packet;
+    init = static_cast<uint16_t>((init & ~kArgRegs) | bit(0));
+    if (offset < 0 || static_cast<uint64_t>(offset) + N > packet.size()) {
+      reg[0] = 0;
+      return false;
+    }
+    if constexpr (N == 1) {
+      reg[0] = packet[static_cast<std::size_t>(offset)];
+    } else {
+      reg[0] = swap_bytes(load<Unsigned<N>>(packet.data() + offset), N * 8);
+    }
+    ++pc;
+    return true;
+  }
+
+  template <Op O>
+  BPFVM_ALWAYS_INLINE bool step(const Insn& i);
+};
+
+template <Op O>
+BPFVM_ALWAYS_INLINE bool Machine::step(const Insn& i) {
+  constexpr OpInfo r = isa::info(O);
+  constexpr uint16_t kReadsDst = reads_dst(r);
+  constexpr uint16_t kReadsSrc = reads_src(r);
+  if constexpr (kReadsDst || kReadsSrc) {
+    const uint16_t need = static_cast<uint16_t>((kReadsDst ? bit(i.dst) : 0) | (kReadsSrc ? bit(i.src) : 0));
+    if ((init & need) != need) [[unlikely]] {
+      return fail(fmt::format("R{} !read_ok", (init & bit(i.dst)) || !kReadsDst ? i.src : i.dst));
+    }
+  }
+
+  if constexpr (r.kind == Kind::kAlu) {
+    const uint64_t src = r.reg_source() ? reg[i.src] : i.imm64;
+    if constexpr (r.is64()) {
+      reg[i.dst] = alu<uint64_t>(r.op_bits(), r.match_value == 1, reg[i.dst], src);
+    } else {
+      reg[i.dst] = alu<uint32_t>(r.op_bits(), r.match_value == 1, static_cast<uint32_t>(reg[i.dst]),
+                                 static_cast<uint32_t>(src));
+    }
+    init |= bit(i.dst);
+    ++pc;
+    return true;
+  } else if constexpr (r.kind == Kind::kMovSx) {
+    const uint64_t s = reg[i.src];
+    int64_t v = r.match_value == 8 ? static_cast<int8_t>(s) : r.match_value == 16 ? static_cast<int16_t>(s)
+                                                                                     : static_cast<int32_t>(s);
+    reg[i.dst] = r.is64() ? static_cast<uint64_t>(v) : static_cast<uint32_t>(v);
+    init |= bit(i.dst);
+    ++pc;
+    return true;
+  } else if constexpr (r.kind == Kind::kNeg) {
+    reg[i.dst] = r.is64() ? uint64_t{0} - reg[i.dst] : static_cast<uint32_t>(0u - static_cast<uint32_t>(reg[i.dst]));
+    ++pc;
+    return true;
+  } else if constexpr (r.kind == Kind::kEnd || r.kind == Kind::kBswap) {
+    // Hosts are little-endian (x86-64): to/from LE truncates, to/from BE and bswap swap.
+    constexpr bool kSwap = r.kind == Kind::kBswap || r.code == 0xdc;
+    static_assert(std::endian::native == std::endian::little, "bpfvm assumes a little-endian host");
+    reg[i.dst] = kSwap ? swap_bytes(reg[i.dst], r.match_value) : truncate(reg[i.dst], r.match_value);
+    ++pc;
+    return true;
+  } else if constexpr (r.kind == Kind::kJmpCond) {
+    const uint64_t b = r.reg_source() ? reg[i.src] : i.imm64;
+    const bool taken = r.is64() ? condition<uint64_t>(r.op_bits(), reg[i.dst], b)
+                                : condition<uint32_t>(r.op_bits(), static_cast<uint32_t>(reg[i.dst]),
+                                                      static_cast<uint32_t>(b));
+    return jump(taken ? i.off : 0);
+  } else if constexpr (r.kind == Kind::kJa) {
+    return jump(i.off);
+  } else if constexpr (r.kind == Kind::kGotol) {
+    return jump(i.imm);
+  } else if constexpr (r.kind == Kind::kMayGoto) {
+    // The kernel rewrites may_goto into a countdown: fall through BPF_MAX_LOOPS times, then jump.
+    if (may_goto_left == 0) return jump(i.off);
+    --may_goto_left;
+    ++pc;
+    return true;
+  } else if constexpr (r.kind == Kind::kCallHelper) {
+    return call_helper((*helper_at)[pc]);
+  } else if constexpr (r.kind == Kind::kCallLocal) {
+    return enter(static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.imm));
+  } else if constexpr (r.kind == Kind::kCallKfunc) {
+    return fail(fmt::format("kernel function calls (kfunc #{}) are not available in this runtime", i.imm));
+  } else if constexpr (r.kind == Kind::kCallx) {
+    return callx(i.dst);
+  } else if constexpr (r.kind == Kind::kExit) {
+    if (!(init & bit(0))) [[unlikely]] return fail("R0 !read_ok");
+    return leave();
+  } else if constexpr (r.kind == Kind::kLoad || r.kind == Kind::kLoadSx) {
+    constexpr unsigned N = r.mem_size();
+    const uint8_t* p = translate<N>(reg[i.src] + static_cast<uint64_t>(static_cast<int64_t>(i.off)), false);
+    if (p == nullptr) [[unlikely]] return bad_access(N, false, i.src, i.off);
+    if constexpr (r.kind == Kind::kLoad) {
+      reg[i.dst] = load<Unsigned<N>>(p);
+    } else {
+      reg[i.dst] = static_cast<uint64_t>(static_cast<int64_t>(load<Signed<N>>(p)));
+    }
+    init |= bit(i.dst);
+    ++pc;
+    return true;
+  } else if constexpr (r.kind == Kind::kStore || r.kind == Kind::kStoreReg) {
+    constexpr unsigned N = r.mem_size();
+    uint8_t* p = translate<N>(reg[i.dst] + static_cast<uint64_t>(static_cast<int64_t>(i.off)), true);
+    if (p == nullptr) [[unlikely]] return bad_access(N, true, i.dst, i.off);
+    const uint64_t v = r.kind == Kind::kStore ? i.imm64 : reg[i.src];
+    store<Unsigned<N>>(p, static_cast<Unsigned<N>>(v));
+    ++pc;
+    return true;
+  } else if constexpr (r.kind == Kind::kAtomic) {
+    constexpr unsigned N = r.mem_size();
+    using U = Unsigned<N>;
+    uint8_t* p = translate<N>(reg[i.dst] + static_cast<uint64_t>(static_cast<int64_t>(i.off)), true);
+    if (p == nullptr) [[unlikely]] return bad_access(N, true, i.dst, i.off);
+    if (reinterpret_cast<uintptr_t>(p) % N != 0) [[unlikely]] {
+      return fail(fmt::format("misaligned {}-byte atomic access at 0x{:x}", N, reinterpret_cast<uintptr_t>(p)));
+    }
+    U* target = reinterpret_cast<U*>(p);
+    const U operand = static_cast<U>(reg[i.src]);
+    constexpr int32_t kOp = r.match_value;
+    if constexpr (kOp == isa::code::kCmpxchg) {
+      if (!(init & bit(0))) [[unlikely]] return fail("R0 !read_ok");
+      U expected = static_cast<U>(reg[0]);
+      __atomic_compare_exchange_n(target, &expected, operand, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+      reg[0] = expected;  // the old value, zero-extended
+      init |= bit(0);
+    } else {
+      U old;
+      if constexpr (kOp == isa::code::kXchg) old = __atomic_exchange_n(target, operand, __ATOMIC_SEQ_CST);
+      else if constexpr ((kOp & ~isa::code::kFetch) == 0x00) old = __atomic_fetch_add(target, operand, __ATOMIC_SEQ_CST);
+      else if constexpr ((kOp & ~isa::code::kFetch) == 0x40) old = __atomic_fetch_or(target, operand, __ATOMIC_SEQ_CST);
+      else if constexpr ((kOp & ~isa::code::kFetch) == 0x50) old = __atomic_fetch_and(target, operand, __ATOMIC_SEQ_CST);
+      else old = __atomic_fetch_xor(target, operand, __ATOMIC_SEQ_CST);
+      if constexpr ((kOp & isa::code::kFetch) != 0) {
+        reg[i.src] = old;
+        init |= bit(i.src);
+      }
+    }
+    ++pc;
+    return true;
+  } else if constexpr (r.kind == Kind::kLdImm64) {
+    if constexpr (O == Op::LdFunc) {
+      reg[i.dst] = reinterpret_cast<uint64_t>(code + pc + 1 + static_cast<int32_t>(i.imm));
+    } else {
+      reg[i.dst] = i.imm64;  // plain immediate, or a pseudo value a loader has resolved
+    }
+    init |= bit(i.dst);
+    pc += 2;
+    return true;
+  } else if constexpr (r.kind == Kind::kLdAbs) {
+    return load_packet<r.mem_size()>(i.imm);
+  } else if constexpr (r.kind == Kind::kLdInd) {
+    return load_packet<r.mem_size()>(static_cast<int64_t>(static_cast<int32_t>(reg[i.src] + static_cast<uint32_t>(i.imm))));
+  } else {
+    static_assert(r.kind == Kind::kAlu, "every kind of operation needs semantics");
+    return false;
+  }
+}
+
+}  // namespace
+
+Result<Interpreter> Interpreter::create(std::vector<isa::Insn> program, const HelperTable& helpers) {
+  if (auto st = isa::check_control_flow(program); !st) return st.error();
+  Interpreter in;
+  in.helper_at_.assign(program.size(), nullptr);
+  for (std::size_t pc = 0; pc < program.size(); ++pc) {
+    const Insn& insn = program[pc];
+    if (insn.op == Op::CallHelper) {
+      const Helper* h = helpers.find(insn.imm);
+      if (h == nullptr || h->fn == nullptr) {
+        return input_error(fmt::format("invalid func unknown#{}", insn.imm), pc);
+      }
+      in.helper_at_[pc] = h->fn;
+    }
+    if (insn.info().kind == Kind::kLdImm64 && insn.op != Op::LdImm64 && insn.op != Op::LdFunc) {
+      return input_error(fmt::format("ld_imm64 {} refers to a map or BTF object; load the program through an "
+                                     "object loader that resolves it",
+                                     insn.info().mnemonic),
+                         pc);
+    }
+  }
+  in.insns_ = std::move(program);
+  in.helpers_ = &helpers;
+  return in;
+}
+
+Result<uint64_t> Interpreter::run(const RunOptions& options) const {
+  Machine m;
+  m.code = insns_.data();
+  m.count = insns_.size();
+  m.helper_at = &helper_at_;
+  m.helpers = helpers_;
+  m.options = &options;
+  m.branches_left = options.branch_limit;
+  for (unsigned k = 0; k < 5; ++k) m.reg[k + 1] = options.args[k];
+  m.init = bit(10);
+  for (unsigned k = 1; k <= options.initialized_args && k <= 5; ++k) m.init |= bit(k);
+  m.reg[10] = m.frame_pointer(0);
+  std::memset(m.stack.data() + (kMaxCallFrames - 1) * kStackSize, 0, kStackSize);
+
+  // Dispatch through a table of labels generated from the opcode table (computed goto).
+  static const void* const kDispatch[] = {
+#define BPFVM_OP(Name, ...) &&op_##Name,
+#include "isa/opcodes.def"
+#undef BPFVM_OP
+      &&op_LdImm64Tail,
+  };
+  static_assert(std::size(kDispatch) == isa::kOpCount + 1);
+  const Insn* insn = nullptr;
+#define BPFVM_DISPATCH()       \
+  insn = &m.code[m.pc];        \
+  goto* kDispatch[static_cast<std::size_t>(insn->op)]
+
+  BPFVM_DISPATCH();
+#define BPFVM_OP(Name, ...)                          \
+  op_##Name : if (!m.step<Op::Name>(*insn)) goto done; \
+  BPFVM_DISPATCH();
+#include "isa/opcodes.def"
+#undef BPFVM_OP
+op_LdImm64Tail:
+  m.fail("internal: executed the second half of an ld_imm64");
+  m.error->kind = ErrorKind::kInternal;
+done:
+#undef BPFVM_DISPATCH
+  if (m.error) return *m.error;
+  return m.reg[0];
+}
+
+}  // namespace bpfvm

@@ -1,0 +1,224 @@
+// bpfvm: the command line. Sub-commands follow bpftool's spirit: one clear line on stderr and
+// a non-zero exit on error, machine-readable output where scripts need it.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+#include <string>
+
+#include "conformance/data_file.hpp"
+#include "exec/interpreter.hpp"
+#include "isa/assembler.hpp"
+#include "isa/disasm.hpp"
+
+namespace {
+
+using namespace bpfvm;
+
+[[noreturn]] void die(const std::string& message) {
+  std::fprintf(stderr, "bpfvm: error: %s\n", message.c_str());
+  std::exit(1);
+}
+
+std::string where(const std::string& file, const Error& e) {
+  return e.line ? fmt::format("{}:{}: {}", file, *e.line, e.message) : fmt::format("{}: {}", file, e.to_string());
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) die(fmt::format("cannot open {}: {}", path, std::strerror(errno)));
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+bool looks_binary(const std::string& text) {
+  for (unsigned char c : text) {
+    if (c == 0 || (c < 0x20 && c != '\n' && c != '\r' && c != '\t')) return true;
+  }
+  return false;
+}
+
+bool looks_hex(const std::string& text) {
+  bool any = false;
+  for (unsigned char c : text) {
+    if (std::isxdigit(c)) any = true;
+    else if (!std::isspace(c)) return false;
+  }
+  return any;
+}
+
+// A program from a file: raw bytecode, hex bytes (what `bpfvm asm` prints), a conformance
+// .data file, or assembly in the conformance dialect.
+std::vector<isa::RawInsn> load_program(const std::string& path, const std::string& format) {
+  const std::string text = read_file(path);
+  std::string kind = format;
+  if (kind == "auto") {
+    if (path.ends_with(".data")) kind = "data";
+    else if (looks_binary(text) || path.ends_with(".bin")) kind = "raw";
+    else if (looks_hex(text)) kind = "hex";
+    else kind = "asm";
+  }
+  if (kind == "raw") {
+    auto raw = isa::raw_from_bytes({reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+    if (!raw) die(where(path, raw.error()));
+    return *raw;
+  }
+  if (kind == "hex") {
+    auto bytes = conformance::parse_hex_bytes(text);
+    if (!bytes) die(where(path, bytes.error()));
+    auto raw = isa::raw_from_bytes(*bytes);
+    if (!raw) die(where(path, raw.error()));
+    return *raw;
+  }
+  if (kind == "data") {
+    auto file = conformance::parse_data_file(text);
+    if (!file) die(where(path, file.error()));
+    auto raw = conformance::program_of(*file);
+    if (!raw) die(where(path, raw.error()));
+    return *raw;
+  }
+  if (kind != "asm") die(fmt::format("unknown input format '{}' (raw, hex, asm, data or auto)", format));
+  auto insns = isa::assemble(text);
+  if (!insns) die(where(path, insns.error()));
+  if (insns->empty()) die(fmt::format("{}: no instructions", path));
+  return isa::encode(*insns);
+}
+
+std::vector<isa::Insn> decode_or_die(const std::string& path, const std::vector<isa::RawInsn>& raw) {
+  auto insns = isa::decode_program(raw);
+  if (!insns) die(where(path, insns.error()));
+  return *insns;
+}
+
+std::string hex_lines(const std::vector<isa::RawInsn>& raw) {
+  std::string out;
+  const auto bytes = isa::bytes_from_raw(raw);
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    out += fmt::format("{:02x}", bytes[i]);
+    out += (i % 8 == 7) ? '\n' : ' ';
+  }
+  return out;
+}
+
+int conformance_plugin(const std::string& memory_hex, bool jit) {
+  // Protocol of the bpf_conformance runner: program as hex bytes on stdin, memory as hex in
+  // argv, r0 in hex on stdout; on failure the error on stdout and a non-zero exit.
+  std::string program_hex{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
+  if (jit) {
+    std::cout << "JIT not available: bpfvm's x86-64 JIT has not landed yet; use --interpret\n";
+    return 1;
+  }
+  auto memory = conformance::parse_hex_bytes(memory_hex);
+  if (!memory) {
+    std::cout << "memory: " << memory.error().message << "\n";
+    return 1;
+  }
+  auto bytes = conformance::parse_hex_bytes(program_hex);
+  if (!bytes) {
+    std::cout << "program: " << bytes.error().message << "\n";
+    return 1;
+  }
+  auto raw = isa::raw_from_bytes(*bytes);
+  if (!raw) {
+    std::cout << raw.error().to_string() << "\n";
+    return 1;
+  }
+  auto r0 = conformance::run_conformance_program(*raw, std::move(*memory));
+  if (!r0) {
+    std::cout << r0.error().to_string() << "\n";
+    return 1;
+  }
+  std::cout << fmt::format("{:x}\n", *r0);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"bpfvm: a user-space eBPF runtime (assembler, disassembler, interpreter)"};
+  app.set_version_flag("--version", "bpfvm 0.1.0");
+  app.require_subcommand(1);
+
+  std::string input, output, format = "auto", syntax = "kernel", mem_hex;
+  bool show_disasm = false;
+
+  auto* asm_cmd = app.add_subcommand("asm", "Assemble (conformance dialect, or a .data file's -- asm) to raw bytecode");
+  asm_cmd->add_option("FILE", input, "assembly or .data file")->required();
+  asm_cmd->add_option("-o,--output", output, "write raw bytecode here (default: hex on stdout)");
+
+  auto* disasm_cmd = app.add_subcommand("disasm", "Disassemble raw bytecode, hex bytes or assembly");
+  disasm_cmd->add_option("FILE", input, "program file")->required();
+  disasm_cmd->add_option("--syntax", syntax, "kernel (bpftool xlated) or conformance (%r0 dialect)")
+      ->check(CLI::IsMember({"kernel", "conformance"}));
+  disasm_cmd->add_option("--format", format, "input format: auto, raw, hex, asm, data")
+      ->check(CLI::IsMember({"auto", "raw", "hex", "asm", "data"}));
+
+  auto* run_cmd = app.add_subcommand("run-raw", "Run a program in the interpreter and print r0 (r1 = memory, r2 = its length)");
+  run_cmd->add_option("FILE", input, "program file (raw, hex, assembly or .data)")->required();
+  run_cmd->add_option("--mem", mem_hex, "memory given to the program, as hex bytes (default: a .data file's -- mem)");
+  run_cmd->add_option("--format", format, "input format: auto, raw, hex, asm, data")
+      ->check(CLI::IsMember({"auto", "raw", "hex", "asm", "data"}));
+  run_cmd->add_flag("--show-disasm", show_disasm, "print the program (kernel syntax) before running it");
+
+  auto* plugin_cmd = app.add_subcommand("conformance-plugin",
+                                        "Plugin for the bpf_conformance runner: program hex on stdin, r0 hex on stdout");
+  std::vector<std::string> plugin_args;
+  bool interpret = false, jit = false;
+  plugin_cmd->add_option("MEMHEX", plugin_args, "memory as space-separated hex bytes (may be empty)");
+  plugin_cmd->add_flag("--interpret", interpret, "run in the interpreter (default)");
+  plugin_cmd->add_flag("--jit", jit, "run JIT-compiled code");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (asm_cmd->parsed()) {
+    const auto raw = load_program(input, input.ends_with(".data") ? "data" : "asm");
+    if (output.empty()) {
+      std::cout << hex_lines(raw);
+    } else {
+      const auto bytes = isa::bytes_from_raw(raw);
+      std::ofstream out(output, std::ios::binary);
+      out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+      if (!out) die(fmt::format("cannot write {}", output));
+    }
+    return 0;
+  }
+  if (disasm_cmd->parsed()) {
+    const auto raw = load_program(input, format);
+    auto insns = isa::decode(raw);
+    if (!insns) die(where(input, insns.error()));
+    std::cout << isa::disassemble(*insns, syntax == "kernel" ? isa::Syntax::kKernel : isa::Syntax::kConformance);
+    return 0;
+  }
+  if (run_cmd->parsed()) {
+    const auto raw = load_program(input, format);
+    const auto insns = decode_or_die(input, raw);
+    std::vector<uint8_t> memory;
+    if (!mem_hex.empty()) {
+      auto m = conformance::parse_hex_bytes(mem_hex);
+      if (!m) die("--mem: " + m.error().message);
+      memory = std::move(*m);
+    } else if (input.ends_with(".data")) {
+      auto file = conformance::parse_data_file(read_file(input));
+      if (file) memory = file->memory;
+    }
+    if (show_disasm) std::cout << isa::disassemble(insns, isa::Syntax::kKernel);
+    auto r0 = conformance::run_conformance_program(raw, std::move(memory));
+    if (!r0) die(where(input, r0.error()));
+    std::cout << fmt::format("0x{:x}\n", *r0);
+    return 0;
+  }
+  if (plugin_cmd->parsed()) {
+    // The runner passes memory first and its plugin options second, either possibly empty.
+    std::string memory;
+    for (const std::string& a : plugin_args) {
+      if (a == "--jit") jit = true;
+      else if (a == "--interpret") interpret = true;
+      else if (memory.empty()) memory = a;
+    }
+    return conformance_plugin(memory, jit && !interpret);
+  }
+  return 0;
+}
