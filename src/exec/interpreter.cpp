@@ -18,7 +18,6 @@ using isa::OpInfo;
 
 constexpr uint16_t bit(unsigned reg) { return static_cast<uint16_t>(1u << reg); }
 constexpr uint16_t kArgRegs = bit(1) | bit(2) | bit(3) | bit(4) | bit(5);
-constexpr uint16_t kCalleeSaved = bit(6) | bit(7) | bit(8) | bit(9);
 
 struct Frame {
   std::size_t return_pc = 0;

@@ -45,7 +45,7 @@ std::string reserved_fields_message(const OpInfo& row, const RawInsn& raw) {
 }
 
 // Fields the operation does not use must be zero.
-bool unused_fields_zero(const OpInfo& row, const RawInsn& raw) {
+bool unused_fields_zero(const OpInfo& row, const RawInsn& raw, bool linux_compatible) {
   const bool x = row.reg_source();
   switch (row.kind) {
     case Kind::kAlu: return x ? raw.imm == 0 : raw.src() == 0;
@@ -59,7 +59,7 @@ bool unused_fields_zero(const OpInfo& row, const RawInsn& raw) {
     case Kind::kCallHelper: case Kind::kCallLocal: return raw.dst() == 0 && raw.off == 0;
     case Kind::kCallKfunc: return raw.dst() == 0;  // off: index of the module BTF fd
     case Kind::kCallx: return raw.src() == 0 && raw.off == 0 && raw.imm == 0;
-    case Kind::kExit: return raw.regs == 0 && raw.off == 0 && raw.imm == 0;
+    case Kind::kExit: return raw.regs == 0 && raw.imm == 0 && (raw.off == 0 || linux_compatible);
     case Kind::kLoad: case Kind::kLoadSx: return raw.imm == 0;
     case Kind::kStore: return raw.src() == 0;
     case Kind::kStoreReg: return raw.imm == 0;
@@ -108,7 +108,7 @@ Result<std::vector<Insn>> decode(std::span<const RawInsn> raw, DecodeOptions opt
   for (std::size_t pc = 0; pc < raw.size(); ++pc) {
     const RawInsn& r = raw[pc];
     const auto rows = rows_for_code(r.code);
-    if (rows.empty() || (options.kernel_only && !info(rows.front()).kernel)) {
+    if (rows.empty() || (options.linux_compatible && !info(rows.front()).kernel)) {
       return input_error(fmt::format("unknown opcode {:02x}", r.code), pc);
     }
     // Like the kernel, check that an ld_imm64 has its second half before looking at src_reg.
@@ -125,11 +125,12 @@ Result<std::vector<Insn>> decode(std::span<const RawInsn> raw, DecodeOptions opt
         break;
       }
     }
-    if (row == nullptr || !unused_fields_zero(*row, r)) {
+    if (row == nullptr || !unused_fields_zero(*row, r, options.linux_compatible)) {
       return input_error(reserved_fields_message(row ? *row : info(rows.front()), r), pc);
     }
-    if (r.dst() > kMaxReg) return input_error(fmt::format("R{} is invalid", r.dst()), pc);
-    if (r.src() > kMaxReg) return input_error(fmt::format("R{} is invalid", r.src()), pc);
+    const uint8_t max_reg = options.allow_aux_register ? kAuxReg : kMaxReg;
+    if (r.dst() > max_reg) return input_error(fmt::format("R{} is invalid", r.dst()), pc);
+    if (r.src() > max_reg) return input_error(fmt::format("R{} is invalid", r.src()), pc);
     if (writes_dst(row->kind) && r.dst() == kFrameReg) return input_error("frame pointer is read only", pc);
     if (row->kind == Kind::kAtomic && (r.imm & code::kFetch) && r.imm != code::kCmpxchg && r.src() == kFrameReg) {
       return input_error("frame pointer is read only", pc);

@@ -14,6 +14,7 @@ namespace bpfvm::isa {
 
 inline constexpr uint8_t kMaxReg = 10;      // r0..r10
 inline constexpr uint8_t kFrameReg = 10;    // r10, read-only frame pointer
+inline constexpr uint8_t kAuxReg = 11;      // BPF_REG_AX: only in kernel-rewritten code
 
 // struct bpf_insn, little-endian layout: code, dst:4 | src:4, off, imm.
 struct RawInsn {
@@ -47,8 +48,13 @@ struct Insn {
 };
 
 struct DecodeOptions {
-  // Reject what Linux rejects as "unknown opcode" (callx).
-  bool kernel_only = false;
+  // Judge as Linux does: reject the opcodes it does not know ("unknown opcode 8d" for callx)
+  // and accept the unused fields it does not check (an exit's offset). By default bpfvm
+  // follows RFC 9669, which requires every unused field to be zero.
+  bool linux_compatible = false;
+  // Accept r11, the auxiliary register (BPF_REG_AX) Linux uses in the code it rewrites;
+  // for reading back a kernel's translated ("xlated") instructions, never for programs.
+  bool allow_aux_register = false;
 };
 
 // Bytes <-> raw instructions. The byte count must be a multiple of 8.

@@ -1,0 +1,87 @@
+#include "bpf_syscall.hpp"
+
+#include <linux/bpf.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace bpfvm::kernel {
+namespace {
+
+long sys_bpf(int cmd, union bpf_attr* attr) { return syscall(__NR_bpf, cmd, attr, sizeof(*attr)); }
+
+uint64_t ptr(const void* p) { return reinterpret_cast<uint64_t>(p); }
+
+}  // namespace
+
+std::optional<std::string> unavailable_reason() {
+  static const std::optional<std::string> reason = []() -> std::optional<std::string> {
+    if (geteuid() != 0) return "not running as root: BPF_PROG_LOAD needs CAP_BPF";
+    const std::vector<isa::RawInsn> trivial = {isa::RawInsn::make(0xb7, 0, 0, 0, 0), isa::RawInsn::make(0x95, 0, 0, 0, 0)};
+    LoadResult r = load_program(BPF_PROG_TYPE_SOCKET_FILTER, trivial, 0);
+    if (r.fd < 0) return std::string("bpf(BPF_PROG_LOAD) fails: ") + std::strerror(r.error);
+    close(r.fd);
+    return std::nullopt;
+  }();
+  return reason;
+}
+
+LoadResult load_program(uint32_t prog_type, const std::vector<isa::RawInsn>& insns, uint32_t log_level,
+                        const char* license) {
+  std::vector<char> log(log_level ? 1 << 20 : 0);
+  union bpf_attr attr;
+  std::memset(&attr, 0, sizeof(attr));
+  attr.prog_type = prog_type;
+  attr.insns = ptr(insns.data());
+  attr.insn_cnt = static_cast<uint32_t>(insns.size());
+  attr.license = ptr(license);
+  attr.log_level = log_level;
+  if (log_level) {
+    attr.log_buf = ptr(log.data());
+    attr.log_size = static_cast<uint32_t>(log.size());
+  }
+  LoadResult result;
+  const long fd = sys_bpf(BPF_PROG_LOAD, &attr);
+  if (fd < 0) result.error = errno;
+  result.fd = static_cast<int>(fd);
+  if (log_level) result.log = log.data();
+  return result;
+}
+
+std::optional<ProgInfo> prog_info(int fd) {
+  struct bpf_prog_info info;
+  std::memset(&info, 0, sizeof(info));
+  union bpf_attr attr;
+  std::memset(&attr, 0, sizeof(attr));
+  attr.info.bpf_fd = static_cast<uint32_t>(fd);
+  attr.info.info_len = sizeof(info);
+  attr.info.info = ptr(&info);
+  if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &attr) != 0) return std::nullopt;
+  ProgInfo out;
+  out.id = info.id;
+  out.xlated.resize(info.xlated_prog_len / sizeof(isa::RawInsn));
+  const uint32_t len = info.xlated_prog_len;
+  std::memset(&info, 0, sizeof(info));
+  info.xlated_prog_len = len;
+  info.xlated_prog_insns = ptr(out.xlated.data());
+  std::memset(&attr, 0, sizeof(attr));
+  attr.info.bpf_fd = static_cast<uint32_t>(fd);
+  attr.info.info_len = sizeof(info);
+  attr.info.info = ptr(&info);
+  if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &attr) != 0) return std::nullopt;
+  return out;
+}
+
+int create_array_map(uint32_t value_size, uint32_t max_entries) {
+  union bpf_attr attr;
+  std::memset(&attr, 0, sizeof(attr));
+  attr.map_type = BPF_MAP_TYPE_ARRAY;
+  attr.key_size = 4;
+  attr.value_size = value_size;
+  attr.max_entries = max_entries;
+  return static_cast<int>(sys_bpf(BPF_MAP_CREATE, &attr));
+}
+
+}  // namespace bpfvm::kernel
