@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "progtypes/contexts.hpp"
 #include "progtypes/progtypes.hpp"
 #include "runtime/low_memory.hpp"
 
@@ -56,23 +57,25 @@ Result<TestRunResult> run_xdp(const ProgramRunner& run, const TestRunRequest& re
     }
     std::memcpy(&md, req.ctx_in.data(), std::min(req.ctx_in.size(), sizeof(md)));
     // As the kernel: metadata comes from the headroom; nothing else may precede the data.
-    if (md.data_meta != 0 || md.data_end != req.data_in.size() || md.data > md.data_end || md.data > 32 ||
+    if (md.data_meta != 0 || md.data_end != req.data_in.size() || md.data > md.data_end || md.data > kXdpMaxMetadata ||
         md.data % 4 != 0) {
-      return einval("ctx_in: xdp_md must have data_meta = 0, data = metadata length (a multiple of 4, at most 32) "
+      return einval("ctx_in: xdp_md must have data_meta = 0, data = metadata length (a multiple of 4, at most 255) "
                     "and data_end = the size of data_in");
     }
     if (md.egress_ifindex != 0) return einval("ctx_in: egress_ifindex must be 0");
     if (md.ingress_ifindex == 0 && md.rx_queue_index != 0) return einval("ctx_in: rx_queue_index needs ingress_ifindex");
   }
-  auto memory = LowMemory::allocate(kPageSize + sizeof(xdp_md));
+  auto memory = LowMemory::allocate(kPageSize + sizeof(XdpContext));
   if (!memory) return memory.error();
   uint8_t* buffer = memory->data();
-  auto* ctx = reinterpret_cast<xdp_md*>(buffer + kPageSize);
+  auto* full = reinterpret_cast<XdpContext*>(buffer + kPageSize);
+  full->hard_start = buffer;
+  full->hard_end = buffer + kPageSize - kTailroom;
+  xdp_md* ctx = &full->md;
   // As the kernel: the first ctx_in.data bytes of data_in are the metadata, right before data.
   const uint32_t meta_len = md.data;
   uint8_t* meta = buffer + kXdpHeadroom;
   std::memcpy(meta, req.data_in.data(), req.data_in.size());
-  *ctx = xdp_md{};
   ctx->data_meta = LowMemory::address32(meta);
   ctx->data = LowMemory::address32(meta + meta_len);
   ctx->data_end = LowMemory::address32(meta + req.data_in.size());
@@ -80,6 +83,8 @@ Result<TestRunResult> run_xdp(const ProgramRunner& run, const TestRunRequest& re
   ctx->rx_queue_index = md.rx_queue_index;
 
   RunOptions options;
+  options.prog_type = req.prog_type;
+  options.context = full;
   options.args[0] = reinterpret_cast<uint64_t>(ctx);
   options.regions.push_back(MemoryRegion{reinterpret_cast<uint8_t*>(ctx), sizeof(xdp_md), false});
   // The whole page: headroom (for adjust_head/meta), packet and tailroom are all bpfvm's memory.
@@ -147,10 +152,13 @@ Result<TestRunResult> run_skb(const ProgramRunner& run, const TestRunRequest& re
     if (in.ifindex > 1) return einval(fmt::format("ctx_in: ifindex {} is not a device bpfvm has", in.ifindex));
     if (in.wire_len != 0 && in.wire_len < req.data_in.size()) return einval("ctx_in: wire_len is below the packet size");
   }
-  auto memory = LowMemory::allocate(kPageSize + sizeof(__sk_buff));
+  auto memory = LowMemory::allocate(kPageSize + sizeof(SkbContext));
   if (!memory) return memory.error();
   uint8_t* buffer = memory->data();
-  auto* ctx = reinterpret_cast<__sk_buff*>(buffer + kPageSize);
+  auto* full = reinterpret_cast<SkbContext*>(buffer + kPageSize);
+  full->head = buffer;
+  full->end = buffer + kPageSize - kTailroom;
+  __sk_buff* ctx = &full->skb;
   uint8_t* frame = buffer + kSkbHeadroom;
   std::memcpy(frame, req.data_in.data(), req.data_in.size());
   uint8_t* data = l2 ? frame : frame + kEthHeader;
@@ -169,6 +177,8 @@ Result<TestRunResult> run_skb(const ProgramRunner& run, const TestRunRequest& re
   if (ctx->wire_len == 0) ctx->wire_len = static_cast<uint32_t>(req.data_in.size());
 
   RunOptions options;
+  options.prog_type = req.prog_type;
+  options.context = full;
   options.args[0] = reinterpret_cast<uint64_t>(ctx);
   options.regions.push_back(MemoryRegion{reinterpret_cast<uint8_t*>(ctx), sizeof(__sk_buff), true});
   options.regions.push_back(MemoryRegion{buffer, kPageSize, true});
@@ -210,6 +220,8 @@ Result<TestRunResult> run_raw_context(const ProgramRunner& run, const TestRunReq
   if (!req.data_in.empty()) return einval("this program type takes ctx_in, not data_in");
   std::vector<uint8_t> ctx = req.ctx_in;
   RunOptions options;
+  options.prog_type = req.prog_type;
+  options.context = ctx.data();
   options.args[0] = ctx.empty() ? 0 : reinterpret_cast<uint64_t>(ctx.data());
   options.regions.push_back(MemoryRegion{ctx.data(), ctx.size(), writable});
   TestRunResult result;
@@ -225,6 +237,8 @@ Result<TestRunResult> run_raw_context(const ProgramRunner& run, const TestRunReq
 Result<TestRunResult> run_memory(const ProgramRunner& run, const TestRunRequest& req) {
   std::vector<uint8_t> memory = req.data_in;
   RunOptions options;
+  options.prog_type = req.prog_type;
+  options.context = memory.data();
   options.args = {reinterpret_cast<uint64_t>(memory.data()), memory.size()};
   options.initialized_args = 2;
   options.regions.push_back(MemoryRegion{memory.data(), memory.size(), true});

@@ -77,15 +77,18 @@ std::optional<ProgInfo> prog_info(int fd) {
 TestRunOutput test_run(int prog_fd, const std::vector<uint8_t>& data_in, const std::vector<uint8_t>& ctx_in,
                        uint32_t repeat, std::size_t ctx_out_size) {
   TestRunOutput out;
-  out.data_out.resize(data_in.size() + 512);
+  // Types that take no packet (raw_tracepoint) reject a data_out buffer.
+  out.data_out.resize(data_in.empty() ? 0 : data_in.size() + 512);
   out.ctx_out.resize(ctx_out_size);
   union bpf_attr attr;
   std::memset(&attr, 0, sizeof(attr));
   attr.test.prog_fd = static_cast<uint32_t>(prog_fd);
   attr.test.data_in = ptr(data_in.data());
   attr.test.data_size_in = static_cast<uint32_t>(data_in.size());
-  attr.test.data_out = ptr(out.data_out.data());
-  attr.test.data_size_out = static_cast<uint32_t>(out.data_out.size());
+  if (!out.data_out.empty()) {
+    attr.test.data_out = ptr(out.data_out.data());
+    attr.test.data_size_out = static_cast<uint32_t>(out.data_out.size());
+  }
   if (!ctx_in.empty()) {
     attr.test.ctx_in = ptr(ctx_in.data());
     attr.test.ctx_size_in = static_cast<uint32_t>(ctx_in.size());
