@@ -5,7 +5,10 @@
 #include <cstddef>
 #include <cstring>
 
+#include "hooks/pcap_run.hpp"
 #include "hooks/test_run.hpp"
+
+#include <fstream>
 #include "isa/assembler.hpp"
 #include "progtypes/progtypes.hpp"
 
@@ -111,6 +114,72 @@ TEST(TestRunHook, UnsupportedAndBadInputs) {
   r = run(BPF_PROG_TYPE_KPROBE, "mov %r0, 0\nexit\n", frame(8));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().message, "this program type takes ctx_in, not data_in");
+}
+
+}  // namespace
+}  // namespace bpfvm
+
+namespace bpfvm {
+namespace {
+
+TEST(PcapRun, CountsVerdictsAndWritesThePacketsThatGoOn) {
+  // Drop IPv6, bounce (XDP_TX) ARP with its first byte rewritten, pass the rest.
+  const char* program =
+      "ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nmov %r4, %r2\nadd %r4, 14\nmov %r0, 1\njgt %r4, %r3, out\n"
+      "ldxh %r5, [%r2+12]\nmov %r0, 1\njeq %r5, 0xdd86, out\nmov %r0, 2\njne %r5, 0x0608, out\n"
+      "stb [%r2+0], 0xaa\nmov %r0, 3\nout:\nexit\n";
+  auto insns = isa::assemble(program);
+  ASSERT_TRUE(insns.ok()) << insns.error().to_string();
+  static const HelperTable helpers;
+  auto interpreter = Interpreter::create(*insns, helpers);
+  ASSERT_TRUE(interpreter.ok());
+  auto packet = [](uint16_t ethertype, uint8_t fill) {
+    std::vector<uint8_t> p(60, fill);
+    p[12] = static_cast<uint8_t>(ethertype >> 8);
+    p[13] = static_cast<uint8_t>(ethertype);
+    return p;
+  };
+  const std::string in = ::testing::TempDir() + "/bpfvm_in.pcap", out = ::testing::TempDir() + "/bpfvm_out.pcap";
+  ASSERT_TRUE(write_pcap(in, {packet(0x0800, 1), packet(0x86dd, 2), packet(0x0806, 3), packet(0x0800, 4)}).ok());
+  auto r = run_pcap([&](const RunOptions& o) { return interpreter->run(o); },
+                    PcapRunOptions{BPF_PROG_TYPE_XDP, in, out, 1});
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->packets, 4u);
+  EXPECT_EQ(r->written, 3u);
+  EXPECT_EQ(r->verdicts["XDP_PASS"], 2u);
+  EXPECT_EQ(r->verdicts["XDP_DROP"], 1u);
+  EXPECT_EQ(r->verdicts["XDP_TX"], 1u);
+  auto written = read_pcap(out);
+  ASSERT_TRUE(written.ok()) << written.error().to_string();
+  ASSERT_EQ(written->size(), 3u);
+  EXPECT_EQ((*written)[0], packet(0x0800, 1));
+  auto bounced = packet(0x0806, 3);
+  bounced[0] = 0xaa;
+  EXPECT_EQ((*written)[1], bounced);
+  EXPECT_EQ((*written)[2], packet(0x0800, 4));
+}
+
+TEST(PcapRun, BadInputsAreClearErrors) {
+  static const HelperTable helpers;
+  auto insns = isa::assemble("mov %r0, 2\nexit\n");
+  auto interpreter = Interpreter::create(*insns, helpers);
+  auto runner = [&](const RunOptions& o) { return interpreter->run(o); };
+  auto r = run_pcap(runner, PcapRunOptions{BPF_PROG_TYPE_XDP, "/nonexistent.pcap", std::nullopt, 1});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("cannot read pcap /nonexistent.pcap"), std::string::npos) << r.error().message;
+  r = run_pcap(runner, PcapRunOptions{BPF_PROG_TYPE_KPROBE, "/nonexistent.pcap", std::nullopt, 1});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("do not run on packets"), std::string::npos);
+  const std::string not_pcap = ::testing::TempDir() + "/bpfvm_not.pcap";
+  std::ofstream(not_pcap) << "this is not a pcap file";
+  r = run_pcap(runner, PcapRunOptions{BPF_PROG_TYPE_XDP, not_pcap, std::nullopt, 1});
+  ASSERT_FALSE(r.ok());
+  // A packet too short for Ethernet: the error names the packet.
+  const std::string tiny = ::testing::TempDir() + "/bpfvm_tiny.pcap";
+  ASSERT_TRUE(write_pcap(tiny, {std::vector<uint8_t>(60, 0), std::vector<uint8_t>(5, 0)}).ok());
+  r = run_pcap(runner, PcapRunOptions{BPF_PROG_TYPE_XDP, tiny, std::nullopt, 1});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("packet 2 of"), std::string::npos) << r.error().message;
 }
 
 }  // namespace
