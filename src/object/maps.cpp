@@ -312,7 +312,8 @@ Status collect_map_slots(LoadContext& ctx, ObjectSpec& spec) {
     for (const ElfReloc& r : *entries) {
       std::string where = fmt::format("{} offset {:#x}: relocation {} ({})", describe(maps), r.offset, r.number, rel.name);
       const ElfSymbol& sym = ctx.elf.symbols()[r.symbol];
-      if (r.type != kRelocAbs64) {
+      // clang emits R_BPF_64_ABS64 for pointers in data; older versions R_BPF_64_64.
+      if (r.type != kRelocAbs64 && r.type != R_BPF_64_64) {
         return input_error(fmt::format("{}: unsupported relocation type {} against '{}' (expected R_BPF_64_ABS64)",
                                        where, r.type, sym.name));
       }

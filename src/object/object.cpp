@@ -459,8 +459,11 @@ Result<ObjectSpec> open_object(std::span<const uint8_t> bytes, std::string_view 
     relocs[target->index] = std::move(*collected);
   }
 
+  // .text holds subprograms; an object whose only function is in .text (no SEC()) has it as
+  // its entry program, as libbpf 1.1 (Debian 12) does.
+  bool lone_text_program = ctx.functions.size() == 1 && ctx.functions[0].section == ctx.text;
   for (const Function& f : ctx.functions) {
-    if (f.section == ctx.text) continue;
+    if (f.section == ctx.text && !lone_text_program) continue;
     auto prog = link_program(ctx, f, relocs);
     if (!prog) return prog.error();
     if (auto st = apply_section_def(*prog, options); !st) return st.error();
