@@ -86,19 +86,32 @@ Status collect_btf_ext(LoadContext& ctx, std::span<const uint8_t> data) {
   if (hdr_len < 24 || hdr_len > data.size()) {
     return input_error(fmt::format("section '.BTF.ext' offset 4: header length {} is invalid", hdr_len));
   }
+  // Since the CO-RE era the header also locates the core_relo records.
+  uint32_t core_off = 0;
+  uint32_t core_len = 0;
+  if (hdr_len >= 32 && (!r.u32(core_off) || !r.u32(core_len))) {
+    return input_error("section '.BTF.ext': header is truncated");
+  }
   const struct ::btf* btf = ctx.btf;
   auto func_status = read_blocks(data, std::size_t{hdr_len} + func_off, func_len, 8, "func_info", btf,
                                  [&](const std::string& section, const uint32_t* f) {
                                    ctx.btf_ext[section].func_info.push_back(FuncInfo{f[0] / 8, f[1]});
                                  });
   if (!func_status) return func_status;
-  return read_blocks(data, std::size_t{hdr_len} + line_off, line_len, 16, "line_info", btf,
+  auto line_status = read_blocks(data, std::size_t{hdr_len} + line_off, line_len, 16, "line_info", btf,
+                                 [&](const std::string& section, const uint32_t* f) {
+                                   const char* file = btf__name_by_offset(btf, f[1]);
+                                   const char* line = btf__name_by_offset(btf, f[2]);
+                                   ctx.btf_ext[section].line_info.push_back(
+                                       LineInfo{f[0] / 8, file != nullptr ? file : "", line != nullptr ? line : "",
+                                                f[3] >> 10, f[3] & 0x3ff});
+                                 });
+  if (!line_status) return line_status;
+  return read_blocks(data, std::size_t{hdr_len} + core_off, core_len, 16, "core_relo", btf,
                      [&](const std::string& section, const uint32_t* f) {
-                       const char* file = btf__name_by_offset(btf, f[1]);
-                       const char* line = btf__name_by_offset(btf, f[2]);
-                       ctx.btf_ext[section].line_info.push_back(
-                           LineInfo{f[0] / 8, file != nullptr ? file : "", line != nullptr ? line : "", f[3] >> 10,
-                                    f[3] & 0x3ff});
+                       const char* access = btf__name_by_offset(btf, f[2]);
+                       ctx.btf_ext[section].core_relocs.push_back(
+                           CoreReloc{f[0] / 8, f[1], access != nullptr ? access : "", f[3]});
                      });
 }
 

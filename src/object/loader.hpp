@@ -25,6 +25,7 @@ struct Function {
 struct SectionBtfExt {
   std::vector<FuncInfo> func_info;
   std::vector<LineInfo> line_info;
+  std::vector<CoreReloc> core_relocs;
 };
 
 struct LoadContext {

@@ -238,6 +238,13 @@ Result<ProgramSpec> link_program(const LoadContext& ctx, const Function& entry,
       for (const FuncInfo& fi : ext->second.func_info) {
         if (fi.insn >= f.start && fi.insn < f.start + f.count) prog.func_info.push_back({base + fi.insn - f.start, fi.type_id});
       }
+      for (const CoreReloc& cr : ext->second.core_relocs) {
+        if (cr.insn >= f.start && cr.insn < f.start + f.count) {
+          CoreReloc copy = cr;
+          copy.insn = base + cr.insn - f.start;
+          prog.core_relocs.push_back(std::move(copy));
+        }
+      }
       for (const LineInfo& li : ext->second.line_info) {
         if (li.insn >= f.start && li.insn < f.start + f.count) {
           LineInfo copy = li;

@@ -82,6 +82,15 @@ struct LineInfo {
   uint32_t column = 0;
 };
 
+// A CO-RE relocation (.BTF.ext core_relo): the instruction whose offset or immediate must be
+// rewritten against the target kernel's BTF. Recorded, not applied (that is src/btf's job).
+struct CoreReloc {
+  std::size_t insn = 0;
+  uint32_t type_id = 0;     // root type in ObjectSpec::btf
+  std::string access;       // access string, e.g. "0:1:2"
+  uint32_t kind = 0;        // enum bpf_core_relo_kind (0 = FIELD_BYTE_OFFSET, ...)
+};
+
 // Where a linked subprogram sits in its program (for error messages and the verifier).
 struct SubprogRange {
   std::string name;
@@ -107,6 +116,7 @@ struct ProgramSpec {
   std::vector<MapReloc> map_relocs;  // sorted by insn
   std::vector<FuncInfo> func_info;   // empty when the object has no .BTF.ext
   std::vector<LineInfo> line_info;
+  std::vector<CoreReloc> core_relocs;
 };
 
 enum class MapKind { kBtfDefined, kData, kRodata, kBss };

@@ -506,6 +506,25 @@ TEST(Object, FuncAndLineInfoFollowTheLinkedLayout) {
   EXPECT_TRUE(in_twice);
 }
 
+TEST(ObjectOracle, Core) { compare_with_libbpf(prog_path("core.bpf.o")); }
+
+TEST(Object, CoreRelocationsAreRecorded) {
+  ObjectSpec spec = open_ok("core.bpf.o");
+  const ProgramSpec* p = spec.find_program("read_tgid");
+  ASSERT_NE(p, nullptr);
+  ASSERT_EQ(p->core_relocs.size(), 1U);
+  const CoreReloc& r = p->core_relocs[0];
+  EXPECT_EQ(r.access, "0:1");  // task->tgid: member 1 of the root
+  EXPECT_EQ(r.kind, 0U);       // BPF_CORE_FIELD_BYTE_OFFSET
+  EXPECT_EQ(p->insns[r.insn].code, 0x61);  // ldxw, offset 4 as compiled
+  EXPECT_EQ(p->insns[r.insn].off, 4);
+  const btf_type* root = btf__type_by_id(spec.btf.get(), r.type_id);
+  ASSERT_NE(root, nullptr);
+  EXPECT_STREQ(btf__name_by_offset(spec.btf.get(), root->name_off), "task_info");
+  // Objects without CO-RE have none.
+  for (const ProgramSpec& q : open_ok("calls.bpf.o").programs) EXPECT_TRUE(q.core_relocs.empty());
+}
+
 TEST(Object, InternalMapNames) {
   EXPECT_EQ(internal_map_name("hello", ".bss"), "hello.bss");
   EXPECT_EQ(internal_map_name("my_object_name", ".rodata"), "my_objec.rodata");
