@@ -525,6 +525,34 @@ TEST(Object, CoreRelocationsAreRecorded) {
   for (const ProgramSpec& q : open_ok("calls.bpf.o").programs) EXPECT_TRUE(q.core_relocs.empty());
 }
 
+std::string run_cli(const std::string& args, int* status) {
+  std::string output;
+  FILE* pipe = popen((std::string(BPFVM_CLI) + " " + args + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return output;
+  char buffer[4096];
+  std::size_t n = 0;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
+  *status = pclose(pipe);
+  return output;
+}
+
+TEST(ObjectCli, ShowListsProgramsAndMaps) {
+  int status = -1;
+  std::string out = run_cli("object show " + prog_path("calls.bpf.o"), &status);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_NE(out.find("prog tc_first  section tc  type sched_cls  insns 29 +add_one +twice\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("prog cgroup_egress  section cgroup_skb/egress  type cgroup_skb  attach cgroup_inet_egress  insns 2\n"),
+            std::string::npos) << out;
+  EXPECT_NE(out.find("map calls.bss  type array  key 4B  value 8B  max_entries 1  flags 0x400\n"), std::string::npos) << out;
+  std::string json = run_cli("object show --json " + prog_path("hello.bpf.o"), &status);
+  EXPECT_EQ(status, 0) << json;
+  EXPECT_NE(json.find("\"name\":\"hello.bss\""), std::string::npos) << json;
+  std::string bad = run_cli("object show " + prog_path("legacy_maps.bpf.o"), &status);
+  EXPECT_NE(status, 0);
+  EXPECT_NE(bad.find("bpfvm: error: "), std::string::npos) << bad;
+  EXPECT_NE(bad.find("legacy map definitions"), std::string::npos) << bad;
+}
+
 TEST(Object, InternalMapNames) {
   EXPECT_EQ(internal_map_name("hello", ".bss"), "hello.bss");
   EXPECT_EQ(internal_map_name("my_object_name", ".rodata"), "my_objec.rodata");

@@ -14,6 +14,7 @@
 #include "exec/interpreter.hpp"
 #include "isa/assembler.hpp"
 #include "isa/disasm.hpp"
+#include "object_cmd.hpp"
 
 namespace {
 
@@ -171,7 +172,12 @@ int main(int argc, char** argv) {
   plugin_cmd->add_flag("--interpret", interpret, "run in the interpreter (default)");
   plugin_cmd->add_flag("--jit", jit, "run JIT-compiled code");
 
+  cli::ObjectCommands object_cmds;
+  cli::add_object_commands(app, object_cmds);
+
   CLI11_PARSE(app, argc, argv);
+
+  if (auto code = cli::run_object_commands(object_cmds)) return *code;
 
   if (asm_cmd->parsed()) {
     const auto raw = load_program(input, input.ends_with(".data") ? "data" : "asm");
