@@ -16,6 +16,7 @@
 #include "isa/disasm.hpp"
 #include "cli_common.hpp"
 #include "run_command.hpp"
+#include "object_cmd.hpp"
 
 namespace {
 
@@ -107,10 +108,13 @@ int main(int argc, char** argv) {
   plugin_cmd->add_flag("--jit", jit, "run JIT-compiled code");
 
   RunCommand run_command = add_run_command(app);
+  cli::ObjectCommands object_cmds;
+  cli::add_object_commands(app, object_cmds);
 
   CLI11_PARSE(app, argc, argv);
 
   if (run_command.parsed()) return run_command.execute();
+  if (auto code = cli::run_object_commands(object_cmds)) return *code;
 
   if (asm_cmd->parsed()) {
     const auto raw = load_program(input, input.ends_with(".data") ? "data" : "asm");
