@@ -125,4 +125,19 @@ Result<MapPtr> make_array(const MapDef& def) {
   return MapPtr(new ArrayMap(def));
 }
 
+Status check_fd_array(const MapDef& def) {
+  const std::string type = map_type_name(def.type);
+  if (def.value_size != 4) return map_error(EINVAL, fmt::format("value_size is {}; a {} map holds 4-byte fds", def.value_size, type));
+  if (def.map_flags & (BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG))
+    return map_error(EINVAL, fmt::format("BPF_F_RDONLY_PROG/BPF_F_WRONLY_PROG are not for {} maps", type));
+  constexpr uint32_t kFlags = BPF_F_NUMA_NODE | BPF_F_RDONLY | BPF_F_WRONLY | BPF_F_PRESERVE_ELEMS;
+  if (def.max_entries == 0) return map_error(EINVAL, "max_entries must be > 0");
+  if (def.key_size != 4) return map_error(EINVAL, fmt::format("key_size is {}; {} keys are 4-byte indexes", def.key_size, type));
+  if (def.map_flags & ~kFlags) return map_error(EINVAL, fmt::format("map_flags {:#x} has flags a {} map does not take", def.map_flags, type));
+  if ((def.map_flags & BPF_F_PRESERVE_ELEMS) && def.type != BPF_MAP_TYPE_PERF_EVENT_ARRAY)
+    return map_error(EINVAL, "BPF_F_PRESERVE_ELEMS is only for perf event arrays");
+  if (uint64_t{def.max_entries} * 16 > kMaxMapBytes) return map_error(ENOMEM, fmt::format("max_entries {} is too large", def.max_entries));
+  return ok_status();
+}
+
 }  // namespace bpfvm::maps::detail

@@ -18,6 +18,7 @@ namespace bpfvm::maps::detail {
 
 Result<MapPtr> make_array(const MapDef& def);          // ARRAY, PERCPU_ARRAY
 Result<MapPtr> make_hash(const MapDef& def);           // HASH, PERCPU_HASH, LRU_HASH, LRU_PERCPU_HASH
+Result<MapDef> check_hash(const MapDef& def);          // htab_map_alloc_check; the def as the map will have it
 Result<MapPtr> make_prog_array(const MapDef& def);
 Result<MapPtr> make_perf_event_array(const MapDef& def);
 Result<MapPtr> make_ringbuf(const MapDef& def);
@@ -65,7 +66,7 @@ inline constexpr uint64_t kKmallocMaxSize = uint64_t{1} << 22;
 // PCPU_MIN_UNIT_SIZE: the bound for one per-CPU value.
 inline constexpr uint32_t kPcpuMinUnitSize = 32 << 10;
 // bpfvm's own bound on what one map preallocates (the kernel's is the memory cgroup).
-inline constexpr uint64_t kMaxMapBytes = uint64_t{1} << 31;
+inline constexpr uint64_t kMaxMapBytes = uint64_t{1} << 32;
 
 }  // namespace bpfvm::maps::detail
 
@@ -73,12 +74,25 @@ namespace bpfvm::maps::detail {
 // ENOTSUPP: the kernel-internal errno some map operations return to user space as is.
 inline constexpr int kEnotsupp = 524;
 
-// Memory aligned for any value: maps hand out pointers programs access with 8-byte loads.
-struct AlignedBuffer {
-  std::unique_ptr<uint64_t[]> words;
+// Zeroed, page-aligned memory for a map's values, fixed for the map's life: maps hand out
+// pointers into it. Anonymous mappings are committed only when touched, so a large
+// max_entries costs address space, not memory, until elements are used.
+class AlignedBuffer {
+ public:
+  explicit AlignedBuffer(std::size_t n = 0);
+  ~AlignedBuffer();
+  AlignedBuffer(AlignedBuffer&& other) noexcept : data_(other.data_), bytes(other.bytes) {
+    other.data_ = nullptr;
+    other.bytes = 0;
+  }
+  AlignedBuffer& operator=(AlignedBuffer&&) = delete;
+  [[nodiscard]] uint8_t* data() const { return data_; }
+
+ private:
+  uint8_t* data_ = nullptr;
+
+ public:
   std::size_t bytes = 0;
-  explicit AlignedBuffer(std::size_t n = 0) : words(n ? new uint64_t[(n + 7) / 8]() : nullptr), bytes(n) {}
-  [[nodiscard]] uint8_t* data() const { return reinterpret_cast<uint8_t*>(words.get()); }
 };
 
 inline uint32_t load_u32(const void* p) {
@@ -89,4 +103,9 @@ inline uint32_t load_u32(const void* p) {
 
 // Flags BPF_ANY/BPF_NOEXIST/BPF_EXIST, optionally with BPF_F_LOCK.
 inline bool bad_update_flags(uint64_t flags) { return (flags & ~uint64_t{BPF_F_LOCK}) > BPF_EXIST; }
+}  // namespace bpfvm::maps::detail
+
+namespace bpfvm::maps::detail {
+// fd_array_map_alloc_check: 4-byte keys and values (fds), no program-side access flags.
+Status check_fd_array(const MapDef& def);
 }  // namespace bpfvm::maps::detail

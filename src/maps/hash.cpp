@@ -414,7 +414,7 @@ thread_local uint64_t HashMap::out_flags_ = 0;
 
 }  // namespace
 
-Result<MapPtr> make_hash(const MapDef& def_in) {
+Result<MapDef> check_hash(const MapDef& def_in) {
   MapDef def = def_in;
   const bool percpu = def.type == BPF_MAP_TYPE_PERCPU_HASH || def.type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
   const bool lru = def.type == BPF_MAP_TYPE_LRU_HASH || def.type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
@@ -451,7 +451,13 @@ Result<MapPtr> make_hash(const MapDef& def_in) {
   const uint64_t per_elem = round_up8(def.key_size) + uint64_t{round_up8(def.value_size)} * (percpu ? cpu::possible() : 1) + 16;
   const uint64_t bytes = per_elem * (uint64_t{def.max_entries} + cpu::possible()) + uint64_t{8} * def.max_entries;
   if (bytes > kMaxMapBytes) return map_error(ENOMEM, fmt::format("map would need {} bytes", bytes));
-  return MapPtr(new HashMap(def));
+  return def;
+}
+
+Result<MapPtr> make_hash(const MapDef& def) {
+  auto checked = check_hash(def);
+  if (!checked) return checked.error();
+  return MapPtr(new HashMap(*checked));
 }
 
 }  // namespace bpfvm::maps::detail

@@ -2,9 +2,15 @@
 
 #include <linux/bpf.h>
 
+#include <sys/mman.h>
+
 #include <cstring>
+#include <mutex>
+#include <new>
+#include <unordered_map>
 
 #include "maps/families.hpp"
+#include "maps/map_in_map.hpp"
 #include "support/cpu.hpp"
 
 namespace bpfvm::maps {
@@ -23,6 +29,17 @@ const char* take_reason() {
   const char* r = t_reason;
   t_reason = nullptr;
   return r;
+}
+
+AlignedBuffer::AlignedBuffer(std::size_t n) : bytes(n) {
+  if (n == 0) return;
+  void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  data_ = static_cast<uint8_t*>(p);
+}
+
+AlignedBuffer::~AlignedBuffer() {
+  if (data_) munmap(data_, bytes);
 }
 
 uint32_t next_map_id() { return g_next_id.fetch_add(1, std::memory_order_relaxed); }
@@ -84,8 +101,8 @@ Status check_common(const MapDef& def) {
 
 }  // namespace
 
-Result<MapPtr> create_map(const MapDef& def) {
-  if (auto s = check_common(def); !s) return s.error();
+namespace {
+Result<MapPtr> create_family(const MapDef& def) {
   switch (def.type) {
     case BPF_MAP_TYPE_ARRAY:
     case BPF_MAP_TYPE_PERCPU_ARRAY: return detail::make_array(def);
@@ -104,6 +121,43 @@ Result<MapPtr> create_map(const MapDef& def) {
     case BPF_MAP_TYPE_BLOOM_FILTER: return detail::make_bloom_filter(def);
     default:
       return map_error(EINVAL, fmt::format("map type {} ({}) is not supported", def.type, map_type_name(def.type)));
+  }
+}
+}  // namespace
+
+namespace {
+struct LiveMaps {
+  std::mutex mutex;
+  std::unordered_map<uint32_t, std::weak_ptr<Map>> by_id;
+};
+LiveMaps& live_maps() {
+  static LiveMaps* l = new LiveMaps();  // maps may outlive static destruction
+  return *l;
+}
+}  // namespace
+
+MapPtr find_map(uint32_t id) {
+  std::lock_guard lock(live_maps().mutex);
+  auto it = live_maps().by_id.find(id);
+  return it == live_maps().by_id.end() ? nullptr : it->second.lock();
+}
+
+Map::~Map() {
+  std::lock_guard lock(live_maps().mutex);
+  live_maps().by_id.erase(id_);
+}
+
+Result<MapPtr> create_map(const MapDef& def) {
+  if (auto s = check_common(def); !s) return s.error();
+  try {
+    auto m = create_family(def);
+    if (m) {
+      std::lock_guard lock(live_maps().mutex);
+      live_maps().by_id[(*m)->id()] = *m;
+    }
+    return m;
+  } catch (const std::bad_alloc&) {
+    return map_error(ENOMEM, fmt::format("not enough memory for {} map '{}'", map_type_name(def.type), def.name));
   }
 }
 
@@ -228,6 +282,14 @@ Result<std::vector<uint8_t>> Map::lookup_and_delete(std::span<const uint8_t> key
   if (long r = sys_lookup_and_delete(key.empty() ? nullptr : key.data(), value.data(), flags); r < 0)
     return error("lookup_and_delete", r, flags);
   return value;
+}
+
+Status Map::contains(std::span<const uint8_t> value) const {
+  if (value.size() != def_.value_size) return size_error(*this, "lookup", "value", value.size(), def_.value_size);
+  if (def_.map_flags & BPF_F_WRONLY) return error("lookup", fail(EPERM, "map is write-only (BPF_F_WRONLY)"), 0);
+  std::vector<uint8_t> copy(value.begin(), value.end());
+  if (long r = sys_lookup(nullptr, copy.data(), 0); r < 0) return error("lookup", r, 0);
+  return ok_status();
 }
 
 Status Map::for_each(const std::function<bool(std::span<const uint8_t>, std::span<const uint8_t>)>& fn) const {

@@ -58,7 +58,7 @@ using MapPtr = std::shared_ptr<Map>;
 
 class Map {
  public:
-  virtual ~Map() = default;
+  virtual ~Map();
   Map(const Map&) = delete;
   Map& operator=(const Map&) = delete;
 
@@ -97,6 +97,9 @@ class Map {
   [[nodiscard]] Result<std::vector<uint8_t>> get_next_key(std::span<const uint8_t> key) const;
   // Queue/stack: pop (key empty); hash maps: lookup then delete.
   [[nodiscard]] Result<std::vector<uint8_t>> lookup_and_delete(std::span<const uint8_t> key, uint64_t flags = 0);
+  // Bloom filter membership (BPF_MAP_LOOKUP_ELEM with the value as input): ok when the value
+  // may be in the filter, ENOENT when it is not.
+  [[nodiscard]] Status contains(std::span<const uint8_t> value) const;
   // Calls fn(key, value) for each element in get_next_key order until it returns false.
   // Values are as lookup() returns them. Elements added or deleted meanwhile may or may not be
   // seen; none is seen twice unless re-added.
