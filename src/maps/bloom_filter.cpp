@@ -10,7 +10,9 @@ namespace bpfvm::maps::detail {
 namespace {
 
 uint32_t mix(const uint8_t* p, uint32_t n, uint32_t seed) {
-  uint64_t h = 0x243f6a8885a308d3ull ^ seed;
+  // The seed is spread over all bits: hash i and i+1 must not be the same function of a
+  // value whose low bit differs.
+  uint64_t h = 0x243f6a8885a308d3ull ^ (uint64_t{seed} * 0x9e3779b97f4a7c15ull);
   for (uint32_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdull;
