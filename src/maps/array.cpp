@@ -41,7 +41,9 @@ class ArrayMap final : public Map {
     auto* out = static_cast<uint8_t*>(value);
     for (unsigned c = 0; c < ncpus_; ++c) {
       uint8_t* src = slot(index, c);
-      if (flags & BPF_F_LOCK) {
+      if (is_percpu()) {
+        std::memcpy(out, src, stride_);  // the kernel copies the padding to 8 bytes too
+      } else if (flags & BPF_F_LOCK) {
         spin_lock(src + def_.spin_lock_off);
         copy_value_out(out, src);
         spin_unlock(src + def_.spin_lock_off);
@@ -57,7 +59,12 @@ class ArrayMap final : public Map {
     const uint32_t index = load_u32(key);
     if (long r = check_update(index, flags); r < 0) return r;
     const auto* in = static_cast<const uint8_t*>(value);
-    for (unsigned c = 0; c < ncpus_; ++c) write(slot(index, c), in + static_cast<std::size_t>(c) * stride_, flags);
+    if (is_percpu()) {
+      // Each CPU's value with its padding to 8 bytes, as the kernel copies it.
+      for (unsigned c = 0; c < ncpus_; ++c) std::memcpy(slot(index, c), in + std::size_t{c} * stride_, stride_);
+      return 0;
+    }
+    write(slot(index, 0), in, flags);
     return 0;
   }
 

@@ -206,7 +206,8 @@ class HashMap final : public Map {
       return;
     }
     if (from_user) {
-      for (unsigned c = 0; c < ncpus_; ++c) std::memcpy(value_at(e, c), value + std::size_t{c} * value_stride_, def_.value_size);
+      // Each CPU's value with its padding to 8 bytes, as the kernel copies it.
+      for (unsigned c = 0; c < ncpus_; ++c) std::memcpy(value_at(e, c), value + std::size_t{c} * value_stride_, value_stride_);
       return;
     }
     const unsigned me = cpu::current() % ncpus_;
@@ -432,8 +433,6 @@ Result<MapDef> check_hash(const MapDef& def_in) {
   if (def.max_entries == 0 || def.key_size == 0 || def.value_size == 0)
     return map_error(EINVAL, fmt::format("key_size {}, value_size {} and max_entries {} must all be > 0", def.key_size,
                                          def.value_size, def.max_entries));
-  if (def.key_size > kMaxBpfStack)
-    return map_error(E2BIG, fmt::format("key_size {} is over the {}-byte BPF stack", def.key_size, kMaxBpfStack));
   if (def.value_size >= kKmallocMaxSize - kMaxBpfStack - 64)
     return map_error(E2BIG, fmt::format("value_size {} is too large", def.value_size));
   if (percpu && round_up8(def.value_size) > kPcpuMinUnitSize)

@@ -135,7 +135,8 @@ class LpmTrie final : public Map {
 
   // Under lock_.
   uint32_t longest_match(const uint8_t* key) const {
-    const uint32_t limit = std::min(load_u32(key), max_prefixlen_);
+    const uint32_t limit = load_u32(key);
+    if (limit > max_prefixlen_) return kNil;  // trie_lookup_elem: no match at all
     for (uint32_t len = limit + 1; len-- > 0;) {
       if (!lens_in_use_[len]) continue;
       auto it = entries_.find(prefix(key, len));

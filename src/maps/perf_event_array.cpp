@@ -91,7 +91,9 @@ class PerfEventArray final : public PerfEventArrayMap {
   long sys_lookup(const void*, void*, uint64_t) const override {
     return fail(kEnotsupp, "perf_event_array slots cannot be read (ENOTSUPP)");
   }
-  long sys_update(const void*, const void*, uint64_t) override {
+  long sys_update(const void* key, const void*, uint64_t flags) override {
+    if (flags != BPF_ANY) return fail(EINVAL, "perf_event_array updates take BPF_ANY only");
+    if (load_u32(key) >= def_.max_entries) return fail(E2BIG, "index out of range");
     return fail(EBADF, "there are no perf event fds here; open a buffer with open_buffer()");
   }
   long sys_delete(const void* key) override {

@@ -16,6 +16,7 @@ namespace {
 constexpr uint32_t kBusyBit = 1u << 31;
 constexpr uint32_t kDiscardBit = 1u << 30;
 constexpr uint32_t kHeaderSize = 8;
+constexpr const char* kNoElements = "a ring buffer has no elements (ENOTSUPP); consume its records";
 constexpr uint64_t kMaxRecordSize = UINT32_MAX / 4;  // RINGBUF_MAX_RECORD_SZ
 
 // Live ring buffers by the address range of their data, for RingBufMap::owning().
@@ -143,6 +144,13 @@ class RingBuf final : public RingBufMap {
   uint64_t wakeups() const override { return wakeups_.load(); }
 
   std::vector<MemoryRegion> value_regions() const override { return {MemoryRegion{data_, 2 * size(), true}}; }
+
+ protected:
+  // The kernel answers ENOTSUPP to every element command on a ring buffer.
+  long sys_lookup(const void*, void*, uint64_t) const override { return fail(kEnotsupp, kNoElements); }
+  long sys_update(const void*, const void*, uint64_t) override { return fail(kEnotsupp, kNoElements); }
+  long sys_delete(const void*) override { return fail(kEnotsupp, kNoElements); }
+  long sys_get_next_key(const void*, void*) const override { return fail(kEnotsupp, kNoElements); }
 
  private:
   std::size_t size() const { return std::size_t{mask_} + 1; }
