@@ -22,6 +22,7 @@ struct Error {
   std::string message;                // the reason, in the kernel's words where it has some
   std::optional<std::size_t> insn;    // instruction index, when the error is about one
   std::optional<std::size_t> line;    // source line (assembly), 1-based
+  int errnum = 0;                     // the errno the kernel returns for this (maps, syscalls), or 0
 
   // One line for a human: "insn 3: unknown opcode 8d" or "line 2: Invalid register".
   [[nodiscard]] std::string to_string() const {

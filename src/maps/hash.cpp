@@ -1,0 +1,462 @@
+// HASH, PERCPU_HASH, LRU_HASH, LRU_PERCPU_HASH (kernel/bpf/hashtab.c, bpf_lru_list.c).
+//
+// Elements come from a pool allocated at creation (the kernel's preallocated mode; with
+// BPF_F_NO_PREALLOC the kernel allocates on demand, which only changes memory use). Keys,
+// chain links and values live in separate arrays indexed by element, so value_regions() is a
+// single range holding values only. Buckets (a power of two >= max_entries) each have a
+// spinlock; lookups take it briefly, so a chain is never walked while it changes.
+//
+// Updates of an existing key link a fresh element in place of the old one (readers see the
+// old value or the new one, never a mix), except per-CPU maps and BPF_F_LOCK, which copy in
+// place as the kernel does. The pool has max_entries + possible-CPUs elements for that, like
+// the kernel's extra_elems; a full map (max_entries live elements) refuses new keys with E2BIG.
+//
+// LRU maps never refuse: a new key takes a free element or evicts one. Eviction is
+// second-chance LRU, like the kernel's reference bits: lookups from programs mark an element
+// referenced, and the scan from the least recently inserted end gives referenced elements
+// another round. BPF_F_NO_COMMON_LRU gives each CPU its own list and share of the elements.
+#include <cstring>
+#include <random>
+
+#include "maps/families.hpp"
+#include "support/cpu.hpp"
+
+namespace bpfvm::maps::detail {
+namespace {
+
+constexpr uint32_t kNil = UINT32_MAX;
+
+uint32_t hash_bytes(const uint8_t* p, uint32_t n, uint64_t seed) {
+  uint64_t h = seed ^ (uint64_t{n} * 0x9e3779b97f4a7c15ull);
+  while (n >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    h = (h ^ (w * 0xbf58476d1ce4e5b9ull)) * 0x94d049bb133111ebull;
+    h ^= h >> 31;
+    p += 8;
+    n -= 8;
+  }
+  uint64_t tail = 0;
+  std::memcpy(&tail, p, n);
+  h = (h ^ (tail * 0xbf58476d1ce4e5b9ull)) * 0x94d049bb133111ebull;
+  h ^= h >> 29;
+  return static_cast<uint32_t>(h ^ (h >> 32));
+}
+
+uint32_t round_up_pow2(uint32_t n) {
+  uint32_t p = 1;
+  while (p < n) p <<= 1;
+  return p;
+}
+
+class HashMap final : public Map {
+ public:
+  explicit HashMap(const MapDef& def)
+      : Map(def),
+        lru_(def.type == BPF_MAP_TYPE_LRU_HASH || def.type == BPF_MAP_TYPE_LRU_PERCPU_HASH),
+        key_stride_(round_up8(def.key_size)),
+        value_stride_(round_up8(def.value_size)),
+        pool_(def.max_entries + (lru_ || is_percpu() ? 0 : cpu::possible())),
+        nbuckets_(round_up_pow2(def.max_entries)),
+        seed_((def.map_flags & BPF_F_ZERO_SEED) ? 0 : std::random_device{}()),
+        keys_(std::size_t{pool_} * key_stride_),
+        values_(std::size_t{pool_} * value_stride_ * ncpus_),
+        next_(pool_, kNil),
+        hash_(pool_, 0),
+        buckets_(new Bucket[nbuckets_]) {
+    if (!lru_) {
+      free_.reserve(pool_);
+      for (uint32_t i = pool_; i-- > 0;) free_.push_back(i);
+      return;
+    }
+    const unsigned lists = (def.map_flags & BPF_F_NO_COMMON_LRU) ? cpu::possible() : 1;
+    lists_ = std::vector<LruList>(lists);
+    lru_prev_.assign(pool_, kNil);
+    lru_next_.assign(pool_, kNil);
+    ref_ = std::vector<std::atomic<uint8_t>>(pool_);
+    linked_.assign(pool_, 0);
+    owner_.assign(pool_, 0);
+    const uint32_t share = pool_ / lists;  // max_entries was rounded to a multiple of lists
+    for (uint32_t i = pool_; i-- > 0;) {
+      owner_[i] = std::min<uint32_t>(i / share, lists - 1);
+      lists_[owner_[i]].free.push_back(i);
+    }
+  }
+
+  void* lookup_elem(const void* key) override {
+    const auto* k = static_cast<const uint8_t*>(key);
+    const uint32_t h = hash_of(k);
+    Bucket& b = bucket(h);
+    b.lock.lock();
+    const uint32_t e = find(b, k, h);
+    b.lock.unlock();
+    if (e == kNil) return nullptr;
+    if (lru_) ref_[e].store(1, std::memory_order_relaxed);
+    return value_at(e, is_percpu() ? cpu::current() % ncpus_ : 0);
+  }
+
+  long update_elem(const void* key, const void* value, uint64_t flags) override {
+    return update_impl(static_cast<const uint8_t*>(key), static_cast<const uint8_t*>(value), flags, false);
+  }
+
+  long delete_elem(const void* key) override { return delete_impl(static_cast<const uint8_t*>(key), nullptr); }
+
+  std::vector<MemoryRegion> value_regions() const override {
+    return {MemoryRegion{values_.data(), values_.bytes, (def_.map_flags & BPF_F_RDONLY_PROG) == 0}};
+  }
+
+ protected:
+  long sys_lookup(const void* key, void* value, uint64_t flags) const override {
+    const auto* k = static_cast<const uint8_t*>(key);
+    const uint32_t h = hash_of(k);
+    Bucket& b = bucket(h);
+    std::lock_guard lock(b.lock);
+    const uint32_t e = find(b, k, h);
+    if (e == kNil) return fail(ENOENT, "no such key");
+    copy_out(e, static_cast<uint8_t*>(value), flags);
+    return 0;
+  }
+
+  long sys_update(const void* key, const void* value, uint64_t flags) override {
+    return update_impl(static_cast<const uint8_t*>(key), static_cast<const uint8_t*>(value), flags, true);
+  }
+
+  long sys_delete(const void* key) override { return delete_impl(static_cast<const uint8_t*>(key), nullptr); }
+
+  long sys_lookup_and_delete(const void* key, void* value, uint64_t flags) override {
+    if (flags & ~uint64_t{BPF_F_LOCK}) return fail(EINVAL, "only BPF_F_LOCK is allowed");
+    if ((flags & BPF_F_LOCK) && !has_spin_lock()) return fail(EINVAL, "BPF_F_LOCK needs a bpf_spin_lock in the value");
+    out_flags_ = flags;
+    return delete_impl(static_cast<const uint8_t*>(key), static_cast<uint8_t*>(value));
+  }
+
+  long sys_get_next_key(const void* key, void* next) const override {
+    uint32_t start = 0;
+    if (key) {
+      const auto* k = static_cast<const uint8_t*>(key);
+      const uint32_t h = hash_of(k);
+      Bucket& b = bucket(h);
+      std::lock_guard lock(b.lock);
+      const uint32_t e = find(b, k, h);
+      if (e != kNil) {
+        if (next_[e] != kNil) {
+          std::memcpy(next, key_at(next_[e]), def_.key_size);
+          return 0;
+        }
+        start = (h & (nbuckets_ - 1)) + 1;
+      }
+      // Not found: the kernel restarts from the first key.
+    }
+    for (uint32_t i = start; i < nbuckets_; ++i) {
+      Bucket& b = buckets_[i];
+      std::lock_guard lock(b.lock);
+      if (b.head != kNil) {
+        std::memcpy(next, key_at(b.head), def_.key_size);
+        return 0;
+      }
+    }
+    return fail(ENOENT, "no more keys");
+  }
+
+ private:
+  struct Bucket {
+    mutable SpinLock lock;
+    uint32_t head = kNil;
+  };
+  struct LruList {
+    SpinLock lock;
+    uint32_t head = kNil;  // most recently inserted
+    uint32_t tail = kNil;  // eviction candidates first
+    std::vector<uint32_t> free;
+  };
+
+  uint32_t hash_of(const uint8_t* key) const { return hash_bytes(key, def_.key_size, seed_); }
+  Bucket& bucket(uint32_t h) const { return buckets_[h & (nbuckets_ - 1)]; }
+  uint8_t* key_at(uint32_t e) const { return keys_.data() + std::size_t{e} * key_stride_; }
+  uint8_t* value_at(uint32_t e, unsigned c) const {
+    return values_.data() + (std::size_t{e} * ncpus_ + c) * value_stride_;
+  }
+
+  // Under b.lock.
+  uint32_t find(const Bucket& b, const uint8_t* key, uint32_t h) const {
+    for (uint32_t e = b.head; e != kNil; e = next_[e])
+      if (hash_[e] == h && std::memcmp(key_at(e), key, def_.key_size) == 0) return e;
+    return kNil;
+  }
+  void unlink(Bucket& b, uint32_t e) {
+    uint32_t* link = &b.head;
+    while (*link != e) link = &next_[*link];
+    *link = next_[e];
+    next_[e] = kNil;
+  }
+
+  // One value (program face: this CPU's slot, the others zeroed for a new element) or all
+  // CPUs' values (user space) into element e.
+  void write_value(uint32_t e, const uint8_t* value, bool from_user, bool is_new, uint64_t flags) {
+    if (!is_percpu()) {
+      uint8_t* dst = value_at(e, 0);
+      if (flags & BPF_F_LOCK) {
+        spin_lock(dst + def_.spin_lock_off);
+        copy_value_in(dst, value);
+        spin_unlock(dst + def_.spin_lock_off);
+      } else {
+        if (is_new && has_spin_lock()) std::memset(dst + def_.spin_lock_off, 0, 4);
+        copy_value_in(dst, value);
+      }
+      return;
+    }
+    if (from_user) {
+      // Each CPU's value with its padding to 8 bytes, as the kernel copies it.
+      for (unsigned c = 0; c < ncpus_; ++c) std::memcpy(value_at(e, c), value + std::size_t{c} * value_stride_, value_stride_);
+      return;
+    }
+    const unsigned me = cpu::current() % ncpus_;
+    if (is_new)
+      for (unsigned c = 0; c < ncpus_; ++c) std::memset(value_at(e, c), 0, value_stride_);
+    std::memcpy(value_at(e, me), value, def_.value_size);
+  }
+
+  void copy_out(uint32_t e, uint8_t* out, uint64_t flags) const {
+    if (is_percpu()) {
+      for (unsigned c = 0; c < ncpus_; ++c) std::memcpy(out + std::size_t{c} * value_stride_, value_at(e, c), value_stride_);
+      return;
+    }
+    uint8_t* src = value_at(e, 0);
+    if (flags & BPF_F_LOCK) spin_lock(src + def_.spin_lock_off);
+    copy_value_out(out, src);
+    if (flags & BPF_F_LOCK) spin_unlock(src + def_.spin_lock_off);
+  }
+
+  static long check_flags(uint32_t old, uint64_t flags) {
+    if (old != kNil && (flags & 3) == BPF_NOEXIST) return fail(EEXIST, "key exists (BPF_NOEXIST)");
+    if (old == kNil && (flags & 3) == BPF_EXIST) return fail(ENOENT, "no such key (BPF_EXIST)");
+    return 0;
+  }
+
+  long update_impl(const uint8_t* key, const uint8_t* value, uint64_t flags, bool from_user) {
+    if (is_percpu() ? flags > BPF_EXIST : bad_update_flags(flags)) return fail(EINVAL, "invalid update flags");
+    const uint32_t h = hash_of(key);
+    Bucket& b = bucket(h);
+    const bool in_place = is_percpu() || (flags & BPF_F_LOCK);
+    b.lock.lock();
+    uint32_t old = find(b, key, h);
+    if (long r = check_flags(old, flags); r < 0) {
+      b.lock.unlock();
+      return r;
+    }
+    if (old != kNil && in_place) {
+      write_value(old, value, from_user, false, flags);
+      if (lru_) ref_[old].store(1, std::memory_order_relaxed);
+      b.lock.unlock();
+      return 0;
+    }
+    uint32_t e = kNil;
+    if (!lru_) {
+      if (old == kNil && count_.fetch_add(1, std::memory_order_relaxed) >= def_.max_entries) {
+        count_.fetch_sub(1, std::memory_order_relaxed);
+        b.lock.unlock();
+        return fail(E2BIG, "map is full");
+      }
+      e = pop_free();
+      if (e == kNil) {  // only when more threads replace at once than there are spare elements
+        if (old == kNil) count_.fetch_sub(1, std::memory_order_relaxed);
+        if (old != kNil) write_value(old, value, from_user, false, flags);
+        b.lock.unlock();
+        return old != kNil ? 0 : fail(ENOMEM, "no free element");
+      }
+    } else {
+      // Taking an element may evict, which locks the victim's bucket: not under ours.
+      b.lock.unlock();
+      e = lru_acquire();
+      if (e == kNil) return fail(ENOMEM, "no element could be evicted");
+      b.lock.lock();
+      old = find(b, key, h);
+      if (long r = check_flags(old, flags); r < 0) {
+        b.lock.unlock();
+        lru_release(e);
+        return r;
+      }
+      if (old != kNil && in_place) {  // someone inserted it meanwhile
+        write_value(old, value, from_user, false, flags);
+        b.lock.unlock();
+        lru_release(e);
+        return 0;
+      }
+    }
+    std::memcpy(key_at(e), key, def_.key_size);
+    hash_[e] = h;
+    write_value(e, value, from_user, true, flags & ~uint64_t{BPF_F_LOCK});
+    next_[e] = b.head;
+    b.head = e;
+    if (lru_) linked_[e] = 1;
+    if (old != kNil) {
+      unlink(b, old);
+      if (lru_) linked_[old] = 0;
+    } else if (lru_) {
+      count_.fetch_add(1, std::memory_order_relaxed);
+    }
+    b.lock.unlock();
+    if (old != kNil) release(old);
+    return 0;
+  }
+
+  long delete_impl(const uint8_t* key, uint8_t* value_out) {
+    const uint32_t h = hash_of(key);
+    Bucket& b = bucket(h);
+    b.lock.lock();
+    const uint32_t e = find(b, key, h);
+    if (e == kNil) {
+      b.lock.unlock();
+      return fail(ENOENT, "no such key");
+    }
+    if (value_out) copy_out(e, value_out, out_flags_);
+    unlink(b, e);
+    if (lru_) linked_[e] = 0;
+    b.lock.unlock();
+    count_.fetch_sub(1, std::memory_order_relaxed);
+    release(e);
+    return 0;
+  }
+
+  uint32_t pop_free() {
+    std::lock_guard lock(free_lock_);
+    if (free_.empty()) return kNil;
+    const uint32_t e = free_.back();
+    free_.pop_back();
+    return e;
+  }
+  void release(uint32_t e) {
+    if (lru_) {
+      lru_release(e);
+      return;
+    }
+    std::lock_guard lock(free_lock_);
+    free_.push_back(e);
+  }
+
+  // ---- LRU lists: lock order is list -> bucket, never the reverse. ----
+  void list_remove(LruList& l, uint32_t e) {
+    if (lru_prev_[e] != kNil) lru_next_[lru_prev_[e]] = lru_next_[e];
+    else l.head = lru_next_[e];
+    if (lru_next_[e] != kNil) lru_prev_[lru_next_[e]] = lru_prev_[e];
+    else l.tail = lru_prev_[e];
+    lru_prev_[e] = lru_next_[e] = kNil;
+  }
+  void list_push_head(LruList& l, uint32_t e) {
+    lru_prev_[e] = kNil;
+    lru_next_[e] = l.head;
+    if (l.head != kNil) lru_prev_[l.head] = e;
+    l.head = e;
+    if (l.tail == kNil) l.tail = e;
+  }
+
+  // An element for a new key, on the in-use list but not yet in the table.
+  uint32_t lru_acquire() {
+    LruList& l = lists_[lists_.size() == 1 ? 0 : cpu::current() % lists_.size()];
+    std::lock_guard lock(l.lock);
+    uint32_t e = kNil;
+    if (!l.free.empty()) {
+      e = l.free.back();
+      l.free.pop_back();
+    } else {
+      // Second chance: at most two passes over the list.
+      for (std::size_t tries = 0; e == kNil && l.tail != kNil && tries < 2 * std::size_t{pool_}; ++tries) {
+        const uint32_t victim = l.tail;
+        list_remove(l, victim);
+        list_push_head(l, victim);
+        if (ref_[victim].exchange(0, std::memory_order_relaxed)) continue;
+        Bucket& b = bucket(hash_[victim]);
+        std::lock_guard block(b.lock);
+        if (!linked_[victim]) continue;  // being inserted or deleted by another thread
+        unlink(b, victim);
+        linked_[victim] = 0;
+        count_.fetch_sub(1, std::memory_order_relaxed);
+        e = victim;
+      }
+      if (e == kNil) return kNil;
+      list_remove(l, e);
+    }
+    ref_[e].store(0, std::memory_order_relaxed);
+    list_push_head(l, e);
+    return e;
+  }
+
+  void lru_release(uint32_t e) {
+    LruList& l = lists_[owner_[e]];
+    std::lock_guard lock(l.lock);
+    list_remove(l, e);
+    l.free.push_back(e);
+  }
+
+  const bool lru_;
+  const uint32_t key_stride_;
+  const uint32_t value_stride_;
+  const uint32_t pool_;
+  const uint32_t nbuckets_;
+  const uint64_t seed_;
+  AlignedBuffer keys_;
+  AlignedBuffer values_;
+  std::vector<uint32_t> next_;
+  std::vector<uint32_t> hash_;
+  std::unique_ptr<Bucket[]> buckets_;
+  std::atomic<uint32_t> count_{0};
+  SpinLock free_lock_;
+  std::vector<uint32_t> free_;
+  // LRU only.
+  std::vector<LruList> lists_;
+  std::vector<uint32_t> lru_prev_, lru_next_;
+  std::vector<std::atomic<uint8_t>> ref_;
+  std::vector<uint8_t> linked_;  // in the table; under the element's bucket lock
+  std::vector<uint32_t> owner_;  // which list an element belongs to
+  static thread_local uint64_t out_flags_;
+};
+
+thread_local uint64_t HashMap::out_flags_ = 0;
+
+}  // namespace
+
+Result<MapDef> check_hash(const MapDef& def_in) {
+  MapDef def = def_in;
+  const bool percpu = def.type == BPF_MAP_TYPE_PERCPU_HASH || def.type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+  const bool lru = def.type == BPF_MAP_TYPE_LRU_HASH || def.type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+  const bool percpu_lru = def.map_flags & BPF_F_NO_COMMON_LRU;
+  const bool prealloc = !(def.map_flags & BPF_F_NO_PREALLOC);
+  constexpr uint32_t kHashFlags = BPF_F_NO_PREALLOC | BPF_F_NO_COMMON_LRU | BPF_F_NUMA_NODE | BPF_F_RDONLY |
+                                  BPF_F_WRONLY | BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG | BPF_F_ZERO_SEED;
+  const std::string type = map_type_name(def.type);
+  if (def.map_flags & ~kHashFlags)
+    return map_error(EINVAL, fmt::format("map_flags {:#x} has flags a {} map does not take", def.map_flags, type));
+  if (!lru && percpu_lru) return map_error(EINVAL, "BPF_F_NO_COMMON_LRU is only for LRU maps");
+  if (lru && !prealloc) return map_error(kEnotsupp, "LRU maps cannot be BPF_F_NO_PREALLOC (ENOTSUPP)");
+  if ((def.map_flags & BPF_F_NUMA_NODE) && (percpu || percpu_lru))
+    return map_error(EINVAL, "BPF_F_NUMA_NODE is not allowed for per-CPU maps or lists");
+  if (def.max_entries == 0 || def.key_size == 0 || def.value_size == 0)
+    return map_error(EINVAL, fmt::format("key_size {}, value_size {} and max_entries {} must all be > 0", def.key_size,
+                                         def.value_size, def.max_entries));
+  if (def.value_size >= kKmallocMaxSize - kMaxBpfStack - 64)
+    return map_error(E2BIG, fmt::format("value_size {} is too large", def.value_size));
+  if (percpu && round_up8(def.value_size) > kPcpuMinUnitSize)
+    return map_error(E2BIG, fmt::format("per-CPU value_size {} is over {}", def.value_size, kPcpuMinUnitSize));
+  if (percpu && def.spin_lock_off >= 0) return map_error(EINVAL, "bpf_spin_lock is not allowed in per-CPU maps");
+  if (percpu_lru) {
+    // Each CPU's list gets the same number of elements (htab_map_alloc).
+    const uint32_t n = cpu::possible();
+    uint64_t rounded = (uint64_t{def.max_entries} + n - 1) / n * n;
+    if (rounded > UINT32_MAX) rounded = uint64_t{def.max_entries} / n * n;
+    if (rounded == 0) return map_error(E2BIG, "max_entries is smaller than the number of CPUs");
+    def.max_entries = static_cast<uint32_t>(rounded);
+  }
+  if (def.max_entries > (1u << 31)) return map_error(E2BIG, fmt::format("max_entries {} is too large", def.max_entries));
+  const uint64_t per_elem = round_up8(def.key_size) + uint64_t{round_up8(def.value_size)} * (percpu ? cpu::possible() : 1) + 16;
+  const uint64_t bytes = per_elem * (uint64_t{def.max_entries} + cpu::possible()) + uint64_t{8} * def.max_entries;
+  if (bytes > kMaxMapBytes) return map_error(ENOMEM, fmt::format("map would need {} bytes", bytes));
+  return def;
+}
+
+Result<MapPtr> make_hash(const MapDef& def) {
+  auto checked = check_hash(def);
+  if (!checked) return checked.error();
+  return MapPtr(new HashMap(*checked));
+}
+
+}  // namespace bpfvm::maps::detail

@@ -1,0 +1,288 @@
+// Maps under many threads: programs (the pointer face) and user space at once, each test with
+// an invariant checked at the end. Bounded in time: a few thousand operations per thread.
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "map_test_util.hpp"
+#include "maps/ringbuf.hpp"
+#include "support/cpu.hpp"
+
+namespace bpfvm::maps::test {
+namespace {
+
+constexpr int kThreads = 4;
+
+template <typename Fn>
+void run_threads(int n, Fn fn) {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < n; ++t) threads.emplace_back(fn, t);
+  for (auto& th : threads) th.join();
+}
+
+uint64_t value_for(uint32_t key, uint32_t round) { return (uint64_t{key} << 32) | round; }
+
+TEST(MapConcurrency, HashKeepsEachThreadsKeysWhileOthersChurnAndIterate) {
+  for (uint32_t type : {BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_PERCPU_HASH}) {
+    const bool percpu = type == BPF_MAP_TYPE_PERCPU_HASH;
+    auto m = make(type, 4, 8, kThreads * 64 + 64);
+    std::atomic<bool> stop{false};
+    std::atomic<int> bad_keys{0};
+    std::thread iterator([&] {
+      while (!stop.load()) {
+        std::vector<uint8_t> key;
+        int guard = 0;
+        while (auto next = m->get_next_key(key)) {
+          if (as<uint32_t>(*next) >= kThreads * 1000u) ++bad_keys;
+          key = *next;
+          if (++guard > 100000) break;
+        }
+      }
+    });
+    std::atomic<int> mismatches{0};
+    run_threads(kThreads, [&](int t) {
+      for (uint32_t round = 0; round < 2000; ++round) {
+        const uint32_t key = static_cast<uint32_t>(t) * 1000 + round % 64;
+        const uint64_t v = value_for(key, round);
+        if (round % 3 == 0) {
+          if (m->update_elem(&key, &v, BPF_ANY) != 0) ++mismatches;
+          auto* p = static_cast<uint64_t*>(m->lookup_elem(&key));
+          // Only this thread writes its keys (an LRU map has room for all of them).
+          if (!p || (!percpu && *p != v) || (percpu && *p != v)) ++mismatches;
+        } else if (round % 3 == 1) {
+          std::vector<uint8_t> in(m->user_value_size());
+          for (std::size_t off = 0; off < in.size(); off += 8) std::memcpy(in.data() + off, &v, 8);
+          if (!m->update(bytes(key), in).ok()) ++mismatches;
+          auto out = m->lookup(bytes(key));
+          if (!out || *out != in) ++mismatches;
+        } else {
+          // Written 64 rounds ago (round - 64 is an update), except on the first pass.
+          if (m->delete_elem(&key) != (round < 64 ? -ENOENT : 0)) ++mismatches;
+          if (m->lookup_elem(&key) != nullptr) ++mismatches;
+        }
+      }
+    });
+    stop = true;
+    iterator.join();
+    EXPECT_EQ(mismatches.load(), 0) << map_type_name(type);
+    EXPECT_EQ(bad_keys.load(), 0) << map_type_name(type);
+  }
+}
+
+TEST(MapConcurrency, FullHashAdmitsExactlyMaxEntries) {
+  auto m = make(BPF_MAP_TYPE_HASH, 4, 8, 100);
+  std::atomic<int> admitted{0}, refused{0};
+  run_threads(kThreads, [&](int t) {
+    for (uint32_t i = 0; i < 100; ++i) {
+      const uint32_t key = static_cast<uint32_t>(t) * 1000 + i;
+      const uint64_t v = key;
+      const long r = m->update_elem(&key, &v, BPF_NOEXIST);
+      (r == 0 ? admitted : refused)++;
+      if (r != 0 && r != -E2BIG) ADD_FAILURE() << r;
+    }
+  });
+  EXPECT_EQ(admitted.load(), 100);
+  EXPECT_EQ(refused.load(), kThreads * 100 - 100);
+  int count = 0;
+  ASSERT_TRUE(m->for_each([&](auto k, auto v) {
+    EXPECT_EQ(as<uint32_t>(std::vector<uint8_t>(k.begin(), k.end())), as<uint64_t>(std::vector<uint8_t>(v.begin(), v.end())));
+    ++count;
+    return true;
+  }).ok());
+  EXPECT_EQ(count, 100);
+}
+
+TEST(MapConcurrency, ReplacedValuesAreNeverTorn) {
+  auto m = make(BPF_MAP_TYPE_HASH, 4, 64, 4);
+  std::atomic<int> readers_done{0};
+  std::atomic<int> torn{0}, reads{0};
+  std::thread writer([&] {
+    std::array<uint64_t, 8> v{};
+    for (uint64_t round = 0; readers_done.load() < 2; ++round) {
+      v.fill(round);
+      const uint32_t key = 1;
+      m->update_elem(&key, v.data(), BPF_ANY);
+    }
+  });
+  run_threads(2, [&](int) {
+    for (int i = 0; i < 20000; ++i) {
+      auto out = m->lookup(bytes(1u));
+      if (!out) continue;
+      ++reads;
+      for (std::size_t off = 8; off < 64; off += 8)
+        if (std::memcmp(out->data(), out->data() + off, 8) != 0) ++torn;
+    }
+    ++readers_done;
+  });
+  writer.join();
+  EXPECT_EQ(torn.load(), 0);
+  EXPECT_GT(reads.load(), 0);
+}
+
+TEST(MapConcurrency, LruUnderPressureKeepsKeysAndValuesTogether) {
+  auto m = make(BPF_MAP_TYPE_LRU_HASH, 4, 8, 64);
+  std::atomic<int> bad{0};
+  run_threads(kThreads, [&](int t) {
+    uint32_t x = static_cast<uint32_t>(t) * 7919 + 1;
+    for (int i = 0; i < 5000; ++i) {
+      x = x * 1103515245 + 12345;
+      const uint32_t key = x % 1000;
+      const uint64_t v = value_for(key, 0);
+      if (m->update_elem(&key, &v, BPF_ANY) != 0) ++bad;
+      const uint32_t probe = (x >> 8) % 1000;
+      if (auto* p = static_cast<uint64_t*>(m->lookup_elem(&probe)); p && *p >> 32 != probe) ++bad;
+    }
+  });
+  EXPECT_EQ(bad.load(), 0);
+  int count = 0;
+  ASSERT_TRUE(m->for_each([&](auto k, auto v) {
+    const uint32_t key = as<uint32_t>(std::vector<uint8_t>(k.begin(), k.end()));
+    EXPECT_EQ(as<uint64_t>(std::vector<uint8_t>(v.begin(), v.end())), value_for(key, 0));
+    ++count;
+    return true;
+  }).ok());
+  EXPECT_GT(count, 0);
+  EXPECT_LE(count, 64);
+}
+
+TEST(MapConcurrency, ArrayAtomicAddsFromProgramsSum) {
+  auto m = make(BPF_MAP_TYPE_ARRAY, 4, 8, 1);
+  run_threads(kThreads, [&](int) {
+    const uint32_t key = 0;
+    for (int i = 0; i < 10000; ++i)
+      __atomic_fetch_add(static_cast<uint64_t*>(m->lookup_elem(&key)), 1, __ATOMIC_RELAXED);  // BPF_ATOMIC add
+  });
+  EXPECT_EQ(as<uint64_t>(*m->lookup(bytes(0u))), uint64_t{kThreads} * 10000);
+}
+
+TEST(MapConcurrency, PercpuSlotsNeedNoAtomics) {
+  const unsigned saved = cpu::possible();
+  cpu::set_possible(kThreads * 2);  // more slots than threads: each thread gets its own
+  auto m = make(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, 1);
+  run_threads(kThreads, [&](int) {
+    const uint32_t key = 0;
+    for (int i = 0; i < 200000; ++i) {
+      // A plain load and store, as a program's non-atomic increment is (volatile: not folded).
+      auto* p = static_cast<volatile uint64_t*>(m->lookup_elem(&key));
+      *p = *p + 1;
+    }
+  });
+  auto all = *m->lookup(bytes(0u));
+  uint64_t sum = 0;
+  for (unsigned c = 0; c < m->ncpus(); ++c) {
+    uint64_t v;
+    std::memcpy(&v, all.data() + 8 * c, 8);
+    sum += v;
+  }
+  EXPECT_EQ(sum, uint64_t{kThreads} * 200000);
+  cpu::set_possible(saved);
+}
+
+TEST(MapConcurrency, CpuSlotsAreDistinctWhileThreadsRun) {
+  const unsigned saved = cpu::possible();
+  cpu::set_possible(64);
+  std::mutex mutex;
+  std::set<unsigned> seen;
+  std::atomic<int> arrived{0};
+  run_threads(kThreads, [&](int) {
+    const unsigned id = cpu::current();
+    EXPECT_EQ(cpu::current(), id);  // stable for the thread
+    {
+      std::lock_guard lock(mutex);
+      seen.insert(id);
+    }
+    ++arrived;
+    while (arrived.load() < kThreads) std::this_thread::yield();  // all alive at once
+  });
+  EXPECT_EQ(seen.size(), std::size_t{kThreads});
+  for (unsigned id : seen) EXPECT_LT(id, 64u);
+  cpu::set_possible(saved);
+}
+
+TEST(MapConcurrency, QueueLosesAndDuplicatesNothing) {
+  auto q = make(BPF_MAP_TYPE_QUEUE, 0, 4, 128);
+  constexpr uint32_t kPerProducer = 3000;
+  std::atomic<int> producers_done{0};
+  std::mutex mutex;
+  std::vector<uint32_t> popped;
+  std::thread consumer_a, consumer_b;
+  auto consume = [&] {
+    std::vector<uint32_t> mine;
+    for (;;) {
+      uint32_t v;
+      if (q->pop_elem(&v) == 0) {
+        mine.push_back(v);
+        continue;
+      }
+      std::this_thread::yield();
+      if (producers_done.load() == 2) {
+        if (q->pop_elem(&v) != 0) break;
+        mine.push_back(v);
+      }
+    }
+    std::lock_guard lock(mutex);
+    popped.insert(popped.end(), mine.begin(), mine.end());
+  };
+  consumer_a = std::thread(consume);
+  consumer_b = std::thread(consume);
+  run_threads(2, [&](int t) {
+    for (uint32_t i = 0; i < kPerProducer; ++i) {
+      const uint32_t v = static_cast<uint32_t>(t) * kPerProducer + i;
+      while (q->push_elem(&v, 0) == -E2BIG) std::this_thread::yield();
+    }
+    ++producers_done;
+  });
+  consumer_a.join();
+  consumer_b.join();
+  std::sort(popped.begin(), popped.end());
+  ASSERT_EQ(popped.size(), 2 * kPerProducer);
+  for (uint32_t i = 0; i < 2 * kPerProducer; ++i) ASSERT_EQ(popped[i], i);
+}
+
+TEST(MapConcurrency, RingBufRecordsArriveInOrderPerProducer) {
+  auto rb = std::dynamic_pointer_cast<RingBufMap>(make(BPF_MAP_TYPE_RINGBUF, 0, 0, 16384));
+  ASSERT_TRUE(rb);
+  constexpr uint32_t kPerProducer = 20000;
+  std::atomic<int> done{0};
+  std::vector<uint32_t> next_seq(kThreads, 0);
+  std::atomic<int> out_of_order{0};
+  std::thread consumer([&] {
+    auto check = [&](std::span<const uint8_t> rec) {
+      uint32_t t, seq;
+      std::memcpy(&t, rec.data(), 4);
+      std::memcpy(&seq, rec.data() + 4, 4);
+      if (t >= kThreads || seq != next_seq[t]) ++out_of_order;
+      else ++next_seq[t];
+      return 0;
+    };
+    while (done.load() < kThreads) rb->poll(check, 1);
+    rb->consume(check);
+  });
+  run_threads(kThreads, [&](int t) {
+    for (uint32_t seq = 0; seq < kPerProducer; ++seq) {
+      if (seq % 2) {
+        uint32_t rec[3] = {static_cast<uint32_t>(t), seq, 0};
+        while (rb->output(rec, sizeof rec, 0) == -EAGAIN) std::this_thread::yield();
+      } else {
+        void* p;
+        while (!(p = rb->reserve(8 + seq % 24, 0))) std::this_thread::yield();
+        const uint32_t head[2] = {static_cast<uint32_t>(t), seq};
+        std::memcpy(p, head, 8);
+        if (seq % 10 == 4) {  // discarded, then sent again
+          rb->discard(p, 0);
+          uint32_t rec[2] = {static_cast<uint32_t>(t), seq};
+          while (rb->output(rec, sizeof rec, 0) == -EAGAIN) std::this_thread::yield();
+        } else {
+          rb->submit(p, 0);
+        }
+      }
+    }
+    ++done;
+  });
+  consumer.join();
+  EXPECT_EQ(out_of_order.load(), 0);
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(next_seq[t], kPerProducer) << t;
+}
+
+}  // namespace
+}  // namespace bpfvm::maps::test
