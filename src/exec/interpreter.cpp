@@ -484,7 +484,7 @@ done:
 
 }  // namespace
 
-Result<Interpreter> Interpreter::create(std::vector<isa::Insn> program, const HelperTable& helpers) {
+Result<Interpreter> Interpreter::create(std::vector<isa::Insn> program, const HelperTable& helpers, bool relocated) {
   if (auto st = isa::check_control_flow(program); !st) return st.error();
   Interpreter in;
   in.helper_at_.assign(program.size(), nullptr);
@@ -497,7 +497,7 @@ Result<Interpreter> Interpreter::create(std::vector<isa::Insn> program, const He
       }
       in.helper_at_[pc] = h->fn;
     }
-    if (insn.info().kind == Kind::kLdImm64 && insn.op != Op::LdImm64 && insn.op != Op::LdFunc) {
+    if (!relocated && insn.info().kind == Kind::kLdImm64 && insn.op != Op::LdImm64 && insn.op != Op::LdFunc) {
       return input_error(fmt::format("ld_imm64 {} refers to a map or BTF object; load the program through an "
                                      "object loader that resolves it",
                                      insn.info().mnemonic),

@@ -24,6 +24,8 @@ struct MemoryRegion {
   bool writable = true;
 };
 
+struct ProgramEnvironment;  // runtime/environment.hpp: the maps and programs a loaded program may use
+
 struct RunOptions {
   std::array<uint64_t, 5> args{};   // initial r1..r5
   unsigned initialized_args = 1;    // r1..rN count as written at entry (the kernel passes r1 only)
@@ -35,14 +37,17 @@ struct RunOptions {
   uint32_t prog_type = 0;            // BPF_PROG_TYPE_*: helpers such as bpf_redirect differ by type
   void* context = nullptr;           // the context r1 points to (helpers taking ctx check it)
   TraceSink* trace = nullptr;        // bpf_printk output; dropped when null
+  const ProgramEnvironment* env = nullptr;  // set by the runtime for programs loaded from objects
   void* user = nullptr;              // for embedders' helpers
 };
 
 class Interpreter {
  public:
   // Checks the program can be run: decoded, control flow valid (isa::check_control_flow), every
-  // helper call names a helper in the table, ld_imm64 pseudo sources resolved.
-  [[nodiscard]] static Result<Interpreter> create(std::vector<isa::Insn> program, const HelperTable& helpers);
+  // helper call names a helper in the table. ld_imm64 with a map or BTF source is refused unless
+  // `relocated`: then a loader has put the value to load (a map, a map value's address) in imm64.
+  [[nodiscard]] static Result<Interpreter> create(std::vector<isa::Insn> program, const HelperTable& helpers,
+                                                  bool relocated = false);
 
   [[nodiscard]] Result<uint64_t> run(const RunOptions& options) const;
   [[nodiscard]] const std::vector<isa::Insn>& insns() const { return insns_; }

@@ -596,6 +596,7 @@ const HelperTable& linux_helpers() {
   static const HelperTable table = [] {
     HelperTable t;
     add_linux_helpers(t);
+    add_map_helpers(t);
     return t;
   }();
   return table;

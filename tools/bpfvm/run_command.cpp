@@ -11,7 +11,9 @@
 #include "helpers/linux_helpers.hpp"
 #include "hooks/pcap_run.hpp"
 #include "hooks/test_run.hpp"
+#include "object/object.hpp"
 #include "progtypes/progtypes.hpp"
+#include "runtime/loader.hpp"
 
 namespace bpfvm::cli {
 namespace {
@@ -26,6 +28,41 @@ std::vector<uint8_t> read_bytes(const std::string& path) {
   return {text.begin(), text.end()};
 }
 
+std::string hex_bytes(std::span<const uint8_t> bytes) {
+  std::string out;
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    if (i) out += ' ';
+    out += fmt::format("{:02x}", bytes[i]);
+  }
+  return out;
+}
+
+// The maps' contents after the run, like `bpftool map dump` (plain) or `bpftool -j map dump`.
+void dump_maps(const LoadedObject& object, nlohmann::json* json) {
+  for (const NamedMap& m : object.maps()) {
+    std::vector<std::pair<std::vector<uint8_t>, std::vector<uint8_t>>> entries;
+    auto st = m.map->for_each([&](std::span<const uint8_t> key, std::span<const uint8_t> value) {
+      entries.emplace_back(std::vector<uint8_t>(key.begin(), key.end()), std::vector<uint8_t>(value.begin(), value.end()));
+      return true;
+    });
+    if (!st) {
+      if (!json) std::cout << fmt::format("map {}: {}\n", m.name, st.error().message);
+      continue;
+    }
+    if (json) {
+      nlohmann::json list = nlohmann::json::array();
+      for (const auto& [key, value] : entries) list.push_back(nlohmann::json{{"key", key}, {"value", value}});
+      (*json)["maps"][m.name] = std::move(list);
+      continue;
+    }
+    std::cout << fmt::format("map {} ({}):\n", m.name, maps::map_type_name(m.map->type()));
+    for (const auto& [key, value] : entries) {
+      std::cout << fmt::format("key: {}  value: {}\n", hex_bytes(key), hex_bytes(value));
+    }
+    std::cout << fmt::format("Found {} element{}\n", entries.size(), entries.size() == 1 ? "" : "s");
+  }
+}
+
 std::string verdict_suffix(uint32_t type, uint32_t retval) {
   auto name = verdict_name(type, retval);
   return name ? fmt::format(" ({})", *name) : "";
@@ -35,7 +72,11 @@ std::string verdict_suffix(uint32_t type, uint32_t retval) {
 
 RunCommand::RunCommand(CLI::App& app) {
   command_ = app.add_subcommand("run", "Run a program on a packet, a pcap file or a context (like bpftool prog run)");
-  command_->add_option("PROGRAM", program_, "program file: raw bytecode, hex, assembly or a .data file")->required();
+  command_->add_option("PROGRAM", program_,
+                       "an ELF object (clang -target bpf), or raw bytecode, hex, assembly or a .data file")
+      ->required();
+  command_->add_option("--prog", prog_name_, "the object's program to run (default: its first)");
+  command_->add_flag("--dump-maps", dump_maps_, "print the object's maps after the run (like bpftool map dump)");
   command_->add_option("--type", type_, "program type: xdp, sched_cls, socket_filter, raw_tracepoint, unspec, ...");
   command_->add_option("--format", format_, "input format of PROGRAM: auto, raw, hex, asm, data")
       ->check(CLI::IsMember({"auto", "raw", "hex", "asm", "data"}));
@@ -52,26 +93,49 @@ RunCommand::RunCommand(CLI::App& app) {
 }
 
 int RunCommand::execute() const {
+  // The program: one of an object's, or a lone program in one of the raw formats.
+  std::optional<LoadedObject> object;
+  const LoadedProgram* loaded = nullptr;
+  std::optional<Interpreter> interpreter;
+  uint32_t spec_type = 0;
   if (is_elf(program_)) {
-    die(fmt::format("{}: ELF objects are loaded by the object loader, which this build does not have yet; "
-                    "give a raw program (bpfvm asm) and --type",
-                    program_));
+    auto spec = object::open_object(program_);
+    if (!spec) die(fmt::format("{}: {}", program_, spec.error().to_string()));
+    auto result = LoadedObject::load(*spec);
+    if (!result) die(fmt::format("{}: {}", program_, result.error().to_string()));
+    object = std::move(*result);
+    if (object->programs().empty()) die(fmt::format("{}: the object has no programs", program_));
+    loaded = prog_name_.empty() ? object->programs().front().get() : object->program(prog_name_);
+    if (loaded == nullptr) {
+      std::string names;
+      for (const auto& p : object->programs()) names += (names.empty() ? "" : ", ") + p->name();
+      die(fmt::format("{}: no program named '{}' (the object has: {})", program_, prog_name_, names));
+    }
+    spec_type = loaded->prog_type();
+  } else {
+    if (!prog_name_.empty()) die("--prog selects a program of an ELF object; " + program_ + " is not one");
+    if (dump_maps_) die("--dump-maps needs an ELF object with maps");
+    auto insns = isa::decode_program(load_program(program_, format_));
+    if (!insns) die(where(program_, insns.error()));
+    auto engine = Interpreter::create(std::move(*insns), linux_helpers());
+    if (!engine) die(where(program_, engine.error()));
+    interpreter.emplace(std::move(*engine));
   }
   std::string type_name = type_;
-  if (type_name.empty()) type_name = pcap_in_.empty() ? "unspec" : "xdp";
-  const ProgTypeInfo* type = prog_type_by_name(type_name);
-  if (type == nullptr) die(fmt::format("unknown program type '{}'", type_name));
-
-  auto insns = isa::decode_program(load_program(program_, format_));
-  if (!insns) die(where(program_, insns.error()));
-  auto interpreter = Interpreter::create(std::move(*insns), linux_helpers());
-  if (!interpreter) die(where(program_, interpreter.error()));
+  const ProgTypeInfo* type = nullptr;
+  if (type_name.empty() && spec_type != 0) {
+    type = prog_type_info(spec_type);
+  } else {
+    if (type_name.empty()) type_name = pcap_in_.empty() ? "unspec" : "xdp";
+    type = prog_type_by_name(type_name);
+    if (type == nullptr) die(fmt::format("unknown program type '{}'", type_name));
+  }
 
   TraceLines trace;
   const ProgramRunner runner = [&](const RunOptions& options) {
     RunOptions o = options;
     o.trace = &trace;
-    return interpreter->run(o);
+    return loaded ? loaded->run(std::move(o)) : interpreter->run(o);
   };
 
   nlohmann::json out;
@@ -115,6 +179,7 @@ int RunCommand::execute() const {
                                verdict_suffix(type->type, result->retval), result->duration_ns);
     }
   }
+  if (dump_maps_) dump_maps(*object, json_ ? &out : nullptr);
   if (json_) {
     out["trace"] = trace.lines;
     std::cout << out.dump() << "\n";

@@ -22,11 +22,13 @@ class RunCommand {
  private:
   CLI::App* command_;
   std::string program_;
+  std::string prog_name_;
   std::string format_ = "auto";
   std::string type_;
   std::string pcap_in_, pcap_out_, data_in_, ctx_in_, data_out_;
   uint32_t repeat_ = 1;
   bool json_ = false;
+  bool dump_maps_ = false;
 };
 
 [[nodiscard]] inline RunCommand add_run_command(CLI::App& app) { return RunCommand(app); }

@@ -1,0 +1,148 @@
+#include "runtime/loader.hpp"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "helpers/linux_helpers.hpp"
+#include "maps/map_in_map.hpp"
+#include "verifier/structure.hpp"
+
+namespace bpfvm {
+namespace {
+
+Error load_error(std::string message, std::optional<std::size_t> insn = std::nullopt) {
+  return Error{ErrorKind::kInput, std::move(message), insn, std::nullopt};
+}
+
+maps::MapDef map_def(const object::MapSpec& spec) {
+  maps::MapDef def;
+  def.type = spec.type;
+  def.key_size = spec.key_size;
+  def.value_size = spec.value_size;
+  def.max_entries = spec.max_entries;
+  def.map_flags = spec.map_flags;
+  def.map_extra = spec.map_extra;
+  def.name = spec.kernel_name;
+  if (spec.inner) def.inner = std::make_shared<maps::MapDef>(map_def(*spec.inner));
+  return def;
+}
+
+}  // namespace
+
+Result<uint64_t> LoadedProgram::run(RunOptions options) const {
+  options.env = env_.get();
+  options.regions.insert(options.regions.end(), env_->regions.begin(), env_->regions.end());
+  return engine_.run(options);
+}
+
+ProgramRunner LoadedProgram::runner(TraceSink* trace) const {
+  return [this, trace](const RunOptions& options) {
+    RunOptions o = options;
+    if (trace) o.trace = trace;
+    return run(std::move(o));
+  };
+}
+
+const LoadedProgram* LoadedObject::program(std::string_view name) const {
+  for (const auto& p : programs_) {
+    if (p->name() == name) return p.get();
+  }
+  return nullptr;
+}
+
+maps::Map* LoadedObject::map(std::string_view name) const {
+  for (const NamedMap& m : maps_) {
+    if (m.name == name) return m.map.get();
+  }
+  return nullptr;
+}
+
+Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec) {
+  LoadedObject object;
+  auto env = std::make_shared<ProgramEnvironment>();
+
+  // Maps first: programs refer to them.
+  for (const object::MapSpec& ms : spec.maps) {
+    auto created = maps::create_map(map_def(ms));
+    if (!created) {
+      Error e = created.error();
+      e.message = fmt::format("map '{}': {}", ms.name, e.message);
+      return e;
+    }
+    maps::MapPtr m = *created;
+    if (ms.kind != object::MapKind::kBtfDefined && !ms.data.empty()) {
+      const uint32_t zero = 0;
+      auto st = m->update({reinterpret_cast<const uint8_t*>(&zero), 4}, ms.data);
+      if (!st) return load_error(fmt::format("map '{}': initial data: {}", ms.name, st.error().message));
+    }
+    if (ms.read_only()) {
+      if (auto st = m->freeze(); !st) return load_error(fmt::format("map '{}': {}", ms.name, st.error().message));
+    }
+    object.maps_.push_back(NamedMap{ms.name, m});
+    env->maps.push_back(m);
+  }
+  // Statically initialised map-in-map slots (`.values = { [i] = &inner }`).
+  for (std::size_t i = 0; i < spec.maps.size(); ++i) {
+    for (const object::MapSlotInit& slot : spec.maps[i].initial_slots) {
+      if (slot.kind != object::MapSlotInit::Kind::kMap) continue;
+      auto* outer = dynamic_cast<maps::MapInMap*>(object.maps_[i].map.get());
+      const auto inner_index = spec.map_index(slot.target);
+      if (outer == nullptr || !inner_index) {
+        return load_error(fmt::format("map '{}': slot {} names '{}', which is not a map of this object",
+                                      spec.maps[i].name, slot.slot, slot.target));
+      }
+      auto st = outer->set({reinterpret_cast<const uint8_t*>(&slot.slot), 4}, object.maps_[*inner_index].map);
+      if (!st) return load_error(fmt::format("map '{}' slot {}: {}", spec.maps[i].name, slot.slot, st.error().message));
+    }
+  }
+  for (const auto& m : env->maps) {
+    for (const MemoryRegion& r : m->value_regions()) env->regions.push_back(r);
+  }
+
+  for (const object::ProgramSpec& ps : spec.programs) {
+    std::vector<isa::RawInsn> raw = ps.insns;
+    // Map references: the kernel would take an fd; bpfvm writes the map's id (for disassembly)
+    // and, below, its address in the decoded instruction.
+    for (const object::MapReloc& reloc : ps.map_relocs) {
+      if (reloc.map >= object.maps_.size() || reloc.insn + 1 >= raw.size()) {
+        return load_error(fmt::format("program '{}': relocation of insn {} names map {} of {}", ps.name, reloc.insn,
+                                      reloc.map, object.maps_.size()));
+      }
+      raw[reloc.insn].imm = static_cast<int32_t>(object.maps_[reloc.map].map->id());
+    }
+    auto checked = verifier::check_structure(raw);
+    if (const auto* r = std::get_if<verifier::Rejection>(&checked)) {
+      return load_error(fmt::format("program '{}' (section {}): {}", ps.name, ps.section, r->message), r->insn);
+    }
+    std::vector<isa::Insn> insns = std::move(std::get<verifier::Structure>(checked).insns);
+    for (const object::MapReloc& reloc : ps.map_relocs) {
+      maps::Map* m = object.maps_[reloc.map].map.get();
+      if (reloc.kind == object::MapReloc::Kind::kMapFd) {
+        insns[reloc.insn].imm64 = reinterpret_cast<uint64_t>(m);
+        continue;
+      }
+      // A map value's address: direct access works for single-element arrays (global data).
+      const uint32_t zero = 0;
+      auto* value = static_cast<uint8_t*>(m->max_entries() == 1 ? m->lookup_elem(&zero) : nullptr);
+      if (value == nullptr || reloc.offset >= m->value_size()) {
+        return load_error(fmt::format("program '{}': insn {} points into map '{}' at offset {}, which has no "
+                                      "directly addressable value there",
+                                      ps.name, reloc.insn, object.maps_[reloc.map].name, reloc.offset),
+                          reloc.insn);
+      }
+      insns[reloc.insn].imm64 = reinterpret_cast<uint64_t>(value + reloc.offset);
+    }
+    auto engine = Interpreter::create(std::move(insns), linux_helpers(), true);
+    if (!engine) {
+      Error e = engine.error();
+      e.message = fmt::format("program '{}' (section {}): {}", ps.name, ps.section, e.message);
+      return e;
+    }
+    object.programs_.push_back(std::shared_ptr<LoadedProgram>(
+        new LoadedProgram(ps.name, ps.section, ps.prog_type, std::move(*engine), env)));
+  }
+  return object;
+}
+
+}  // namespace bpfvm

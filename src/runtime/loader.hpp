@@ -1,0 +1,67 @@
+// Loading an object: the maps of an ObjectSpec are created, global data written into them
+// (.rodata frozen), map references in the programs resolved, each program checked by the
+// verifier's structural pass and made runnable. The libbpf bpf_object__load() of bpfvm.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "exec/interpreter.hpp"
+#include "hooks/test_run.hpp"
+#include "maps/map.hpp"
+#include "object/object.hpp"
+#include "runtime/environment.hpp"
+
+namespace bpfvm {
+
+class LoadedProgram {
+ public:
+  [[nodiscard]] const std::string& name() const { return name_; }
+  [[nodiscard]] const std::string& section() const { return section_; }
+  [[nodiscard]] uint32_t prog_type() const { return prog_type_; }
+  // The instructions as loaded: map references carry the map's id in imm (as the kernel's
+  // xlated dump shows them) and its address in imm64.
+  [[nodiscard]] const std::vector<isa::Insn>& insns() const { return engine_.insns(); }
+
+  // Runs once with the object's maps reachable; options.env and the map regions are added.
+  [[nodiscard]] Result<uint64_t> run(RunOptions options) const;
+  // A runner for test_run() / run_pcap().
+  [[nodiscard]] ProgramRunner runner(TraceSink* trace = nullptr) const;
+
+ private:
+  friend class LoadedObject;
+  LoadedProgram(std::string name, std::string section, uint32_t type, Interpreter engine,
+                std::shared_ptr<const ProgramEnvironment> env)
+      : name_(std::move(name)), section_(std::move(section)), prog_type_(type), engine_(std::move(engine)),
+        env_(std::move(env)) {}
+  std::string name_;
+  std::string section_;
+  uint32_t prog_type_;
+  Interpreter engine_;
+  std::shared_ptr<const ProgramEnvironment> env_;
+};
+
+struct NamedMap {
+  std::string name;  // libbpf's name: "counts", "hello.bss"
+  maps::MapPtr map;
+};
+
+class LoadedObject {
+ public:
+  // Fails with what is wrong and where: the map that could not be created (with the kernel's
+  // errno), the program and instruction the verifier's structural pass rejected.
+  [[nodiscard]] static Result<LoadedObject> load(const object::ObjectSpec& spec);
+
+  [[nodiscard]] const std::vector<std::shared_ptr<LoadedProgram>>& programs() const { return programs_; }
+  [[nodiscard]] const LoadedProgram* program(std::string_view name) const;
+  [[nodiscard]] const std::vector<NamedMap>& maps() const { return maps_; }
+  [[nodiscard]] maps::Map* map(std::string_view name) const;
+
+ private:
+  std::vector<NamedMap> maps_;
+  std::vector<std::shared_ptr<LoadedProgram>> programs_;
+};
+
+}  // namespace bpfvm
