@@ -5,6 +5,7 @@
 #include <bit>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 namespace bpfvm {
 namespace {
@@ -20,6 +21,10 @@ constexpr uint16_t bit(unsigned reg) { return static_cast<uint16_t>(1u << reg); 
 constexpr uint16_t kArgRegs = bit(1) | bit(2) | bit(3) | bit(4) | bit(5);
 
 struct Frame {
+  // Where the caller continues: its program (a tail call may have changed the callee's) and pc.
+  const Insn* code = nullptr;
+  std::size_t count = 0;
+  const std::vector<HelperFn>* helper_at = nullptr;
   std::size_t return_pc = 0;
   std::array<uint64_t, 4> saved{};  // caller's r6..r9
   uint16_t init = 0;                // caller's initialized-register mask
@@ -145,6 +150,9 @@ struct Machine final : HelperHost {
   uint64_t may_goto_left = kMayGotoBudget;
   std::optional<Error> error;
   bool stopped = false;   // a helper ended the program (HelperContext::stop)
+  unsigned tail_calls = 0;                     // in this run, at most kMaxTailCalls
+  const Interpreter* pending_tail_call = nullptr;  // set by bpf_tail_call, taken after the helper returns
+  uint64_t tail_call_ctx = 0;
   int return_depth = -1;  // a callback (HelperHost::call) returns when the call depth drops to this
   alignas(16) std::array<uint8_t, kMaxCallFrames * kStackSize> stack;
 
@@ -162,6 +170,14 @@ struct Machine final : HelperHost {
       }
     }
     return nullptr;
+  }
+
+  bool tail_call(const Interpreter& target, uint64_t ctx) override {
+    if (tail_calls >= kMaxTailCalls) return false;
+    ++tail_calls;
+    pending_tail_call = &target;
+    tail_call_ctx = ctx;
+    return true;
   }
 
   Result<uint64_t> call(uint64_t function, std::array<uint64_t, 5> args) override {
@@ -238,6 +254,9 @@ struct Machine final : HelperHost {
       return fail(fmt::format("the call stack of {} frames is too deep !", depth + 2));
     }
     Frame& f = frames[depth];
+    f.code = code;
+    f.count = count;
+    f.helper_at = helper_at;
     f.return_pc = pc + 1;
     f.saved = {reg[6], reg[7], reg[8], reg[9]};
     f.init = init;
@@ -260,6 +279,9 @@ struct Machine final : HelperHost {
     reg[8] = f.saved[2];
     reg[9] = f.saved[3];
     reg[10] = frame_pointer(depth);
+    code = f.code;
+    count = f.count;
+    helper_at = f.helper_at;
     // Scratch r1-r5: the callee may have clobbered them.
     init = static_cast<uint16_t>((f.init & ~kArgRegs) | bit(0));
     pc = f.return_pc;
@@ -270,6 +292,17 @@ struct Machine final : HelperHost {
     HelperContext ctx{options, pc, false, this};
     const uint64_t r0 = fn(reg[1], reg[2], reg[3], reg[4], reg[5], ctx);
     if (error) return false;  // a callback failed
+    if (pending_tail_call != nullptr) {
+      // The frame becomes the target program: fresh registers but r1 = ctx and r10.
+      const Interpreter* target = std::exchange(pending_tail_call, nullptr);
+      code = target->insns().data();
+      count = target->insns().size();
+      helper_at = &target->helper_at_for_tail_calls();
+      reg[1] = tail_call_ctx;
+      init = static_cast<uint16_t>(bit(1) | bit(10));
+      pc = 0;
+      return count_branch();
+    }
     reg[0] = r0;
     init = static_cast<uint16_t>((init & ~kArgRegs) | bit(0));
     ++pc;

@@ -17,6 +17,7 @@ namespace bpfvm {
 inline constexpr std::size_t kStackSize = 512;       // bytes per frame (MAX_BPF_STACK)
 inline constexpr std::size_t kMaxCallFrames = 8;     // MAX_CALL_FRAMES: main + 7 nested calls
 inline constexpr uint64_t kMayGotoBudget = 8u << 20; // BPF_MAX_LOOPS: may_goto falls through this often
+inline constexpr unsigned kMaxTailCalls = 33;        // MAX_TAIL_CALL_CNT
 
 struct MemoryRegion {
   uint8_t* data = nullptr;
@@ -51,6 +52,8 @@ class Interpreter {
 
   [[nodiscard]] Result<uint64_t> run(const RunOptions& options) const;
   [[nodiscard]] const std::vector<isa::Insn>& insns() const { return insns_; }
+  // The resolved helper of each instruction (for a run that tail-calls into this program).
+  [[nodiscard]] const std::vector<HelperFn>& helper_at_for_tail_calls() const { return helper_at_; }
 
  private:
   Interpreter() = default;

@@ -14,6 +14,7 @@
 namespace bpfvm {
 
 struct RunOptions;
+class Interpreter;
 
 // Argument kinds, as Linux's enum bpf_arg_type describes them.
 enum class ArgType : uint8_t {
@@ -59,6 +60,9 @@ class HelperHost {
   // Calls a subprogram of the running program (a value made by ld_imm64 src=BPF_PSEUDO_FUNC)
   // with r1..r5; returns its r0. bpf_loop and bpf_for_each_map_elem callbacks use it.
   [[nodiscard]] virtual Result<uint64_t> call(uint64_t function, std::array<uint64_t, 5> args) = 0;
+  // bpf_tail_call: when the helper returns, the current frame continues as `target` from its
+  // first instruction (r1 = ctx). False when the chain is already MAX_TAIL_CALL_CNT (33) long.
+  [[nodiscard]] virtual bool tail_call(const Interpreter& target, uint64_t ctx) = 0;
 
  protected:
   ~HelperHost() = default;

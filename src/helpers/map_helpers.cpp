@@ -9,8 +9,10 @@
 #include "isa/disasm.hpp"
 #include "maps/map.hpp"
 #include "maps/perf_event_array.hpp"
+#include "maps/prog_array.hpp"
 #include "maps/ringbuf.hpp"
 #include "runtime/environment.hpp"
+#include "runtime/loader.hpp"
 #include "support/cpu.hpp"
 
 namespace bpfvm {
@@ -129,6 +131,18 @@ uint64_t spin_unlock(uint64_t lock, uint64_t, uint64_t, uint64_t, uint64_t, Help
   return 0;
 }
 
+// bpf_tail_call: on success the program in the slot continues in this frame and never returns
+// here; on failure (no such slot, empty slot, 33 tail calls already) execution goes on.
+uint64_t tail_call(uint64_t ctx_arg, uint64_t map, uint64_t index, uint64_t, uint64_t, HelperContext& ctx) {
+  auto* array = dynamic_cast<maps::ProgArrayMap*>(map_arg(map, ctx));
+  if (array == nullptr || ctx.host == nullptr) return err(EINVAL);
+  const maps::ProgramRef ref = array->get(static_cast<uint32_t>(index));
+  if (!ref.handle) return err(ENOENT);
+  const auto* target = static_cast<const LoadedProgram*>(ref.handle.get());
+  if (!ctx.host->tail_call(target->engine(), ctx_arg)) return err(ENOENT);
+  return 0;
+}
+
 using A = ArgType;
 
 }  // namespace
@@ -145,6 +159,7 @@ void add_map_helpers(HelperTable& table) {
        {RetType::kInteger, {A::kConstMapPtr, A::kPtrToMapKey, A::kPtrToMapValue, A::kAnything}, false}},
       {BPF_FUNC_map_delete_elem, map_delete_elem, {RetType::kInteger, {A::kConstMapPtr, A::kPtrToMapKey}, false}},
       {BPF_FUNC_get_smp_processor_id, get_smp_processor_id, {RetType::kInteger, {}, false}},
+      {BPF_FUNC_tail_call, tail_call, {RetType::kVoid, {A::kPtrToCtx, A::kConstMapPtr, A::kAnything}, false}},
       {BPF_FUNC_perf_event_output, perf_event_output,
        {RetType::kInteger, {A::kPtrToCtx, A::kConstMapPtr, A::kAnything, A::kPtrToMem, A::kConstSizeOrZero}, false}},
       {BPF_FUNC_map_push_elem, map_push_elem, {RetType::kInteger, {A::kConstMapPtr, A::kPtrToMapValue, A::kAnything}, false}},

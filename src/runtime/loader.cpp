@@ -6,6 +6,12 @@
 
 #include "helpers/linux_helpers.hpp"
 #include "maps/map_in_map.hpp"
+#include "maps/prog_array.hpp"
+#include "support/cpu.hpp"
+
+#include <linux/bpf.h>
+
+#include <atomic>
 #include "verifier/structure.hpp"
 
 namespace bpfvm {
@@ -21,6 +27,8 @@ maps::MapDef map_def(const object::MapSpec& spec) {
   def.key_size = spec.key_size;
   def.value_size = spec.value_size;
   def.max_entries = spec.max_entries;
+  // As libbpf does: a perf event array without max_entries gets one slot per possible CPU.
+  if (def.type == BPF_MAP_TYPE_PERF_EVENT_ARRAY && def.max_entries == 0) def.max_entries = cpu::possible();
   def.map_flags = spec.map_flags;
   def.map_extra = spec.map_extra;
   def.name = spec.kernel_name;
@@ -29,6 +37,14 @@ maps::MapDef map_def(const object::MapSpec& spec) {
 }
 
 }  // namespace
+
+LoadedProgram::LoadedProgram(std::string name, std::string section, uint32_t type, Interpreter engine,
+                             std::shared_ptr<const ProgramEnvironment> env)
+    : name_(std::move(name)), section_(std::move(section)), prog_type_(type), engine_(std::move(engine)),
+      env_(std::move(env)) {
+  static std::atomic<uint32_t> next_id{1};
+  id_ = next_id++;
+}
 
 Result<uint64_t> LoadedProgram::run(RunOptions options) const {
   options.env = env_.get();
@@ -141,6 +157,34 @@ Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec) {
     }
     object.programs_.push_back(std::shared_ptr<LoadedProgram>(
         new LoadedProgram(ps.name, ps.section, ps.prog_type, std::move(*engine), env)));
+  }
+
+  // PROG_ARRAY slots: statically initialised ones (`.values = { [i] = &prog }`) now, and
+  // user-space updates by program id. The resolver holds the programs weakly: a map must not
+  // keep its own object alive.
+  std::vector<std::weak_ptr<LoadedProgram>> weak(object.programs_.begin(), object.programs_.end());
+  for (std::size_t i = 0; i < spec.maps.size(); ++i) {
+    auto* array = dynamic_cast<maps::ProgArrayMap*>(object.maps_[i].map.get());
+    if (array == nullptr) continue;
+    array->set_resolver([weak](uint32_t id) -> std::optional<maps::ProgramRef> {
+      for (const auto& w : weak) {
+        if (auto p = w.lock(); p && p->id() == id) return maps::ProgramRef{id, p};
+      }
+      return std::nullopt;
+    });
+    for (const object::MapSlotInit& slot : spec.maps[i].initial_slots) {
+      std::shared_ptr<LoadedProgram> target;
+      for (const auto& p : object.programs_) {
+        if (p->name() == slot.target) target = p;
+      }
+      if (slot.kind != object::MapSlotInit::Kind::kProgram || !target) {
+        return load_error(fmt::format("map '{}': slot {} names '{}', which is not a program of this object",
+                                      spec.maps[i].name, slot.slot, slot.target));
+      }
+      if (auto st = array->set(slot.slot, maps::ProgramRef{target->id(), target}); !st) {
+        return load_error(fmt::format("map '{}' slot {}: {}", spec.maps[i].name, slot.slot, st.error().message));
+      }
+    }
   }
   return object;
 }

@@ -21,6 +21,8 @@ class LoadedProgram {
   [[nodiscard]] const std::string& name() const { return name_; }
   [[nodiscard]] const std::string& section() const { return section_; }
   [[nodiscard]] uint32_t prog_type() const { return prog_type_; }
+  [[nodiscard]] uint32_t id() const { return id_; }  // unique in the process, from 1
+  [[nodiscard]] const Interpreter& engine() const { return engine_; }
   // The instructions as loaded: map references carry the map's id in imm (as the kernel's
   // xlated dump shows them) and its address in imm64.
   [[nodiscard]] const std::vector<isa::Insn>& insns() const { return engine_.insns(); }
@@ -33,9 +35,8 @@ class LoadedProgram {
  private:
   friend class LoadedObject;
   LoadedProgram(std::string name, std::string section, uint32_t type, Interpreter engine,
-                std::shared_ptr<const ProgramEnvironment> env)
-      : name_(std::move(name)), section_(std::move(section)), prog_type_(type), engine_(std::move(engine)),
-        env_(std::move(env)) {}
+                std::shared_ptr<const ProgramEnvironment> env);
+  uint32_t id_;
   std::string name_;
   std::string section_;
   uint32_t prog_type_;

@@ -1,0 +1,113 @@
+// Objects built by clang, loaded and run: the runtime's end-to-end behaviour.
+#include <gtest/gtest.h>
+#include <linux/bpf.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "hooks/test_run.hpp"
+#include "object/object.hpp"
+#include "runtime/loader.hpp"
+
+namespace bpfvm {
+namespace {
+
+struct Lines final : TraceSink {
+  std::vector<std::string> lines;
+  void write(std::string_view message) override { lines.emplace_back(message); }
+};
+
+object::ObjectSpec open(const std::string& name) {
+  auto spec = object::open_object(std::string(BPFVM_OBJECT_PROGS_DIR) + "/" + name + ".bpf.o");
+  EXPECT_TRUE(spec.ok()) << spec.error().to_string();
+  return spec.ok() ? std::move(*spec) : object::ObjectSpec{};
+}
+
+LoadedObject load(const object::ObjectSpec& spec) {
+  auto loaded = LoadedObject::load(spec);
+  EXPECT_TRUE(loaded.ok()) << loaded.error().to_string();
+  if (!loaded) std::abort();
+  return std::move(*loaded);
+}
+
+uint64_t read_u64(maps::Map& map, uint32_t key) {
+  auto value = map.lookup({reinterpret_cast<const uint8_t*>(&key), 4});
+  EXPECT_TRUE(value.ok()) << value.error().to_string();
+  uint64_t v = 0;
+  if (value.ok()) std::memcpy(&v, value->data(), std::min<std::size_t>(8, value->size()));
+  return v;
+}
+
+TEST(Loader, HelloWorldPrintsAndCounts) {
+  LoadedObject object = load(open("hello"));
+  const LoadedProgram* hello = object.program("hello");
+  ASSERT_NE(hello, nullptr);
+  EXPECT_EQ(hello->prog_type(), static_cast<uint32_t>(BPF_PROG_TYPE_XDP));
+  Lines trace;
+  auto r = test_run(hello->runner(&trace), TestRunRequest{BPF_PROG_TYPE_XDP, std::vector<uint8_t>(64, 0), {}, 3});
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->retval, static_cast<uint32_t>(XDP_PASS));
+  EXPECT_EQ(trace.lines, (std::vector<std::string>{"Hello World 0", "Hello World 1", "Hello World 2"}));
+  maps::Map* bss = object.map("hello.bss");
+  ASSERT_NE(bss, nullptr);
+  EXPECT_EQ(read_u64(*bss, 0) & 0xffffffff, 3u);
+  maps::Map* rodata = object.map("hello.rodata");
+  ASSERT_NE(rodata, nullptr);
+  EXPECT_TRUE(rodata->frozen());
+}
+
+TEST(Loader, MapsAndConfigurableRodata) {
+  object::ObjectSpec spec = open("maps");
+  // As a libbpf skeleton does before load: count events of this process's uid.
+  const uint32_t uid = getuid();
+  ASSERT_TRUE(spec.set_var("maps.rodata", "target_uid", {reinterpret_cast<const uint8_t*>(&uid), 4}).ok());
+  LoadedObject object = load(spec);
+  const LoadedProgram* count = object.program("count_uid");
+  ASSERT_NE(count, nullptr);
+  for (int i = 0; i < 2; ++i) {
+    auto r = test_run(count->runner(), TestRunRequest{BPF_PROG_TYPE_KPROBE, {}, std::vector<uint8_t>(168, 0), 1});
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+  }
+  maps::Map* counter = object.map("counter_table");
+  ASSERT_NE(counter, nullptr);
+  EXPECT_EQ(read_u64(*counter, uid), 1u + 7u);  // created with 1, then += sample_rate
+  EXPECT_EQ(read_u64(*object.map("maps.data"), 0), 3u + 2u);  // seen
+}
+
+TEST(Loader, BpfToBpfCallsAndCallbacks) {
+  LoadedObject object = load(open("calls"));
+  const std::vector<uint8_t> packet(64, 0);
+  auto first = test_run(object.program("tc_first")->runner(), TestRunRequest{BPF_PROG_TYPE_SCHED_CLS, packet, {}, 1});
+  ASSERT_TRUE(first.ok()) << first.error().to_string();
+  EXPECT_EQ(first->retval, 0u);  // add_one(64) = 2*64 + 64 + 1 > 10: TC_ACT_OK
+  auto second = test_run(object.program("tc_second")->runner(), TestRunRequest{BPF_PROG_TYPE_SCHED_CLS, packet, {}, 1});
+  ASSERT_TRUE(second.ok()) << second.error().to_string();
+  EXPECT_EQ(second->retval, 2u * 64 + 64 + (64 - 3));  // twice(64) reads total = 64 now
+  auto sock = test_run(object.program("sock_prog")->runner(), TestRunRequest{BPF_PROG_TYPE_SOCKET_FILTER, packet, {}, 1});
+  ASSERT_TRUE(sock.ok()) << sock.error().to_string();
+  EXPECT_EQ(sock->retval, 50u - 3);  // leaf(skb->len), the L3 length
+  // bpf_loop ran loop_body for indexes 0..3: total = 64 + 6.
+  uint32_t zero = 0;
+  auto bss = object.map("calls.bss")->lookup({reinterpret_cast<const uint8_t*>(&zero), 4});
+  ASSERT_TRUE(bss.ok());
+  uint64_t total = 0;
+  std::memcpy(&total, bss->data(), 8);
+  EXPECT_EQ(total, 64u + 6u);
+}
+
+TEST(Loader, TailCallChainsAndMapInMap) {
+  LoadedObject object = load(open("tailcall"));
+  auto r = test_run(object.program("stage_one")->runner(), TestRunRequest{BPF_PROG_TYPE_XDP, std::vector<uint8_t>(64, 0), {}, 2});
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->retval, static_cast<uint32_t>(XDP_TX));  // stage_one -> stage_two -> stage_three
+  EXPECT_EQ(read_u64(*object.map("inner_a"), 0), 2u);   // through the outer map's slot 0
+}
+
+TEST(Loader, BadObjectsGetClearErrors) {
+  auto spec = object::open_object(std::string(BPFVM_OBJECT_PROGS_DIR) + "/legacy_maps.bpf.o");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_NE(spec.error().message.find("maps"), std::string::npos) << spec.error().message;
+}
+
+}  // namespace
+}  // namespace bpfvm
