@@ -1,0 +1,60 @@
+// The examples, run as the README shows: each prints and counts what it should.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+
+namespace {
+
+struct Output {
+  int status;
+  std::string text;
+};
+
+Output run(const std::string& args) {
+  const std::string command = std::string(BPFVM_CLI) + " " + args + " 2>&1";
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
+  std::string text;
+  char buffer[4096];
+  while (pipe && std::fgets(buffer, sizeof(buffer), pipe.get())) text += buffer;
+  const int rc = pclose(pipe.release());
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, text};
+}
+
+std::string example(const std::string& name) { return std::string(BPFVM_EXAMPLES_DIR) + "/" + name + ".bpf.o"; }
+std::string packets() { return std::string(BPFVM_SOURCE_DIR) + "/examples/packets.pcap"; }
+
+TEST(Examples, HelloPrintsAndCountsEveryPacket) {
+  auto o = run("run " + example("hello") + " --pcap " + packets() + " --dump-maps");
+  ASSERT_EQ(o.status, 0) << o.text;
+  EXPECT_NE(o.text.find("bpf_trace_printk: Hello World 0\n"), std::string::npos) << o.text;
+  EXPECT_NE(o.text.find("bpf_trace_printk: Hello World 5\n"), std::string::npos) << o.text;
+  EXPECT_NE(o.text.find("  XDP_PASS: 6\n"), std::string::npos) << o.text;
+  EXPECT_NE(o.text.find("map hello.bss (array):\nkey: 00 00 00 00  value: 06 00 00 00\n"), std::string::npos) << o.text;
+}
+
+TEST(Examples, HelloMapCountsByUid) {
+  auto o = run("run " + example("hello-map") + " --ctx-in /dev/null --repeat 4 --dump-maps --json");
+  ASSERT_EQ(o.status, 0) << o.text;
+  EXPECT_NE(o.text.find("\"counter_table\":[{\"key\":[0,0,0,0],\"value\":[4,0,0,0,0,0,0,0]}]"), std::string::npos)
+      << o.text;  // this test runs as root: uid 0
+}
+
+TEST(Examples, HelloFuncDropsIpv6) {
+  auto o = run("run " + example("hello-func") + " --pcap " + packets() + " --json");
+  ASSERT_EQ(o.status, 0) << o.text;
+  EXPECT_NE(o.text.find("\"verdicts\":{\"XDP_DROP\":2,\"XDP_PASS\":4}"), std::string::npos) << o.text;
+  EXPECT_NE(o.text.find("\"ethertype 0x86dd\""), std::string::npos) << o.text;
+}
+
+TEST(Examples, TailCallsRunTheChain) {
+  auto o = run("run " + example("tail-calls") + " --prog stage_one --pcap " + packets() + " --json");
+  ASSERT_EQ(o.status, 0) << o.text;
+  EXPECT_NE(o.text.find("\"trace\":[\"stage one\",\"stage two\",\"stage three\",\"stage one\""), std::string::npos)
+      << o.text;
+  EXPECT_NE(o.text.find("\"verdicts\":{\"XDP_PASS\":6}"), std::string::npos) << o.text;
+}
+
+}  // namespace
