@@ -20,6 +20,7 @@ class LoadedProgram;
 struct ProgramEnvironment {
   std::vector<std::shared_ptr<maps::Map>> maps;  // every map of the object (inner maps included)
   std::vector<MemoryRegion> regions;             // the memory holding their values
+  std::shared_ptr<const HelperTable> helpers;    // the helpers the programs were linked against
 
   // The map a program passed as a helper argument, or nullptr when it is not one of ours.
   [[nodiscard]] maps::Map* find_map(uint64_t address) const {

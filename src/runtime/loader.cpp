@@ -74,9 +74,11 @@ maps::Map* LoadedObject::map(std::string_view name) const {
   return nullptr;
 }
 
-Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec) {
+Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec, std::shared_ptr<const HelperTable> helpers) {
   LoadedObject object;
   auto env = std::make_shared<ProgramEnvironment>();
+  // The table lives as long as any program of the object (interpreters keep a pointer to it).
+  env->helpers = helpers ? std::move(helpers) : std::shared_ptr<const HelperTable>(&linux_helpers(), [](const HelperTable*) {});
 
   // Maps first: programs refer to them.
   for (const object::MapSpec& ms : spec.maps) {
@@ -149,7 +151,7 @@ Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec) {
       }
       insns[reloc.insn].imm64 = reinterpret_cast<uint64_t>(value + reloc.offset);
     }
-    auto engine = Interpreter::create(std::move(insns), linux_helpers(), true);
+    auto engine = Interpreter::create(std::move(insns), *env->helpers, true);
     if (!engine) {
       Error e = engine.error();
       e.message = fmt::format("program '{}' (section {}): {}", ps.name, ps.section, e.message);

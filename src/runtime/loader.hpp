@@ -53,7 +53,9 @@ class LoadedObject {
  public:
   // Fails with what is wrong and where: the map that could not be created (with the kernel's
   // errno), the program and instruction the verifier's structural pass rejected.
-  [[nodiscard]] static Result<LoadedObject> load(const object::ObjectSpec& spec);
+  // `helpers` defaults to linux_helpers(); embedders add their own (bpfvm::Object::add_helper).
+  [[nodiscard]] static Result<LoadedObject> load(const object::ObjectSpec& spec,
+                                                 std::shared_ptr<const HelperTable> helpers = nullptr);
 
   [[nodiscard]] const std::vector<std::shared_ptr<LoadedProgram>>& programs() const { return programs_; }
   [[nodiscard]] const LoadedProgram* program(std::string_view name) const;

@@ -57,4 +57,16 @@ TEST(Examples, TailCallsRunTheChain) {
   EXPECT_NE(o.text.find("\"verdicts\":{\"XDP_PASS\":6}"), std::string::npos) << o.text;
 }
 
+TEST(Examples, AnApplicationEmbedsExtensionCode) {
+  const std::string command = std::string(BPFVM_EXAMPLES_DIR) + "/embed/bpfvm-embed-example " +
+                              std::string(BPFVM_EXAMPLES_DIR) + "/embed/scorer.bpf.o hello queue 2>&1";
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
+  std::string text;
+  char buffer[4096];
+  while (pipe && std::fgets(buffer, sizeof(buffer), pipe.get())) text += buffer;
+  ASSERT_EQ(pclose(pipe.release()), 0) << text;
+  // vowel_weight 3 (set before load): hello = h l l + 2 vowels = 3 + 6; queue = q + 4 vowels = 1 + 12.
+  EXPECT_EQ(text, "[extension] scored 9\nhello: 9\n[extension] scored 13\nqueue: 13\ncalls: 2\n");
+}
+
 }  // namespace
