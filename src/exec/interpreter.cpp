@@ -472,7 +472,9 @@ BPFVM_ALWAYS_INLINE bool Machine::step(const Insn& i) {
     if constexpr (O == Op::LdFunc) {
       reg[i.dst] = reinterpret_cast<uint64_t>(code + pc + 1 + static_cast<int32_t>(i.imm));
     } else {
-      reg[i.dst] = i.imm64;  // plain immediate, or a pseudo value a loader has resolved
+      // A plain immediate; for a map reference, the value a loader resolved it to, which it keeps
+      // in the second slot so the first still says what the program asked for (map id, offset).
+      reg[i.dst] = O == Op::LdImm64 ? i.imm64 : (&i)[1].imm64;
     }
     init |= bit(i.dst);
     pc += 2;

@@ -46,7 +46,8 @@ class Interpreter {
  public:
   // Checks the program can be run: decoded, control flow valid (isa::check_control_flow), every
   // helper call names a helper in the table. ld_imm64 with a map or BTF source is refused unless
-  // `relocated`: then a loader has put the value to load (a map, a map value's address) in imm64.
+  // `relocated`: then a loader has put the value to load (a map, a map value's address) in the
+  // imm64 of the instruction's second slot (Op::LdImm64Tail).
   [[nodiscard]] static Result<Interpreter> create(std::vector<isa::Insn> program, const HelperTable& helpers,
                                                   bool relocated = false);
 

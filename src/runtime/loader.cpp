@@ -121,7 +121,7 @@ Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec, std::sha
   for (const object::ProgramSpec& ps : spec.programs) {
     std::vector<isa::RawInsn> raw = ps.insns;
     // Map references: the kernel would take an fd; bpfvm writes the map's id (for disassembly)
-    // and, below, its address in the decoded instruction.
+    // and, below, the address to load in the decoded instruction's second slot.
     for (const object::MapReloc& reloc : ps.map_relocs) {
       if (reloc.map >= object.maps_.size() || reloc.insn + 1 >= raw.size()) {
         return load_error(fmt::format("program '{}': relocation of insn {} names map {} of {}", ps.name, reloc.insn,
@@ -137,7 +137,7 @@ Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec, std::sha
     for (const object::MapReloc& reloc : ps.map_relocs) {
       maps::Map* m = object.maps_[reloc.map].map.get();
       if (reloc.kind == object::MapReloc::Kind::kMapFd) {
-        insns[reloc.insn].imm64 = reinterpret_cast<uint64_t>(m);
+        insns[reloc.insn + 1].imm64 = reinterpret_cast<uint64_t>(m);
         continue;
       }
       // A map value's address: direct access works for single-element arrays (global data).
@@ -149,7 +149,7 @@ Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec, std::sha
                                       ps.name, reloc.insn, object.maps_[reloc.map].name, reloc.offset),
                           reloc.insn);
       }
-      insns[reloc.insn].imm64 = reinterpret_cast<uint64_t>(value + reloc.offset);
+      insns[reloc.insn + 1].imm64 = reinterpret_cast<uint64_t>(value + reloc.offset);
     }
     auto engine = Interpreter::create(std::move(insns), *env->helpers, true);
     if (!engine) {

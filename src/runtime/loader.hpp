@@ -24,7 +24,7 @@ class LoadedProgram {
   [[nodiscard]] uint32_t id() const { return id_; }  // unique in the process, from 1
   [[nodiscard]] const Interpreter& engine() const { return engine_; }
   // The instructions as loaded: map references carry the map's id in imm (as the kernel's
-  // xlated dump shows them) and its address in imm64.
+  // xlated dump shows them); the address to load is in the second slot's imm64.
   [[nodiscard]] const std::vector<isa::Insn>& insns() const { return engine_.insns(); }
 
   // Runs once with the object's maps reachable; options.env and the map regions are added.

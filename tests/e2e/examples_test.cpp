@@ -57,6 +57,22 @@ TEST(Examples, TailCallsRunTheChain) {
   EXPECT_NE(o.text.find("\"verdicts\":{\"XDP_PASS\":6}"), std::string::npos) << o.text;
 }
 
+TEST(Examples, ProgDumpXlatedShowsMapsAndSourceLines) {
+  auto o = run("prog dump xlated " + example("hello"));
+  ASSERT_EQ(o.status, 0) << o.text;
+  EXPECT_NE(o.text.find("hello:\n;   bpf_printk(\"Hello World %d\", counter);\n   0: (18) r6 = map[id:"),
+            std::string::npos)
+      << o.text;
+  EXPECT_NE(o.text.find("][0]+0\n"), std::string::npos) << o.text;
+  EXPECT_NE(o.text.find("   6: (85) call bpf_trace_printk#6\n;   counter++;\n"), std::string::npos) << o.text;
+  o = run("prog dump xlated " + example("tail-calls") + " --prog stage_three --json");
+  ASSERT_EQ(o.status, 0) << o.text;
+  EXPECT_NE(o.text.find("{\"stage_three\":[{\"disasm\":\"(18) r1 = map[id:"), std::string::npos) << o.text;
+  o = run("prog dump xlated " + example("hello") + " --prog nope");
+  EXPECT_EQ(o.status, 1);
+  EXPECT_NE(o.text.find("no program named 'nope'"), std::string::npos) << o.text;
+}
+
 TEST(Examples, AnApplicationEmbedsExtensionCode) {
   const std::string command = std::string(BPFVM_EXAMPLES_DIR) + "/embed/bpfvm-embed-example " +
                               std::string(BPFVM_EXAMPLES_DIR) + "/embed/scorer.bpf.o hello queue 2>&1";

@@ -15,6 +15,7 @@
 #include "isa/assembler.hpp"
 #include "isa/disasm.hpp"
 #include "cli_common.hpp"
+#include "prog_command.hpp"
 #include "run_command.hpp"
 #include "object_cmd.hpp"
 
@@ -108,12 +109,14 @@ int main(int argc, char** argv) {
   plugin_cmd->add_flag("--jit", jit, "run JIT-compiled code");
 
   RunCommand run_command = add_run_command(app);
+  const ProgCommand prog_command(app);
   cli::ObjectCommands object_cmds;
   cli::add_object_commands(app, object_cmds);
 
   CLI11_PARSE(app, argc, argv);
 
   if (run_command.parsed()) return run_command.execute();
+  if (auto code = prog_command.execute()) return *code;
   if (auto code = cli::run_object_commands(object_cmds)) return *code;
 
   if (asm_cmd->parsed()) {
