@@ -40,11 +40,7 @@ class Program {
   // Runs on application memory: r1 = its address, r2 = its size; the program may read and
   // write it (and nothing else of the application). Returns r0.
   [[nodiscard]] Result<uint64_t> run_on(std::span<uint8_t> memory, TraceSink* trace = nullptr) const {
-    RunOptions options;
-    options.args = {reinterpret_cast<uint64_t>(memory.data()), memory.size()};
-    options.initialized_args = 2;
-    options.regions.push_back(MemoryRegion{memory.data(), memory.size(), true});
-    options.packet = memory;
+    RunOptions options = memory_run_options(memory);
     options.trace = trace;
     return program_->run(std::move(options));
   }

@@ -185,13 +185,7 @@ Result<uint64_t> run_conformance_program(const std::vector<isa::RawInsn>& raw, s
   static const HelperTable helpers = conformance_helpers();
   auto interpreter = Interpreter::create(std::move(*insns), helpers);
   if (!interpreter) return interpreter.error();
-  RunOptions options;
-  options.args[0] = reinterpret_cast<uint64_t>(memory.data());
-  options.args[1] = memory.size();
-  options.initialized_args = 2;
-  options.regions.push_back(MemoryRegion{memory.data(), memory.size(), true});
-  options.packet = memory;
-  return interpreter->run(options);
+  return interpreter->run(memory_run_options(memory));
 }
 
 }  // namespace bpfvm::conformance

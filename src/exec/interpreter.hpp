@@ -42,6 +42,18 @@ struct RunOptions {
   void* user = nullptr;              // for embedders' helpers
 };
 
+// Options for the memory calling convention (embedders, the conformance suite, prog type
+// unspec): r1 = the memory, r2 = its size, the program may read and write it.
+[[nodiscard]] inline RunOptions memory_run_options(std::span<uint8_t> memory) {
+  RunOptions options;
+  options.args = {reinterpret_cast<uint64_t>(memory.data()), memory.size()};
+  options.initialized_args = 2;
+  options.regions.push_back(MemoryRegion{memory.data(), memory.size(), true});
+  options.packet = memory;
+  options.context = memory.data();
+  return options;
+}
+
 class Interpreter {
  public:
   // Checks the program can be run: decoded, control flow valid (isa::check_control_flow), every

@@ -28,18 +28,20 @@ bool all_zero(const uint8_t* p, std::size_t from, std::size_t to) {
   return std::all_of(p + from, p + to, [](uint8_t b) { return b == 0; });
 }
 
-// Runs `repeat` times and measures the average.
-Result<uint64_t> timed(const ProgramRunner& run, const RunOptions& options, uint32_t repeat, uint64_t* duration) {
+// Runs `repeat` times: the last run's r0 and the average duration.
+Result<TestRunResult> timed(const ProgramRunner& run, const RunOptions& options, uint32_t repeat) {
   repeat = std::max<uint32_t>(repeat, 1);
-  Result<uint64_t> r0 = uint64_t{0};
+  TestRunResult result;
   const auto start = std::chrono::steady_clock::now();
   for (uint32_t i = 0; i < repeat; ++i) {
-    r0 = run(options);
-    if (!r0) return r0;
+    auto r0 = run(options);
+    if (!r0) return r0.error();
+    result.r0 = *r0;
   }
   const auto elapsed = std::chrono::steady_clock::now() - start;
-  *duration = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count()) / repeat;
-  return r0;
+  result.duration_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count()) / repeat;
+  result.retval = static_cast<uint32_t>(result.r0);
+  return result;
 }
 
 uint8_t* ptr32(uint32_t address) { return reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(address)); }
@@ -91,11 +93,9 @@ Result<TestRunResult> run_xdp(const ProgramRunner& run, const TestRunRequest& re
   options.regions.push_back(MemoryRegion{buffer, kPageSize, true});
   options.packet = std::span<const uint8_t>(meta + meta_len, req.data_in.size() - meta_len);
 
-  TestRunResult result;
-  auto r0 = timed(run, options, req.repeat, &result.duration_ns);
-  if (!r0) return r0.error();
-  result.r0 = *r0;
-  result.retval = static_cast<uint32_t>(*r0);
+  auto timed_result = timed(run, options, req.repeat);
+  if (!timed_result) return timed_result.error();
+  TestRunResult& result = *timed_result;
   const uint8_t* out_meta = ptr32(ctx->data_meta);
   const uint8_t* end = ptr32(ctx->data_end);
   if (out_meta < buffer || end > buffer + kPageSize || out_meta > end) {
@@ -113,7 +113,7 @@ Result<TestRunResult> run_xdp(const ProgramRunner& run, const TestRunRequest& re
     result.ctx_out.resize(sizeof(out));
     std::memcpy(result.ctx_out.data(), &out, sizeof(out));
   }
-  return result;
+  return timed_result;
 }
 
 // PACKET_* classification of eth_type_trans() on the loopback device (all-zero address).
@@ -184,11 +184,9 @@ Result<TestRunResult> run_skb(const ProgramRunner& run, const TestRunRequest& re
   options.regions.push_back(MemoryRegion{buffer, kPageSize, true});
   options.packet = std::span<const uint8_t>(data, static_cast<std::size_t>(end - data));
 
-  TestRunResult result;
-  auto r0 = timed(run, options, req.repeat, &result.duration_ns);
-  if (!r0) return r0.error();
-  result.r0 = *r0;
-  result.retval = static_cast<uint32_t>(*r0);
+  auto timed_result = timed(run, options, req.repeat);
+  if (!timed_result) return timed_result.error();
+  TestRunResult& result = *timed_result;
   const uint8_t* out_data = ptr32(ctx->data);
   const uint8_t* out_end = ptr32(ctx->data_end);
   if (out_data < buffer || out_end > buffer + kPageSize || out_data > out_end) {
@@ -212,7 +210,7 @@ Result<TestRunResult> run_skb(const ProgramRunner& run, const TestRunRequest& re
     result.ctx_out.resize(sizeof(out));
     std::memcpy(result.ctx_out.data(), &out, sizeof(out));
   }
-  return result;
+  return timed_result;
 }
 
 // r1 = a copy of ctx_in (tracepoint records, raw_tracepoint arguments, pt_regs, syscall args).
@@ -224,31 +222,20 @@ Result<TestRunResult> run_raw_context(const ProgramRunner& run, const TestRunReq
   options.context = ctx.data();
   options.args[0] = ctx.empty() ? 0 : reinterpret_cast<uint64_t>(ctx.data());
   options.regions.push_back(MemoryRegion{ctx.data(), ctx.size(), writable});
-  TestRunResult result;
-  auto r0 = timed(run, options, req.repeat, &result.duration_ns);
-  if (!r0) return r0.error();
-  result.r0 = *r0;
-  result.retval = static_cast<uint32_t>(*r0);
+  auto timed_result = timed(run, options, req.repeat);
+  if (!timed_result) return timed_result.error();
+  TestRunResult& result = *timed_result;
   if (writable && !ctx.empty()) result.ctx_out = ctx;
-  return result;
+  return timed_result;
 }
 
 // The embedding mode: r1 = memory, r2 = its length; the memory comes back as data_out.
 Result<TestRunResult> run_memory(const ProgramRunner& run, const TestRunRequest& req) {
   std::vector<uint8_t> memory = req.data_in;
-  RunOptions options;
+  RunOptions options = memory_run_options(memory);
   options.prog_type = req.prog_type;
-  options.context = memory.data();
-  options.args = {reinterpret_cast<uint64_t>(memory.data()), memory.size()};
-  options.initialized_args = 2;
-  options.regions.push_back(MemoryRegion{memory.data(), memory.size(), true});
-  options.packet = memory;
-  TestRunResult result;
-  auto r0 = timed(run, options, req.repeat, &result.duration_ns);
-  if (!r0) return r0.error();
-  result.r0 = *r0;
-  result.retval = static_cast<uint32_t>(*r0);
-  result.data_out = std::move(memory);
+  auto result = timed(run, options, req.repeat);
+  if (result) result->data_out = std::move(memory);
   return result;
 }
 

@@ -20,12 +20,9 @@ Result<uint64_t> run(std::string_view source, std::vector<uint8_t> memory = {}, 
   static const HelperTable conformance = conformance::conformance_helpers();
   auto interpreter = Interpreter::create(std::move(*insns), helpers ? *helpers : conformance);
   if (!interpreter) return interpreter.error();
-  options.args[0] = reinterpret_cast<uint64_t>(memory.data());
-  options.args[1] = memory.size();
-  options.initialized_args = 2;
-  options.regions.push_back(MemoryRegion{memory.data(), memory.size(), true});
-  options.packet = memory;
-  return interpreter->run(options);
+  RunOptions run = memory_run_options(memory);
+  run.branch_limit = options.branch_limit;
+  return interpreter->run(run);
 }
 
 uint64_t value(std::string_view source, std::vector<uint8_t> memory = {}) {
