@@ -11,7 +11,7 @@ namespace {
 
 using isa::RawInsn;
 
-constexpr uint8_t kClassLd = 0x00, kClassLdx = 0x01, kClassJmp = 0x05, kClassJmp32 = 0x06;
+constexpr uint8_t kClassLdx = 0x01, kClassJmp = 0x05, kClassJmp32 = 0x06;
 constexpr uint8_t kCall = 0x80, kExit = 0x90, kJa = 0x00;
 constexpr uint8_t kPseudoCall = 1, kPseudoKfuncCall = 2, kPseudoFunc = 4;
 
