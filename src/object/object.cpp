@@ -289,6 +289,10 @@ Result<ProgramSpec> link_program(const LoadContext& ctx, const Function& entry,
           callee = {reloc->target_section, reloc->target_insn};
           break;
         case CodeReloc::Kind::kFuncAddr:
+          if (i + 1 >= f.count) {
+            return input_error(fmt::format("{}: ld_imm64 of '{}' is cut by the end of function '{}'",
+                                           at(s, sec_index * kInsnSize), reloc->symbol, f.name));
+          }
           callee = {reloc->target_section, reloc->target_insn};
           func_addr = true;
           frame.next++;  // the ld_imm64's second slot
