@@ -542,6 +542,22 @@ Status ObjectSpec::set_var(std::string_view map, std::string_view var, std::span
   return ok_status();
 }
 
+Result<std::vector<isa::RawInsn>> resolve_map_relocs(const ProgramSpec& program, std::span<const int32_t> map_handles) {
+  std::vector<isa::RawInsn> insns = program.insns;
+  for (const MapReloc& r : program.map_relocs) {
+    if (r.map >= map_handles.size()) {
+      return input_error(fmt::format("program '{}': insn {} refers to map {} ('{}'), but only {} maps were given",
+                                     program.name, r.insn, r.map, r.symbol, map_handles.size()), r.insn);
+    }
+    if (r.insn >= insns.size()) {
+      return Error{ErrorKind::kInternal, fmt::format("program '{}': relocation past the end", program.name), r.insn,
+                   std::nullopt};
+    }
+    insns[r.insn].imm = map_handles[r.map];
+  }
+  return insns;
+}
+
 std::string internal_map_name(std::string_view object_name, std::string_view section) {
   constexpr std::size_t kObjNameLen = 16;  // BPF_OBJ_NAME_LEN, with the terminating NUL
   std::size_t suffix = std::min(std::max<std::size_t>(7, section.size()), kObjNameLen - 1);

@@ -191,6 +191,12 @@ struct OpenOptions {
 [[nodiscard]] Result<ObjectSpec> open_object(std::span<const uint8_t> bytes, std::string_view name,
                                              OpenOptions options = {});
 
+// The program's instructions with each map relocation pointing at a live map: imm of the
+// ld_imm64 = map_handles[reloc.map] (an fd or a runtime id; the source kind and value offset
+// are already in place). Fails when a handle is missing.
+[[nodiscard]] Result<std::vector<isa::RawInsn>> resolve_map_relocs(const ProgramSpec& program,
+                                                                   std::span<const int32_t> map_handles);
+
 // libbpf's name for a global data map: object name prefix + section name, at most 15 chars.
 [[nodiscard]] std::string internal_map_name(std::string_view object_name, std::string_view section);
 

@@ -169,6 +169,25 @@ TEST(ObjectErrors, FunctionCrossingItsSection) {
   EXPECT_HAS(error_of(e.bytes()), "section 'xdp' offset 0x0: function 'hello' (size 32768) crosses the end of the section");
 }
 
+TEST(ObjectErrors, MissingSymbolTable) {
+  ElfEditor e = hello();
+  std::size_t index = e.section_index(".symtab");
+  Elf64_Shdr h = e.shdr(index);
+  h.sh_type = SHT_PROGBITS;
+  e.set_shdr(index, h);
+  EXPECT_EQ(error_of(e.bytes()), "no symbol table (.symtab): not a compiler-generated object");
+}
+
+TEST(ObjectErrors, MapsWithoutBtf) {
+  ElfEditor e = ElfEditor(read_bytes(prog_path("tailcall.bpf.o")));
+  std::size_t index = e.section_index(".BTF");
+  Elf64_Shdr names = e.shdr(e.ehdr().e_shstrndx);
+  e.bytes()[names.sh_offset + e.shdr(index).sh_name + 3] = 'X';  // ".BTF" -> ".BTX"
+  std::string error = error_of(e.bytes());
+  EXPECT_HAS(error, "section '.maps' (index ");
+  EXPECT_HAS(error, "BTF-defined maps need the object's .BTF (compile with clang -g)");
+}
+
 TEST(ObjectErrors, BtfThatDoesNotParse) {
   ElfEditor e = hello();
   Elf64_Shdr btf = e.shdr(e.section_index(".BTF"));
