@@ -425,8 +425,8 @@ Result<ObjectSpec> open_object(std::span<const uint8_t> bytes, std::string_view 
         break;
       }
       case SectionRole::kVersion:
-        if (s.size() != sizeof(uint32_t)) {
-          return input_error(fmt::format("{}: kernel version must be 4 bytes, not {}", describe(s), s.size()));
+        if (s.data.size() != sizeof(uint32_t)) {  // also catches a SHT_NOBITS "version"
+          return input_error(fmt::format("{}: kernel version must be 4 bytes, not {}", describe(s), s.data.size()));
         }
         std::memcpy(&spec.kern_version, s.data.data(), sizeof(uint32_t));
         break;
