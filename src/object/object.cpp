@@ -550,8 +550,9 @@ Result<std::vector<isa::RawInsn>> resolve_map_relocs(const ProgramSpec& program,
                                      program.name, r.insn, r.map, r.symbol, map_handles.size()), r.insn);
     }
     if (r.insn >= insns.size()) {
-      return Error{ErrorKind::kInternal, fmt::format("program '{}': relocation past the end", program.name), r.insn,
-                   std::nullopt};
+      Error bug = input_error(fmt::format("program '{}': relocation past the end", program.name), r.insn);
+      bug.kind = ErrorKind::kInternal;  // specs from open_object never have one
+      return bug;
     }
     insns[r.insn].imm = map_handles[r.map];
   }
