@@ -152,6 +152,7 @@ struct MapSpec {
   uint32_t pinning = 0;         // 0 = LIBBPF_PIN_NONE, 1 = LIBBPF_PIN_BY_NAME
   uint32_t btf_key_type_id = 0;
   uint32_t btf_value_type_id = 0;  // for data maps: the DATASEC
+  int32_t spin_lock_off = -1;       // offset of the value's struct bpf_spin_lock (BTF), or -1
   std::shared_ptr<const MapSpec> inner;  // map-in-map: the inner map's definition ("outer.inner")
   std::vector<MapSlotInit> initial_slots;
   // Global data: the initial value (value_size bytes; zeros for .bss) and its variables.

@@ -577,6 +577,12 @@ TEST(ObjectCli, ShowListsProgramsAndMaps) {
   EXPECT_NE(bad.find("legacy map definitions"), std::string::npos) << bad;
 }
 
+TEST(Object, SpinLockOffsetFromBtf) {
+  ObjectSpec spec = open_ok("core.bpf.o");
+  EXPECT_EQ(map_named(spec, "locked").spin_lock_off, 12);  // after a u64 and a u32
+  for (const MapSpec& m : open_ok("maps.bpf.o").maps) EXPECT_EQ(m.spin_lock_off, -1) << m.name;
+}
+
 TEST(Object, InternalMapNames) {
   EXPECT_EQ(internal_map_name("hello", ".bss"), "hello.bss");
   EXPECT_EQ(internal_map_name("my_object_name", ".rodata"), "my_objec.rodata");
