@@ -37,6 +37,23 @@ bool needs_value(uint32_t type) {
   }
 }
 
+// Where the value's top-level struct bpf_spin_lock sits (the kernel looks no deeper), -1 if
+// it has none; two are an error, as in the kernel.
+Result<int32_t> spin_lock_offset(const struct ::btf* btf, uint32_t value_type_id, const std::string& map) {
+  if (value_type_id == 0) return -1;
+  const btf_type* value = skip_modifiers(btf, value_type_id);
+  if (value == nullptr || !btf_is_struct(value)) return -1;
+  int32_t found = -1;
+  const btf_member* members = btf_members(value);
+  for (uint16_t i = 0; i < btf_vlen(value); ++i) {
+    const btf_type* t = skip_modifiers(btf, members[i].type);
+    if (t == nullptr || !btf_is_struct(t) || btf_name(btf, t->name_off) != "bpf_spin_lock") continue;
+    if (found >= 0) return input_error(fmt::format("map '{}': the value has more than one bpf_spin_lock", map));
+    found = static_cast<int32_t>(btf_member_bit_offset(value, i) / 8);
+  }
+  return found;
+}
+
 struct ParsedDef {
   MapSpec spec;
   std::optional<uint32_t> values_offset;
@@ -160,6 +177,9 @@ Result<ParsedDef> parse_def(const struct ::btf* btf, const btf_type* def, const 
     if (!st) return st.error();
   }
   if (spec.type == 0) return input_error(fmt::format("map '{}': no type (add __uint(type, BPF_MAP_TYPE_...))", map));
+  auto lock = spin_lock_offset(btf, spec.btf_value_type_id, map);
+  if (!lock) return lock.error();
+  spec.spin_lock_off = *lock;
   if (needs_key(spec.type) && spec.key_size == 0) {
     return input_error(fmt::format("map '{}': key size is 0; map type {} needs a key", map, spec.type));
   }

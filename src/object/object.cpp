@@ -289,6 +289,10 @@ Result<ProgramSpec> link_program(const LoadContext& ctx, const Function& entry,
           callee = {reloc->target_section, reloc->target_insn};
           break;
         case CodeReloc::Kind::kFuncAddr:
+          if (i + 1 >= f.count) {
+            return input_error(fmt::format("{}: ld_imm64 of '{}' is cut by the end of function '{}'",
+                                           at(s, sec_index * kInsnSize), reloc->symbol, f.name));
+          }
           callee = {reloc->target_section, reloc->target_insn};
           func_addr = true;
           frame.next++;  // the ld_imm64's second slot
@@ -421,8 +425,8 @@ Result<ObjectSpec> open_object(std::span<const uint8_t> bytes, std::string_view 
         break;
       }
       case SectionRole::kVersion:
-        if (s.size() != sizeof(uint32_t)) {
-          return input_error(fmt::format("{}: kernel version must be 4 bytes, not {}", describe(s), s.size()));
+        if (s.data.size() != sizeof(uint32_t)) {  // also catches a SHT_NOBITS "version"
+          return input_error(fmt::format("{}: kernel version must be 4 bytes, not {}", describe(s), s.data.size()));
         }
         std::memcpy(&spec.kern_version, s.data.data(), sizeof(uint32_t));
         break;
@@ -536,6 +540,23 @@ Status ObjectSpec::set_var(std::string_view map, std::string_view var, std::span
   }
   std::copy(bytes.begin(), bytes.end(), m.data.begin() + v->offset);
   return ok_status();
+}
+
+Result<std::vector<isa::RawInsn>> resolve_map_relocs(const ProgramSpec& program, std::span<const int32_t> map_handles) {
+  std::vector<isa::RawInsn> insns = program.insns;
+  for (const MapReloc& r : program.map_relocs) {
+    if (r.map >= map_handles.size()) {
+      return input_error(fmt::format("program '{}': insn {} refers to map {} ('{}'), but only {} maps were given",
+                                     program.name, r.insn, r.map, r.symbol, map_handles.size()), r.insn);
+    }
+    if (r.insn >= insns.size()) {
+      Error bug = input_error(fmt::format("program '{}': relocation past the end", program.name), r.insn);
+      bug.kind = ErrorKind::kInternal;  // specs from open_object never have one
+      return bug;
+    }
+    insns[r.insn].imm = map_handles[r.map];
+  }
+  return insns;
 }
 
 std::string internal_map_name(std::string_view object_name, std::string_view section) {

@@ -152,6 +152,7 @@ struct MapSpec {
   uint32_t pinning = 0;         // 0 = LIBBPF_PIN_NONE, 1 = LIBBPF_PIN_BY_NAME
   uint32_t btf_key_type_id = 0;
   uint32_t btf_value_type_id = 0;  // for data maps: the DATASEC
+  int32_t spin_lock_off = -1;       // offset of the value's struct bpf_spin_lock (BTF), or -1
   std::shared_ptr<const MapSpec> inner;  // map-in-map: the inner map's definition ("outer.inner")
   std::vector<MapSlotInit> initial_slots;
   // Global data: the initial value (value_size bytes; zeros for .bss) and its variables.
@@ -190,6 +191,12 @@ struct OpenOptions {
 // Parses an object held in memory; `name` is the object name (used for data map names).
 [[nodiscard]] Result<ObjectSpec> open_object(std::span<const uint8_t> bytes, std::string_view name,
                                              OpenOptions options = {});
+
+// The program's instructions with each map relocation pointing at a live map: imm of the
+// ld_imm64 = map_handles[reloc.map] (an fd or a runtime id; the source kind and value offset
+// are already in place). Fails when a handle is missing.
+[[nodiscard]] Result<std::vector<isa::RawInsn>> resolve_map_relocs(const ProgramSpec& program,
+                                                                   std::span<const int32_t> map_handles);
 
 // libbpf's name for a global data map: object name prefix + section name, at most 15 chars.
 [[nodiscard]] std::string internal_map_name(std::string_view object_name, std::string_view section);

@@ -4,7 +4,9 @@
 #include <elf.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
 
@@ -169,6 +171,36 @@ TEST(ObjectErrors, FunctionCrossingItsSection) {
   EXPECT_HAS(error_of(e.bytes()), "section 'xdp' offset 0x0: function 'hello' (size 32768) crosses the end of the section");
 }
 
+// Found by the fuzz below: a "version" section without bytes.
+TEST(ObjectErrors, VersionSectionWithoutBytes) {
+  ElfEditor e(read_bytes(prog_path("maps.bpf.o")));
+  std::size_t index = e.section_index("version");
+  Elf64_Shdr h = e.shdr(index);
+  h.sh_type = SHT_NOBITS;
+  e.set_shdr(index, h);
+  EXPECT_EQ(error_of(e.bytes()),
+            "section 'version' (index " + std::to_string(index) + "): kernel version must be 4 bytes, not 0");
+}
+
+TEST(ObjectErrors, MissingSymbolTable) {
+  ElfEditor e = hello();
+  std::size_t index = e.section_index(".symtab");
+  Elf64_Shdr h = e.shdr(index);
+  h.sh_type = SHT_PROGBITS;
+  e.set_shdr(index, h);
+  EXPECT_EQ(error_of(e.bytes()), "no symbol table (.symtab): not a compiler-generated object");
+}
+
+TEST(ObjectErrors, MapsWithoutBtf) {
+  ElfEditor e = ElfEditor(read_bytes(prog_path("tailcall.bpf.o")));
+  std::size_t index = e.section_index(".BTF");
+  Elf64_Shdr names = e.shdr(e.ehdr().e_shstrndx);
+  e.bytes()[names.sh_offset + e.shdr(index).sh_name + 3] = 'X';  // ".BTF" -> ".BTX"
+  std::string error = error_of(e.bytes());
+  EXPECT_HAS(error, "section '.maps' (index ");
+  EXPECT_HAS(error, "BTF-defined maps need the object's .BTF (compile with clang -g)");
+}
+
 TEST(ObjectErrors, BtfThatDoesNotParse) {
   ElfEditor e = hello();
   Elf64_Shdr btf = e.shdr(e.section_index(".BTF"));
@@ -221,8 +253,18 @@ TEST(ObjectErrors, UnknownSectionNameWhenRequired) {
 
 // Truncations and byte flips of real objects: an error or a spec, never a crash (run it under
 // the asan preset too).
+// BPFVM_FUZZ_ROUNDS=N runs longer (the default keeps the suite fast).
+int fuzz_rounds() {
+  const char* env = std::getenv("BPFVM_FUZZ_ROUNDS");
+  return env != nullptr && std::atoi(env) > 0 ? std::atoi(env) : 1000;
+}
+
 void fuzz(const std::vector<uint8_t>& original, uint32_t seed) {
   std::mt19937 rng(seed);
+  if (original.size() < sizeof(Elf64_Ehdr)) {
+    ADD_FAILURE() << "not an object";
+    return;
+  }
   for (std::size_t cut = 0; cut < original.size(); cut += std::max<std::size_t>(1, original.size() / 97)) {
     std::vector<uint8_t> bytes(original.begin(), original.begin() + static_cast<long>(cut));
     auto spec = open_object(bytes, "fuzz");
@@ -233,7 +275,8 @@ void fuzz(const std::vector<uint8_t>& original, uint32_t seed) {
   Elf64_Ehdr ehdr;
   std::memcpy(&ehdr, original.data(), sizeof(ehdr));
   std::size_t headers = ehdr.e_shoff;
-  for (int round = 0; round < 1000; ++round) {
+  const int rounds = fuzz_rounds();
+  for (int round = 0; round < rounds; ++round) {
     std::vector<uint8_t> bytes = original;
     int flips = 1 + static_cast<int>(rng() % 4);
     for (int f = 0; f < flips; ++f) {
@@ -261,9 +304,16 @@ void fuzz(const std::vector<uint8_t>& original, uint32_t seed) {
 TEST(ObjectFuzz, MutatedObjectsNeverCrash) {
   libbpf_print_fn_t old = libbpf_set_print(nullptr);
   uint32_t seed = 1;
-  for (const char* name : {"hello.bpf.o", "maps.bpf.o", "calls.bpf.o", "tailcall.bpf.o"}) {
+  for (const char* name : {"hello.bpf.o", "maps.bpf.o", "calls.bpf.o", "tailcall.bpf.o", "core.bpf.o"}) {
     SCOPED_TRACE(name);
     fuzz(read_bytes(prog_path(name)), seed++);
+  }
+  // Older clang output from the verifier corpus: map-in-map and tail calls.
+  std::filesystem::path corpus = std::filesystem::path(BPFVM_VERIFIER_CORPUS_DIR) / "ebpf-samples" / "build";
+  for (const char* name : {"map_in_map.o", "tail_call.o", "global_variable.o"}) {
+    if (!std::filesystem::exists(corpus / name)) continue;
+    SCOPED_TRACE(name);
+    fuzz(read_bytes((corpus / name).string()), seed++);
   }
   libbpf_set_print(old);
 }

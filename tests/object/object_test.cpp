@@ -450,6 +450,30 @@ TEST(Object, RelocationsToMapsAndGlobalData) {
   }
 }
 
+TEST(Object, ResolvingMapRelocationsWritesTheHandles) {
+  ObjectSpec spec = open_ok("maps.bpf.o");
+  const ProgramSpec& p = *spec.find_program("count_uid");
+  std::vector<int32_t> handles;
+  for (std::size_t i = 0; i < spec.maps.size(); ++i) handles.push_back(100 + static_cast<int32_t>(i));
+  auto insns = resolve_map_relocs(p, handles);
+  ASSERT_TRUE(insns.ok()) << insns.error().to_string();
+  ASSERT_EQ(insns->size(), p.insns.size());
+  std::size_t resolved = 0;
+  for (std::size_t i = 0; i < insns->size(); ++i) {
+    const isa::RawInsn& insn = (*insns)[i];
+    if (insn.code != kLdImm64 || (insn.src() != kPseudoMapFd && insn.src() != kPseudoMapValue)) continue;
+    ++resolved;
+    auto r = std::find_if(p.map_relocs.begin(), p.map_relocs.end(), [&](const MapReloc& m) { return m.insn == i; });
+    ASSERT_NE(r, p.map_relocs.end());
+    EXPECT_EQ(insn.imm, 100 + static_cast<int32_t>(r->map));
+    EXPECT_EQ((*insns)[i + 1].imm, static_cast<int32_t>(r->offset));
+  }
+  EXPECT_EQ(resolved, p.map_relocs.size());
+  auto short_list = resolve_map_relocs(p, std::span(handles).first(2));
+  ASSERT_FALSE(short_list.ok());
+  EXPECT_NE(short_list.error().message.find("but only 2 maps were given"), std::string::npos);
+}
+
 TEST(Object, TailCallTableAndMapInMap) {
   ObjectSpec spec = open_ok("tailcall.bpf.o");
   const MapSpec& table = map_named(spec, "jump_table");
@@ -551,6 +575,12 @@ TEST(ObjectCli, ShowListsProgramsAndMaps) {
   EXPECT_NE(status, 0);
   EXPECT_NE(bad.find("bpfvm: error: "), std::string::npos) << bad;
   EXPECT_NE(bad.find("legacy map definitions"), std::string::npos) << bad;
+}
+
+TEST(Object, SpinLockOffsetFromBtf) {
+  ObjectSpec spec = open_ok("core.bpf.o");
+  EXPECT_EQ(map_named(spec, "locked").spin_lock_off, 12);  // after a u64 and a u32
+  for (const MapSpec& m : open_ok("maps.bpf.o").maps) EXPECT_EQ(m.spin_lock_off, -1) << m.name;
 }
 
 TEST(Object, InternalMapNames) {

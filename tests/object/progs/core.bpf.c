@@ -13,3 +13,18 @@ int read_tgid(struct task_info *task) {
 }
 
 char LICENSE[] SEC("license") = "GPL";
+
+// A value with a spin lock: its offset comes from BTF.
+struct locked_value {
+  __u64 packets;
+  __u32 flags;
+  struct bpf_spin_lock lock;
+  __u64 bytes;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 16);
+  __type(key, __u32);
+  __type(value, struct locked_value);
+} locked SEC(".maps");
