@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "exec/interpreter.hpp"
+#include "exec/jit/x86_64/jit.hpp"
 #include "isa/assembler.hpp"
 
 namespace bpfvm::conformance {
@@ -179,18 +180,24 @@ HelperTable conformance_helpers() {
   return table;
 }
 
-Result<uint64_t> run_conformance_program(const std::vector<isa::RawInsn>& raw, std::vector<uint8_t> memory) {
+Result<uint64_t> run_conformance_program(const std::vector<isa::RawInsn>& raw, std::vector<uint8_t> memory,
+                                         Engine engine) {
   auto insns = isa::decode_program(raw);
   if (!insns) return insns.error();
   static const HelperTable helpers = conformance_helpers();
-  auto interpreter = Interpreter::create(std::move(*insns), helpers);
-  if (!interpreter) return interpreter.error();
   RunOptions options;
   options.args[0] = reinterpret_cast<uint64_t>(memory.data());
   options.args[1] = memory.size();
   options.initialized_args = 2;
   options.regions.push_back(MemoryRegion{memory.data(), memory.size(), true});
   options.packet = memory;
+  if (engine == Engine::kJit) {
+    auto program = jit::JitProgram::compile(std::move(*insns), helpers);
+    if (!program) return program.error();
+    return program->run(options);
+  }
+  auto interpreter = Interpreter::create(std::move(*insns), helpers);
+  if (!interpreter) return interpreter.error();
   return interpreter->run(options);
 }
 
