@@ -297,8 +297,9 @@ void Lowering::alu_imm(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, 
     }
     case 0xa0: a_.xor_(d, imm); break;
     case 0xb0:
-      if (is64) a_.mov(d, static_cast<int64_t>(imm));
-      else a_.mov(d, static_cast<uint32_t>(imm));
+      // A non-negative immediate fits the shorter 32-bit mov, which zero-extends.
+      if (is64 && imm < 0) a_.mov(d, static_cast<int64_t>(imm));
+      else a_.mov(reg32(dst), static_cast<uint32_t>(imm));
       break;
     default: break;
   }
