@@ -250,8 +250,10 @@ void Lowering::instruction(std::size_t pc) {
     case Kind::kLdImm64:
       if (i.op == Op::LdFunc) {
         // The same value the interpreter gives: the address of the target instruction.
-        const Insn* target = in_.insns.data() + static_cast<int64_t>(pc) + 1 + i.imm;
-        a_.mov(reg64(i.dst), reinterpret_cast<uint64_t>(target));
+        // Integer arithmetic: an unverified program may name a target outside the program.
+        const uint64_t target = reinterpret_cast<uint64_t>(in_.insns.data()) +
+                                static_cast<uint64_t>(static_cast<int64_t>(pc) + 1 + i.imm) * sizeof(Insn);
+        a_.mov(reg64(i.dst), target);
       } else {
         a_.mov(reg64(i.dst), i.imm64);
       }
@@ -608,7 +610,7 @@ void Lowering::callx(std::size_t pc, const Insn& i) {
 // Memory
 
 // The operand for an N-byte access at base + off. In checked mode the address goes to r11 and
-// is checked against the stack, then the first region inline, then the other regions in a
+// is checked against the first region and the stack inline, then the other regions in a
 // stub; a failure ends the run naming this instruction. An access through r10 with a constant
 // offset inside one frame needs no check: r10 always points at the top of a 512-byte frame.
 x86::Mem Lowering::access(std::size_t pc, uint8_t base, int16_t off, unsigned size, bool write, bool atomic) {
@@ -616,14 +618,15 @@ x86::Mem Lowering::access(std::size_t pc, uint8_t base, int16_t off, unsigned si
                         off <= -static_cast<int>(size) && (!atomic || off % static_cast<int>(size) == 0);
   if (!in_.options.checked || in_frame) return x86::ptr(reg64(base), off, size);
   Label ok = a_.newLabel();
+  // The first region before the stack: accesses to the stack through r10 rarely get here.
   a_.lea(kAddr, x86::ptr(reg64(base), off));
-  a_.mov(kScratch, kAddr);
-  a_.sub(kScratch, BPFVM_STATE(stack_lo));
-  a_.cmp(kScratch, static_cast<int32_t>(kJitStackBytes - size + 1));
-  a_.jb(ok);
   a_.mov(kScratch, kAddr);
   a_.sub(kScratch, BPFVM_STATE(first.base));
   a_.cmp(kScratch, state(offsetof(JitState, first.limit) + 8 * (4 * (write ? 1 : 0) + log2_size(size))));
+  a_.jb(ok);
+  a_.mov(kScratch, kAddr);
+  a_.sub(kScratch, BPFVM_STATE(stack_lo));
+  a_.cmp(kScratch, static_cast<int32_t>(kJitStackBytes - size + 1));
   a_.jb(ok);
   a_.call(access_stub(write, size));
   a_.jnc(fail(Status::kBadAccess, pc));
