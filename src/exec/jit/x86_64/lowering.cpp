@@ -172,13 +172,30 @@ LoweredLabels Lowering::run() {
   packet_out_ = a_.newLabel();
   internal_ = a_.newLabel();
   jump_table_ = a_.newLabel();
-  labels_.insn.reserve(in_.insns.size());
-  for (std::size_t pc = 0; pc < in_.insns.size(); ++pc) labels_.insn.push_back(a_.newLabel());
+  // Labels only where something jumps or calls (all instructions when callx may go anywhere):
+  // labels are a good part of the compile time.
+  labels_.insn.resize(in_.insns.size());
+  bool any_callx = false;
+  for (std::size_t pc = 0; pc < in_.insns.size(); ++pc) {
+    const Insn& i = in_.insns[pc];
+    any_callx = any_callx || i.op == Op::Callx;
+    if (auto target = isa::branch_target(i, pc); target && *target >= 0 &&
+                                                 static_cast<std::size_t>(*target) < in_.insns.size()) {
+      labels_.insn[static_cast<std::size_t>(*target)] = a_.newLabel();
+    }
+  }
+  if (any_callx) {
+    for (Label& l : labels_.insn) {
+      if (!l.isValid()) l = a_.newLabel();
+    }
+  }
+  labels_.insn_offset.resize(in_.insns.size());
 
   prologue();
   a_.bind(labels_.body);
   for (std::size_t pc = 0; pc < in_.insns.size(); ++pc) {
-    a_.bind(labels_.insn[pc]);
+    if (labels_.insn[pc].isValid()) a_.bind(labels_.insn[pc]);
+    labels_.insn_offset[pc] = a_.offset();
     instruction(pc);
   }
   // check_control_flow guarantees the last instruction is an exit or a jump; never fall off.

@@ -24,7 +24,8 @@ struct LowerInput {
 struct LoweredLabels {
   asmjit::Label entry;                 // the function JitEntry points to
   asmjit::Label body;
-  std::vector<asmjit::Label> insn;     // by pc
+  std::vector<asmjit::Label> insn;     // by pc, where something jumps or calls to
+  std::vector<std::size_t> insn_offset;  // by pc: where its code starts
   asmjit::Label out_of_line;
   asmjit::Label data;                  // jump table (bound at the very end if there is none)
 };
