@@ -315,7 +315,21 @@ bool compare(const std::vector<Insn>& program, const HelperTable& helpers, const
   } else if (!expected.ok() && !actual.ok()) {
     EXPECT_EQ(without_addresses(expected.error().to_string()), without_addresses(actual.error().to_string()));
   }
-  return expected.ok();
+  if (!expected.ok() || !actual.ok()) return expected.ok();
+
+  // The interpreter found every access of this run valid and the run finite: exactly what a
+  // verifier will prove before the JIT drops its checks. So unchecked code must agree too.
+  auto unchecked = JitProgram::compile(program, helpers, JitOptions{.checked = false, .use_bmi2 = jo.use_bmi2});
+  EXPECT_TRUE(unchecked.ok()) << unchecked.error().to_string();
+  if (!unchecked.ok()) return true;
+  memory = initial;
+  auto fast = unchecked->run(options);
+  EXPECT_TRUE(fast.ok()) << fast.error().to_string();
+  if (fast.ok()) {
+    EXPECT_EQ(*expected, *fast) << "unchecked";
+  }
+  EXPECT_TRUE(expected_memory == memory) << "unchecked code left different memory";
+  return true;
 }
 
 // The region's address goes in r9 (the generator never writes it); r1 = it too.

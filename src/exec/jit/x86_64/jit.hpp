@@ -74,7 +74,6 @@ class JitProgram {
 
   std::vector<isa::Insn> insns_;
   const HelperTable* helpers_ = nullptr;
-  bool checked_ = true;
   uint8_t* code_ = nullptr;     // mapped read+exec
   std::size_t code_size_ = 0;   // bytes of code and data
   std::size_t mapped_size_ = 0; // bytes mapped (page-rounded)
