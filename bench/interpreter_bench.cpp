@@ -181,15 +181,16 @@ std::vector<isa::Insn> thousand_instructions() {
 void BM_JitCompile_1000Insns(benchmark::State& state) {
   HelperTable helpers;
   const std::vector<isa::Insn> program = thousand_instructions();
+  const jit::JitOptions options{.checked = state.range(0) != 0};
   for (auto _ : state) {
-    auto compiled = jit::JitProgram::compile(program, helpers);
+    auto compiled = jit::JitProgram::compile(program, helpers, options);
     if (!compiled) state.SkipWithError(compiled.error().to_string().c_str());
     benchmark::DoNotOptimize(compiled);
   }
   state.counters["insns"] = benchmark::Counter(static_cast<double>(program.size() * state.iterations()),
                                                benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_JitCompile_1000Insns);
+BENCHMARK(BM_JitCompile_1000Insns)->ArgName("checked")->Arg(1)->Arg(0);
 
 }  // namespace
 

@@ -507,13 +507,11 @@ void Lowering::spend_branch(std::size_t target) {
 // may_goto falls through kMayGotoBudget times per run, then jumps (the kernel's countdown).
 void Lowering::may_goto(std::size_t pc, const Insn& i) {
   Label fall_through = a_.newLabel();
-  Label done = a_.newLabel();
   a_.cmp(BPFVM_STATE(may_goto_left), 0);
   a_.jne(fall_through);
   branch(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.off), std::nullopt);
   a_.bind(fall_through);
   a_.dec(BPFVM_STATE(may_goto_left));
-  a_.bind(done);
 }
 
 // Helpers take r1-r5 where the program keeps them; r9 carries the HelperContext, which is the
