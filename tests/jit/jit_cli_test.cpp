@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <fmt/format.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -24,8 +25,11 @@ std::string slurp(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-// Names of its own, so this test can run beside cli_test.
-fs::path temp(const std::string& name) { return fs::path(::testing::TempDir()) / ("bpfvm_jit_cli_" + name); }
+// Names of its own (and of this process), so this test can run beside cli_test and beside
+// itself in another build's test run.
+fs::path temp(const std::string& name) {
+  return fs::path(::testing::TempDir()) / ("bpfvm_jit_cli_" + std::to_string(getpid()) + "_" + name);
+}
 
 Output bpfvm(const std::string& args, const std::string& stdin_text = "") {
   const fs::path in = temp("stdin"), out = temp("stdout"), err = temp("stderr");

@@ -200,6 +200,27 @@ TEST(JitSemantics, LegacyPacketLoadsAreBigEndianAndStopWhenOutOfBounds) {
   EXPECT_EQ(value("ldabsb -1\nmov %r0, 7\nexit\n", packet), 0u);
 }
 
+TEST(JitSemantics, EarlyEndsFromSubprogramsEndTheWholeProgram) {
+  const std::vector<uint8_t> packet = {1, 2, 3};
+  // An LD_ABS out of bounds two frames deep: r0 = 0 and nothing after it runs.
+  EXPECT_EQ(value("mov %r0, 5\ncall local f\nmov %r0, 9\nexit\nf:\ncall local g\nmov %r0, 8\nexit\n"
+                  "g:\nldabsw 2\nmov %r0, 7\nexit\n",
+                  packet),
+            0u);
+}
+
+TEST(JitSemantics, HelpersSeeTheRunsOptions) {
+  HelperTable helpers;
+  helpers.add(Helper{2, "arg5", [](uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, HelperContext& ctx) {
+                       return ctx.options->args[4] + ctx.options->regions.size();
+                     }});
+  RunOptions options;
+  options.args[4] = 40;
+  auto r = jit_run("call 2\nexit\n", {}, options, {}, &helpers);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(*r, 41u);  // jit_run adds one region
+}
+
 TEST(JitSemantics, MayGotoFallsThroughUntilTheBudgetIsSpent) {
   EXPECT_EQ(value("mov %r0, 0\nloop:\nmay_goto done\nadd %r0, 1\nja loop\ndone:\nexit\n"), kMayGotoBudget);
 }
