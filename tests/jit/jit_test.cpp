@@ -221,6 +221,35 @@ TEST(JitSemantics, HelpersSeeTheRunsOptions) {
   EXPECT_EQ(*r, 41u);  // jit_run adds one region
 }
 
+TEST(JitSafety, HelpersCheckPointerArgumentsAgainstTheStackAndRegions) {
+  HelperTable helpers;
+  helpers.add(Helper{2, "readable", [](uint64_t p, uint64_t, uint64_t, uint64_t, uint64_t, HelperContext& ctx) {
+                       return uint64_t{ctx.access(p, 8, false) != nullptr};
+                     }});
+  auto readable = [&](const std::string& setup) {
+    auto r = jit_run(setup + "call 2\nexit\n", std::vector<uint8_t>(16), {}, {}, &helpers);
+    EXPECT_TRUE(r.ok()) << r.error().to_string();
+    return r.ok() && *r == 1;
+  };
+  EXPECT_TRUE(readable("mov %r1, %r10\nadd %r1, -8\n"));
+  EXPECT_TRUE(readable("add %r1, 8\n"));    // the last 8 bytes of the region
+  EXPECT_FALSE(readable("add %r1, 9\n"));   // one past
+  EXPECT_FALSE(readable("mov %r1, 4096\n"));
+}
+
+TEST(JitSafety, HelperCallbacksEndTheRunWithAClearError) {
+  HelperTable helpers;
+  helpers.add(Helper{2, "calls_back", [](uint64_t f, uint64_t, uint64_t, uint64_t, uint64_t, HelperContext& ctx) {
+                       auto r = ctx.host->call(f, {});
+                       return r.ok() ? *r : uint64_t{99};
+                     }});
+  auto r = jit_run("lddw_func %r1, f\ncall 2\nexit\nf:\nmov %r0, 1\nexit\n", {}, {}, {}, &helpers);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().insn, 2u);
+  EXPECT_NE(r.error().message.find("not available in JIT-compiled code yet"), std::string::npos)
+      << r.error().message;
+}
+
 TEST(JitSemantics, MayGotoFallsThroughUntilTheBudgetIsSpent) {
   EXPECT_EQ(value("mov %r0, 0\nloop:\nmay_goto done\nadd %r0, 1\nja loop\ndone:\nexit\n"), kMayGotoBudget);
 }

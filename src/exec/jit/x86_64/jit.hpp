@@ -5,6 +5,10 @@
 // store and atomic is bounds-checked against the stack and RunOptions::regions, and taken
 // backward jumps and calls spend RunOptions::branch_limit, exactly as the interpreter does.
 //
+// Helpers get a HelperHost that checks their pointer arguments the same way (checked mode
+// only); helpers that call back into the program (bpf_loop) are not supported yet: such a
+// call ends the run with an error.
+//
 // One difference from the interpreter, which goes away with the verifier: the interpreter
 // reports reads of registers nobody wrote ("R0 !read_ok"); the JIT starts r0 and r6-r9 at zero
 // and does not track writes, so such programs run (and a helper call leaves r1-r5 holding
@@ -74,6 +78,7 @@ class JitProgram {
 
   std::vector<isa::Insn> insns_;
   const HelperTable* helpers_ = nullptr;
+  bool checked_ = true;
   uint8_t* code_ = nullptr;     // mapped read+exec
   std::size_t code_size_ = 0;   // bytes of code and data
   std::size_t mapped_size_ = 0; // bytes mapped (page-rounded)

@@ -28,6 +28,7 @@ bool jit_available() {
 JitProgram::JitProgram(JitProgram&& other) noexcept
     : insns_(std::move(other.insns_)),
       helpers_(other.helpers_),
+      checked_(other.checked_),
       code_(std::exchange(other.code_, nullptr)),
       code_size_(std::exchange(other.code_size_, 0)),
       mapped_size_(std::exchange(other.mapped_size_, 0)),
@@ -38,6 +39,7 @@ JitProgram& JitProgram::operator=(JitProgram&& other) noexcept {
     release();
     insns_ = std::move(other.insns_);
     helpers_ = other.helpers_;
+    checked_ = other.checked_;
     code_ = std::exchange(other.code_, nullptr);
     code_size_ = std::exchange(other.code_size_, 0);
     mapped_size_ = std::exchange(other.mapped_size_, 0);
@@ -77,6 +79,7 @@ Result<JitProgram> JitProgram::compile(std::vector<Insn> program, const HelperTa
   JitProgram jp;
   jp.insns_ = std::move(program);  // the code embeds addresses of these instructions (ld_imm64 src=4)
   jp.helpers_ = &helpers;
+  jp.checked_ = options.checked;
 
   // One CodeHolder per thread, reset softly between compiles: it keeps its memory, so a
   // compile does not pay for growing buffers and zones again (a third of the compile time).
@@ -142,11 +145,51 @@ RegionCheck region_check(const MemoryRegion& r) {
   return c;
 }
 
+// What helpers may touch, in checked mode: the stack and the regions, as the generated code
+// checks them. Callbacks into the program (bpf_loop, for_each_map_elem) need a re-entry into
+// the generated code that this first slice of the JIT does not have: they end the run.
+class JitHost final : public HelperHost {
+ public:
+  explicit JitHost(JitState& st) : st_(st) {}
+
+  uint8_t* translate(uint64_t address, std::size_t size, bool write) const override {
+    if (size == 0) return reinterpret_cast<uint8_t*>(address);
+    if (size <= kJitStackBytes && address - st_.stack_lo <= kJitStackBytes - size) {
+      return reinterpret_cast<uint8_t*>(address);
+    }
+    for (const MemoryRegion& r : st_.ctx.options->regions) {
+      if (r.size >= size && address - reinterpret_cast<uint64_t>(r.data) <= r.size - size && (r.writable || !write)) {
+        return reinterpret_cast<uint8_t*>(address);
+      }
+    }
+    return nullptr;
+  }
+
+  Result<uint64_t> call(uint64_t, std::array<uint64_t, 5>) override {
+    st_.status = Status::kCallback;
+    st_.error_pc = st_.ctx.pc;
+    st_.ctx.stop = true;
+    return Error{ErrorKind::kRuntime, callback_message(), st_.ctx.pc, std::nullopt};
+  }
+
+  static std::string callback_message() {
+    return "helpers that call back into the program (bpf_loop, bpf_for_each_map_elem) are not available in "
+           "JIT-compiled code yet; run it in the interpreter";
+  }
+
+ private:
+  JitState& st_;
+};
+
 }  // namespace
 
 Result<uint64_t> JitProgram::run(const RunOptions& options) const {
   JitState st;
+  JitHost host(st);
   st.ctx.options = &options;
+  // Checked mode: helpers check the pointers they are given. Unchecked code was verified, and
+  // a verified program's pointers are trusted (HelperContext::host == nullptr).
+  if (checked_) st.ctx.host = &host;
   st.budget = options.branch_limit;  // 0: counts down from 2^64, never reached
   st.stack_lo = reinterpret_cast<uint64_t>(st.stack.data());
   st.helpers = helpers_;
@@ -199,6 +242,8 @@ Result<uint64_t> JitProgram::run(const RunOptions& options) const {
     case Status::kCallxBad:
       return fail(fmt::format("callx r{}: 0x{:x} is neither a subprogram nor a known helper", insns_[pc].dst,
                               st.error_value));
+    case Status::kCallback:
+      return fail(JitHost::callback_message());
     case Status::kInternal:
     case Status::kOk:
       break;

@@ -22,6 +22,7 @@ enum class Status : uint32_t {
   kCallDepth,     // a ninth frame
   kKfunc,         // kernel function call
   kCallxBad,      // callx to neither a subprogram nor a helper; value = the register
+  kCallback,      // a helper asked to call back into the program (not yet in the JIT)
   kInternal,      // executed something that is never executed (an ld_imm64 tail)
 };
 
