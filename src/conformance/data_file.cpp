@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "exec/interpreter.hpp"
+#include "exec/jit/x86_64/jit.hpp"
 #include "isa/assembler.hpp"
 
 namespace bpfvm::conformance {
@@ -179,13 +180,20 @@ HelperTable conformance_helpers() {
   return table;
 }
 
-Result<uint64_t> run_conformance_program(const std::vector<isa::RawInsn>& raw, std::vector<uint8_t> memory) {
+Result<uint64_t> run_conformance_program(const std::vector<isa::RawInsn>& raw, std::vector<uint8_t> memory,
+                                         Engine engine) {
   auto insns = isa::decode_program(raw);
   if (!insns) return insns.error();
   static const HelperTable helpers = conformance_helpers();
+  const RunOptions options = memory_run_options(memory);
+  if (engine == Engine::kJit) {
+    auto program = jit::JitProgram::compile(std::move(*insns), helpers);
+    if (!program) return program.error();
+    return program->run(options);
+  }
   auto interpreter = Interpreter::create(std::move(*insns), helpers);
   if (!interpreter) return interpreter.error();
-  return interpreter->run(memory_run_options(memory));
+  return interpreter->run(options);
 }
 
 }  // namespace bpfvm::conformance

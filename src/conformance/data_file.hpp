@@ -36,8 +36,11 @@ struct DataFile {
 // The helpers the suite assumes: id 5, "unwind", returns r1 and ends the program when r1 is 0.
 [[nodiscard]] HelperTable conformance_helpers();
 
+enum class Engine { kInterpreter, kJit };
+
 // Decodes, checks and runs raw instructions with r1 = memory, r2 = its length, as the suite's
-// runner does.
-[[nodiscard]] Result<uint64_t> run_conformance_program(const std::vector<isa::RawInsn>& raw, std::vector<uint8_t> memory);
+// runner does, in the interpreter or the JIT.
+[[nodiscard]] Result<uint64_t> run_conformance_program(const std::vector<isa::RawInsn>& raw, std::vector<uint8_t> memory,
+                                                       Engine engine = Engine::kInterpreter);
 
 }  // namespace bpfvm::conformance

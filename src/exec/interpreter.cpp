@@ -556,7 +556,9 @@ Result<uint64_t> Interpreter::run(const RunOptions& options) const {
   m.init = bit(10);
   for (unsigned k = 1; k <= options.initialized_args && k <= 5; ++k) m.init |= bit(k);
   m.reg[10] = m.frame_pointer(0);
-  std::memset(m.stack.data() + (kMaxCallFrames - 1) * kStackSize, 0, kStackSize);
+  // The whole stack, not only the main frame: an unchecked program may read below its frame,
+  // and must find zeros there rather than whatever the host left on its own stack.
+  std::memset(m.stack.data(), 0, m.stack.size());
 
   m.execute();
   if (m.error) return *m.error;

@@ -12,6 +12,7 @@
 
 #include "conformance/data_file.hpp"
 #include "exec/interpreter.hpp"
+#include "exec/jit/x86_64/jit.hpp"
 #include "isa/assembler.hpp"
 #include "isa/disasm.hpp"
 #include "cli_common.hpp"
@@ -30,6 +31,14 @@ std::vector<isa::Insn> decode_or_die(const std::string& path, const std::vector<
   return *insns;
 }
 
+std::string jit_dump_or_die(const std::string& path, const std::vector<isa::Insn>& insns) {
+  if (!jit::jit_available()) die("the JIT needs an x86-64 host");
+  static const HelperTable helpers = conformance::conformance_helpers();
+  auto program = jit::JitProgram::compile(insns, helpers);
+  if (!program) die(where(path, program.error()));
+  return program->dump();
+}
+
 std::string hex_lines(const std::vector<isa::RawInsn>& raw) {
   std::string out;
   const auto bytes = isa::bytes_from_raw(raw);
@@ -44,8 +53,8 @@ int conformance_plugin(const std::string& memory_hex, bool jit) {
   // Protocol of the bpf_conformance runner: program as hex bytes on stdin, memory as hex in
   // argv, r0 in hex on stdout; on failure the error on stdout and a non-zero exit.
   std::string program_hex{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
-  if (jit) {
-    std::cout << "JIT not available: bpfvm's x86-64 JIT has not landed yet; use --interpret\n";
+  if (jit && !jit::jit_available()) {
+    std::cout << "JIT not available: bpfvm's JIT needs an x86-64 host; use --interpret\n";
     return 1;
   }
   auto memory = conformance::parse_hex_bytes(memory_hex);
@@ -63,7 +72,8 @@ int conformance_plugin(const std::string& memory_hex, bool jit) {
     std::cout << raw.error().to_string() << "\n";
     return 1;
   }
-  auto r0 = conformance::run_conformance_program(*raw, std::move(*memory));
+  auto r0 = conformance::run_conformance_program(*raw, std::move(*memory),
+                                                jit ? conformance::Engine::kJit : conformance::Engine::kInterpreter);
   if (!r0) {
     std::cout << r0.error().to_string() << "\n";
     return 1;
@@ -75,7 +85,7 @@ int conformance_plugin(const std::string& memory_hex, bool jit) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"bpfvm: a user-space eBPF runtime (assembler, disassembler, interpreter)"};
+  CLI::App app{"bpfvm: a user-space eBPF runtime (assembler, disassembler, interpreter, x86-64 JIT)"};
   app.set_version_flag("--version", "bpfvm 0.1.0");
   app.require_subcommand(1);
 
@@ -93,12 +103,22 @@ int main(int argc, char** argv) {
   disasm_cmd->add_option("--format", format, "input format: auto, raw, hex, asm, data")
       ->check(CLI::IsMember({"auto", "raw", "hex", "asm", "data"}));
 
-  auto* run_cmd = app.add_subcommand("run-raw", "Run a program in the interpreter and print r0 (r1 = memory, r2 = its length)");
+  auto* run_cmd = app.add_subcommand(
+      "run-raw", "Run a program (JIT on x86-64, else the interpreter) and print r0 (r1 = memory, r2 = its length)");
   run_cmd->add_option("FILE", input, "program file (raw, hex, assembly or .data)")->required();
   run_cmd->add_option("--mem", mem_hex, "memory given to the program, as hex bytes (default: a .data file's -- mem)");
   run_cmd->add_option("--format", format, "input format: auto, raw, hex, asm, data")
       ->check(CLI::IsMember({"auto", "raw", "hex", "asm", "data"}));
   run_cmd->add_flag("--show-disasm", show_disasm, "print the program (kernel syntax) before running it");
+  bool run_jit = false, run_interpret = false, dump_jited = false;
+  run_cmd->add_flag("--jit", run_jit, "run JIT-compiled code (the default where the JIT is available)");
+  run_cmd->add_flag("--interpret", run_interpret, "run in the interpreter");
+  run_cmd->add_flag("--dump-jited", dump_jited, "print the JIT-compiled code (like bpftool prog dump jited) before running it");
+
+  auto* jit_dump_cmd = app.add_subcommand("jit-dump", "Print a program's JIT-compiled x86-64 code beside its BPF instructions");
+  jit_dump_cmd->add_option("FILE", input, "program file (raw, hex, assembly or .data)")->required();
+  jit_dump_cmd->add_option("--format", format, "input format: auto, raw, hex, asm, data")
+      ->check(CLI::IsMember({"auto", "raw", "hex", "asm", "data"}));
 
   auto* plugin_cmd = app.add_subcommand("conformance-plugin",
                                         "Plugin for the bpf_conformance runner: program hex on stdin, r0 hex on stdout");
@@ -151,9 +171,19 @@ int main(int argc, char** argv) {
       if (file) memory = file->memory;
     }
     if (show_disasm) std::cout << isa::disassemble(insns, isa::Syntax::kKernel);
-    auto r0 = conformance::run_conformance_program(raw, std::move(memory));
+    if (run_jit && run_interpret) die("--jit and --interpret exclude each other");
+    const bool use_jit = run_jit || (!run_interpret && jit::jit_available());
+    if (run_jit && !jit::jit_available()) die("the JIT needs an x86-64 host; use --interpret");
+    if (dump_jited) std::cout << jit_dump_or_die(input, insns);
+    auto r0 = conformance::run_conformance_program(
+        raw, std::move(memory), use_jit ? conformance::Engine::kJit : conformance::Engine::kInterpreter);
     if (!r0) die(where(input, r0.error()));
     std::cout << fmt::format("0x{:x}\n", *r0);
+    return 0;
+  }
+  if (jit_dump_cmd->parsed()) {
+    const auto raw = load_program(input, format);
+    std::cout << jit_dump_or_die(input, decode_or_die(input, raw));
     return 0;
   }
   if (plugin_cmd->parsed()) {

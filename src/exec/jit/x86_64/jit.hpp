@@ -1,0 +1,88 @@
+// bpfvm's x86-64 JIT: translates a decoded program into native code with the interpreter's
+// semantics (src/exec/interpreter.hpp is the reference), through asmjit.
+//
+// There is no verifier yet, so by default the generated code runs in checked mode: every load,
+// store and atomic is bounds-checked against the stack and RunOptions::regions, and taken
+// backward jumps and calls spend RunOptions::branch_limit, exactly as the interpreter does.
+//
+// Helpers get a HelperHost that checks their pointer arguments the same way (checked mode
+// only); helpers that call back into the program (bpf_loop) are not supported yet: such a
+// call ends the run with an error.
+//
+// One difference from the interpreter, which goes away with the verifier: the interpreter
+// reports reads of registers nobody wrote ("R0 !read_ok"); the JIT starts r0 and r6-r9 at zero
+// and does not track writes, so such programs run (and a helper call leaves r1-r5 holding
+// whatever the helper left in them, where the interpreter would refuse to read them).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "exec/interpreter.hpp"
+#include "helpers/helper_table.hpp"
+#include "isa/insn.hpp"
+#include "support/result.hpp"
+
+namespace bpfvm::jit {
+
+struct JitOptions {
+  // Bounds-check memory accesses and spend the branch budget at run time. Only a verifier
+  // that proved every access safe and every loop bounded may turn this off.
+  bool checked = true;
+  // Use BMI2 (shlx/shrx/sarx) for shifts by a register when the host has it. Off: the
+  // portable sequence through cl (tests turn it off to cover that path).
+  bool use_bmi2 = true;
+};
+
+// Whether this build and host can run JIT-compiled code (x86-64 only).
+[[nodiscard]] bool jit_available();
+
+class JitProgram {
+ public:
+  // Checks the program as Interpreter::create does (control flow, helpers, ld_imm64 sources),
+  // then translates it. The helper table must outlive the JitProgram (callx looks helpers up).
+  [[nodiscard]] static Result<JitProgram> compile(std::vector<isa::Insn> program, const HelperTable& helpers,
+                                                  JitOptions options = {});
+
+  // Runs the program; same results and errors as Interpreter::run. Safe to call from many
+  // threads at once: each run keeps its state (BPF stack included) on the calling thread's stack.
+  [[nodiscard]] Result<uint64_t> run(const RunOptions& options) const;
+
+  // The generated code, disassembled (capstone), interleaved with the BPF instruction each
+  // block comes from, like `bpftool prog dump jited`.
+  [[nodiscard]] std::string dump() const;
+
+  [[nodiscard]] const std::vector<isa::Insn>& insns() const { return insns_; }
+  [[nodiscard]] const uint8_t* code() const { return code_; }
+  [[nodiscard]] std::size_t code_size() const { return code_size_; }
+
+  JitProgram(JitProgram&& other) noexcept;
+  JitProgram& operator=(JitProgram&& other) noexcept;
+  JitProgram(const JitProgram&) = delete;
+  JitProgram& operator=(const JitProgram&) = delete;
+  ~JitProgram();
+
+  // Where each part of the code starts (byte offsets into code()), for dump().
+  struct Layout {
+    std::size_t body = 0;                 // first BPF instruction
+    std::vector<std::size_t> insn_start;  // by pc; ld_imm64 tails repeat the head's end
+    std::size_t out_of_line = 0;          // failure paths and shared stubs
+    std::size_t data = 0;                 // jump table for callx (== code size if none)
+  };
+
+ private:
+  JitProgram() = default;
+  void release();
+
+  std::vector<isa::Insn> insns_;
+  const HelperTable* helpers_ = nullptr;
+  bool checked_ = true;
+  uint8_t* code_ = nullptr;     // mapped read+exec
+  std::size_t code_size_ = 0;   // bytes of code and data
+  std::size_t mapped_size_ = 0; // bytes mapped (page-rounded)
+  Layout layout_;
+};
+
+}  // namespace bpfvm::jit

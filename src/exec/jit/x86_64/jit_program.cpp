@@ -1,0 +1,259 @@
+// JitProgram: checks a program, lowers it (lowering.cpp), places the code in W^X memory and
+// runs it with a fresh JitState per run.
+#include <fmt/format.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <utility>
+
+#include "exec/jit/x86_64/jit.hpp"
+#include "exec/jit/x86_64/lowering.hpp"
+#include "exec/jit/x86_64/run_state.hpp"
+
+namespace bpfvm::jit {
+
+using isa::Insn;
+using isa::Kind;
+using isa::Op;
+
+bool jit_available() {
+#if defined(__x86_64__)
+  return true;
+#else
+  return false;
+#endif
+}
+
+JitProgram::JitProgram(JitProgram&& other) noexcept
+    : insns_(std::move(other.insns_)),
+      helpers_(other.helpers_),
+      checked_(other.checked_),
+      code_(std::exchange(other.code_, nullptr)),
+      code_size_(std::exchange(other.code_size_, 0)),
+      mapped_size_(std::exchange(other.mapped_size_, 0)),
+      layout_(std::move(other.layout_)) {}
+
+JitProgram& JitProgram::operator=(JitProgram&& other) noexcept {
+  if (this != &other) {
+    release();
+    insns_ = std::move(other.insns_);
+    helpers_ = other.helpers_;
+    checked_ = other.checked_;
+    code_ = std::exchange(other.code_, nullptr);
+    code_size_ = std::exchange(other.code_size_, 0);
+    mapped_size_ = std::exchange(other.mapped_size_, 0);
+    layout_ = std::move(other.layout_);
+  }
+  return *this;
+}
+
+JitProgram::~JitProgram() { release(); }
+
+void JitProgram::release() {
+  if (code_ != nullptr) munmap(code_, mapped_size_);
+  code_ = nullptr;
+  code_size_ = mapped_size_ = 0;
+}
+
+Result<JitProgram> JitProgram::compile(std::vector<Insn> program, const HelperTable& helpers, JitOptions options) {
+  if (!jit_available()) return Error{ErrorKind::kInput, "the JIT needs an x86-64 host", std::nullopt, std::nullopt};
+  // The same checks as the interpreter, so both accept exactly the same programs.
+  if (auto st = isa::check_control_flow(program); !st) return st.error();
+  std::vector<HelperFn> helper_at(program.size(), nullptr);
+  for (std::size_t pc = 0; pc < program.size(); ++pc) {
+    const Insn& insn = program[pc];
+    if (insn.op == Op::CallHelper) {
+      const Helper* h = helpers.find(insn.imm);
+      if (h == nullptr || h->fn == nullptr) return input_error(fmt::format("invalid func unknown#{}", insn.imm), pc);
+      helper_at[pc] = h->fn;
+    }
+    if (insn.info().kind == Kind::kLdImm64 && insn.op != Op::LdImm64 && insn.op != Op::LdFunc) {
+      return input_error(fmt::format("ld_imm64 {} refers to a map or BTF object; load the program through an "
+                                     "object loader that resolves it",
+                                     insn.info().mnemonic),
+                         pc);
+    }
+  }
+
+  JitProgram jp;
+  jp.insns_ = std::move(program);  // the code embeds addresses of these instructions (ld_imm64 src=4)
+  jp.helpers_ = &helpers;
+  jp.checked_ = options.checked;
+
+  // One CodeHolder per thread, reset softly between compiles: it keeps its memory, so a
+  // compile does not pay for growing buffers and zones again (a third of the compile time).
+  thread_local asmjit::CodeHolder code;
+  code.reset(asmjit::ResetPolicy::kSoft);
+  code.init(asmjit::Environment::host());
+  code.reserveBuffer(&code.textSection()->buffer(), jp.insns_.size() * 32 + 1024);
+  detail::LowerInput input;
+  input.insns = jp.insns_;
+  input.helper_at = helper_at;
+  input.options = options;
+  input.bmi2 = options.use_bmi2 && asmjit::CpuInfo::host().features().x86().hasBMI2();
+  auto labels = detail::lower(code, input);
+  if (!labels) return labels.error();
+
+  auto internal = [](const std::string& what, asmjit::Error err) {
+    return Error{ErrorKind::kInternal, fmt::format("JIT: {}: {}", what, asmjit::DebugUtils::errorAsString(err)),
+                 std::nullopt, std::nullopt};
+  };
+  if (auto err = code.flatten(); err) return internal("flatten", err);
+  if (auto err = code.resolveUnresolvedLinks(); err) return internal("resolve links", err);
+
+  // W^X: map writable, copy, then read+exec before anything runs.
+  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  const std::size_t estimated = code.codeSize();
+  const std::size_t mapped = (estimated + page - 1) / page * page;
+  void* mem = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) {
+    return Error{ErrorKind::kRuntime, fmt::format("JIT: cannot map {} bytes: {}", mapped, std::strerror(errno)),
+                 std::nullopt, std::nullopt};
+  }
+  jp.code_ = static_cast<uint8_t*>(mem);
+  jp.mapped_size_ = mapped;
+  if (auto err = code.relocateToBase(reinterpret_cast<uint64_t>(mem)); err) return internal("relocate", err);
+  jp.code_size_ = code.codeSize();
+  if (jp.code_size_ > mapped) return internal("code grew after relocation", asmjit::kErrorInvalidState);
+  if (auto err = code.copyFlattenedData(mem, jp.code_size_); err) return internal("copy", err);
+  if (mprotect(mem, mapped, PROT_READ | PROT_EXEC) != 0) {
+    return Error{ErrorKind::kRuntime, fmt::format("JIT: cannot make code executable: {}", std::strerror(errno)),
+                 std::nullopt, std::nullopt};
+  }
+
+  auto offset = [&](const asmjit::Label& l) { return static_cast<std::size_t>(code.labelOffsetFromBase(l)); };
+  if (offset(labels->entry) != 0) return internal("entry is not at offset 0", asmjit::kErrorInvalidState);
+  jp.layout_.body = offset(labels->body);
+  jp.layout_.insn_start = std::move(labels->insn_offset);  // .text is the only section: offsets are final
+  jp.layout_.out_of_line = offset(labels->out_of_line);
+  jp.layout_.data = offset(labels->data);
+  return jp;
+}
+
+namespace {
+
+RegionCheck region_check(const MemoryRegion& r) {
+  RegionCheck c;
+  c.base = reinterpret_cast<uint64_t>(r.data);
+  for (unsigned k = 0; k < 4; ++k) {
+    const uint64_t n = uint64_t{1} << k;
+    const uint64_t limit = r.size >= n ? r.size - n + 1 : 0;  // address - base < limit
+    c.limit[0][k] = limit;
+    c.limit[1][k] = r.writable ? limit : 0;
+  }
+  return c;
+}
+
+// What helpers may touch, in checked mode: the stack and the regions, as the generated code
+// checks them. Callbacks into the program (bpf_loop, for_each_map_elem) need a re-entry into
+// the generated code that this first slice of the JIT does not have: they end the run.
+class JitHost final : public HelperHost {
+ public:
+  explicit JitHost(JitState& st) : st_(st) {}
+
+  uint8_t* translate(uint64_t address, std::size_t size, bool write) const override {
+    if (size == 0) return reinterpret_cast<uint8_t*>(address);
+    if (size <= kJitStackBytes && address - st_.stack_lo <= kJitStackBytes - size) {
+      return reinterpret_cast<uint8_t*>(address);
+    }
+    for (const MemoryRegion& r : st_.ctx.options->regions) {
+      if (r.size >= size && address - reinterpret_cast<uint64_t>(r.data) <= r.size - size && (r.writable || !write)) {
+        return reinterpret_cast<uint8_t*>(address);
+      }
+    }
+    return nullptr;
+  }
+
+  Result<uint64_t> call(uint64_t, std::array<uint64_t, 5>) override {
+    st_.status = Status::kCallback;
+    st_.error_pc = st_.ctx.pc;
+    st_.ctx.stop = true;
+    return Error{ErrorKind::kRuntime, callback_message(), st_.ctx.pc, std::nullopt};
+  }
+
+  // Tail calls need the generated code to switch programs; until it can, bpf_tail_call fails
+  // (the program goes on after the call, as it does when a slot is empty).
+  bool tail_call(const Interpreter&, uint64_t) override { return false; }
+
+  static std::string callback_message() {
+    return "helpers that call back into the program (bpf_loop, bpf_for_each_map_elem) are not available in "
+           "JIT-compiled code yet; run it in the interpreter";
+  }
+
+ private:
+  JitState& st_;
+};
+
+}  // namespace
+
+Result<uint64_t> JitProgram::run(const RunOptions& options) const {
+  JitState st;
+  JitHost host(st);
+  st.ctx.options = &options;
+  // Checked mode: helpers check the pointers they are given. Unchecked code was verified, and
+  // a verified program's pointers are trusted (HelperContext::host == nullptr).
+  if (checked_) st.ctx.host = &host;
+  st.budget = options.branch_limit;  // 0: counts down from 2^64, never reached
+  st.stack_lo = reinterpret_cast<uint64_t>(st.stack.data());
+  st.helpers = helpers_;
+  st.packet = options.packet.data();
+  st.packet_size = options.packet.size();
+  st.args = options.args;
+  // The whole stack starts zeroed, as in the interpreter: deeper frames are zeroed again on
+  // entry, but a program may read below its frame before any call made one, and must not see
+  // what the host left there (4 KiB: tens of nanoseconds).
+  std::memset(st.stack.data(), 0, st.stack.size());
+
+  std::vector<RegionCheck> many;
+  const std::size_t count = options.regions.size();
+  if (count > 0) st.first = region_check(options.regions[0]);
+  RegionCheck* rest = st.inline_regions.data();
+  if (count > 1 + kInlineRegions) {
+    many.resize(count - 1);
+    rest = many.data();
+  }
+  for (std::size_t k = 1; k < count; ++k) rest[k - 1] = region_check(options.regions[k]);
+  st.regions = rest;
+  st.region_count = count > 1 ? count - 1 : 0;
+
+  const auto entry = reinterpret_cast<JitEntry>(code_);
+  const uint64_t r0 = entry(&st);
+  if (st.status == Status::kOk) return r0;
+
+  const std::size_t pc = st.error_pc;
+  auto fail = [&](std::string message) { return Error{ErrorKind::kRuntime, std::move(message), pc, std::nullopt}; };
+  switch (st.status) {
+    case Status::kBadAccess: {
+      const Insn& i = insns_[pc];
+      const bool load = i.info().kind == Kind::kLoad || i.info().kind == Kind::kLoadSx;
+      return fail(fmt::format("invalid memory {} of {} bytes at 0x{:x} (r{} {:+d}): outside the stack and the "
+                              "memory given to the program",
+                              load ? "read" : "write", i.info().mem_size(), st.error_value, load ? i.src : i.dst,
+                              i.off));
+    }
+    case Status::kMisaligned:
+      return fail(fmt::format("misaligned {}-byte atomic access at 0x{:x}", insns_[pc].info().mem_size(),
+                              st.error_value));
+    case Status::kBranchLimit:
+      return fail(fmt::format("stopped after {} taken branches: the program does not terminate "
+                              "(raise RunOptions::branch_limit if it should)",
+                              options.branch_limit));
+    case Status::kCallDepth:
+      return fail(fmt::format("the call stack of {} frames is too deep !", st.depth + 2));
+    case Status::kKfunc:
+      return fail(fmt::format("kernel function calls (kfunc #{}) are not available in this runtime", insns_[pc].imm));
+    case Status::kCallxBad:
+      return fail(fmt::format("callx r{}: 0x{:x} is neither a subprogram nor a known helper", insns_[pc].dst,
+                              st.error_value));
+    case Status::kCallback:
+      return fail(JitHost::callback_message());
+    case Status::kInternal:
+    case Status::kOk:
+      break;
+  }
+  return Error{ErrorKind::kInternal, "internal: the JIT-compiled code executed the second half of an ld_imm64",
+               std::nullopt, std::nullopt};
+}
+
+}  // namespace bpfvm::jit

@@ -1,0 +1,892 @@
+// Lowering: one BPF instruction at a time into x86-64, BPF registers pinned to host registers
+// as Linux's JIT pins them, so helper calls need no shuffling:
+//
+//   r0 rax   r1 rdi   r2 rsi   r3 rdx   r4 rcx   r5 r8      (System V argument registers)
+//   r6 rbx   r7 r13   r8 r14   r9 r15   r10 rbp             (callee-saved)
+//
+// and four host registers of the JIT's own:
+//
+//   r12  the JitState of this run (callee-saved, so helpers keep it)
+//   r9   the taken-branch budget; holds the HelperContext* (6th argument) during helper calls
+//   r11  the address of the memory access being checked; the divisor; scratch
+//   r10  scratch
+//
+// Code layout: prologue (entry), the instructions in order, out-of-line failure paths and
+// shared stubs, then the callx jump table. The main program is entered with `call`, so every
+// BPF exit is a plain `ret`, whatever the depth: an unverified program may exit from anywhere.
+#include "exec/jit/x86_64/lowering.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <cstddef>
+#include <optional>
+
+#include "exec/jit/x86_64/run_state.hpp"
+
+namespace bpfvm::jit::detail {
+namespace {
+
+using asmjit::Label;
+using isa::Insn;
+using isa::Kind;
+using isa::Op;
+using isa::OpInfo;
+namespace x86 = asmjit::x86;
+using x86::CondCode;
+using x86::Gp;
+
+constexpr std::array<uint32_t, 11> kHostReg = {
+    Gp::kIdAx, Gp::kIdDi, Gp::kIdSi, Gp::kIdDx, Gp::kIdCx, Gp::kIdR8,   // r0-r5
+    Gp::kIdBx, Gp::kIdR13, Gp::kIdR14, Gp::kIdR15,                      // r6-r9
+    Gp::kIdBp,                                                          // r10
+};
+
+const x86::Gpq kState = x86::r12;
+const x86::Gpq kBudget = x86::r9;
+const x86::Gpq kAddr = x86::r11;
+const x86::Gpq kScratch = x86::r10;
+
+Gp reg64(uint8_t r) { return x86::gpq(kHostReg[r]); }
+Gp reg32(uint8_t r) { return x86::gpd(kHostReg[r]); }
+Gp reg16(uint8_t r) { return x86::gpw(kHostReg[r]); }
+Gp reg8(uint8_t r) { return x86::gpb(kHostReg[r]); }
+Gp sized(Gp r, unsigned bytes) {
+  switch (bytes) {
+    case 1: return x86::gpb(r.id());
+    case 2: return x86::gpw(r.id());
+    case 4: return x86::gpd(r.id());
+    default: return x86::gpq(r.id());
+  }
+}
+
+// A field of the run's JitState.
+x86::Mem state(std::size_t offset, uint32_t size = 8) {
+  return x86::ptr(kState, static_cast<int32_t>(offset), size);
+}
+#define BPFVM_STATE(field, ...) state(offsetof(JitState, field), ##__VA_ARGS__)
+
+unsigned log2_size(unsigned bytes) { return bytes == 1 ? 0 : bytes == 2 ? 1 : bytes == 4 ? 2 : 3; }
+
+CondCode condition(uint8_t op_bits) {
+  switch (op_bits) {
+    case 0x10: return CondCode::kE;
+    case 0x20: return CondCode::kA;
+    case 0x30: return CondCode::kAE;
+    case 0x40: return CondCode::kNE;  // jset: after test
+    case 0x50: return CondCode::kNE;
+    case 0x60: return CondCode::kG;
+    case 0x70: return CondCode::kGE;
+    case 0xa0: return CondCode::kB;
+    case 0xb0: return CondCode::kBE;
+    case 0xc0: return CondCode::kL;
+    default: return CondCode::kLE;  // 0xd0
+  }
+}
+
+// Records the first assembler error; later instructions are still emitted but the result is
+// discarded (a sticky error, so the lowering reads as straight-line code).
+class StickyError : public asmjit::ErrorHandler {
+ public:
+  void handleError(asmjit::Error err, const char* message, asmjit::BaseEmitter*) override {
+    if (!failed) {
+      failed = true;
+      text = fmt::format("asmjit error {}: {}", err, message);
+    }
+  }
+  bool failed = false;
+  std::string text;
+};
+
+// An out-of-line failure: r10 = pc, r11 = the offending value, then the status's tail.
+struct FailSite {
+  Label label;
+  Status status;
+  std::size_t pc;
+};
+
+class Lowering {
+ public:
+  Lowering(x86::Assembler& a, const LowerInput& in) : a_(a), in_(in) {}
+
+  LoweredLabels run();
+
+ private:
+  // Where the program's instructions are.
+  void prologue();
+  void instruction(std::size_t pc);
+  void out_of_line();
+
+  // Operations, by kind.
+  void alu(const Insn& i, const OpInfo& r);
+  void alu_imm(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, int32_t imm);
+  void alu_reg(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, uint8_t src);
+  void divide(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, std::optional<int32_t> imm, uint8_t src);
+  void shift_by_register(uint8_t op_bits, bool is64, uint8_t dst, uint8_t src);
+  void movsx(const Insn& i, const OpInfo& r);
+  void byte_swap(const Insn& i, const OpInfo& r);
+  void jump_cond(std::size_t pc, const Insn& i, const OpInfo& r);
+  void branch(std::size_t pc, std::size_t target, std::optional<CondCode> cc);
+  void may_goto(std::size_t pc, const Insn& i);
+  void call_helper(std::size_t pc, HelperFn fn);
+  void call_local(std::size_t pc, std::size_t target);
+  void callx(std::size_t pc, const Insn& i);
+  void load(std::size_t pc, const Insn& i, const OpInfo& r);
+  void store(std::size_t pc, const Insn& i, const OpInfo& r);
+  void atomic(std::size_t pc, const Insn& i, const OpInfo& r);
+  void packet_load(const Insn& i, const OpInfo& r);
+
+  // Pieces shared by several operations.
+  x86::Mem access(std::size_t pc, uint8_t base, int16_t off, unsigned size, bool write, bool atomic = false);
+  void spend_branch(std::size_t target);
+  void check_depth(std::size_t pc);
+  void enter_frame();
+  void leave_frame();
+  Label fail(Status status, std::size_t pc);
+  Label& fail_tail(Status status);
+  Label& access_stub(bool write, unsigned size);
+  Label& zero_frame_stub();
+
+  x86::Assembler& a_;
+  const LowerInput& in_;
+  LoweredLabels labels_;
+  Label epilogue_;
+  Label early_exit_;
+  Label packet_out_;
+  Label internal_;
+  Label jump_table_;
+  bool uses_jump_table_ = false;
+  std::vector<FailSite> fail_sites_;
+  std::array<Label, 8> fail_tails_{};
+  std::array<std::array<Label, 4>, 2> access_stubs_{};
+  Label zero_frame_;
+};
+
+LoweredLabels Lowering::run() {
+  labels_.entry = a_.newLabel();
+  labels_.body = a_.newLabel();
+  labels_.out_of_line = a_.newLabel();
+  labels_.data = a_.newLabel();
+  epilogue_ = a_.newLabel();
+  early_exit_ = a_.newLabel();
+  packet_out_ = a_.newLabel();
+  internal_ = a_.newLabel();
+  jump_table_ = a_.newLabel();
+  // Labels only where something jumps or calls (all instructions when callx may go anywhere):
+  // labels are a good part of the compile time.
+  labels_.insn.resize(in_.insns.size());
+  bool any_callx = false;
+  for (std::size_t pc = 0; pc < in_.insns.size(); ++pc) {
+    const Insn& i = in_.insns[pc];
+    any_callx = any_callx || i.op == Op::Callx;
+    if (auto target = isa::branch_target(i, pc); target && *target >= 0 &&
+                                                 static_cast<std::size_t>(*target) < in_.insns.size()) {
+      labels_.insn[static_cast<std::size_t>(*target)] = a_.newLabel();
+    }
+  }
+  if (any_callx) {
+    for (Label& l : labels_.insn) {
+      if (!l.isValid()) l = a_.newLabel();
+    }
+  }
+  labels_.insn_offset.resize(in_.insns.size());
+
+  prologue();
+  a_.bind(labels_.body);
+  for (std::size_t pc = 0; pc < in_.insns.size(); ++pc) {
+    if (labels_.insn[pc].isValid()) a_.bind(labels_.insn[pc]);
+    labels_.insn_offset[pc] = a_.offset();
+    instruction(pc);
+  }
+  // check_control_flow guarantees the last instruction is an exit or a jump; never fall off.
+  a_.jmp(internal_);
+  out_of_line();
+  return labels_;
+}
+
+// entry(JitState* state): save the callee-saved registers the program uses, load r1-r5,
+// then `call` the program so that its exits return here.
+void Lowering::prologue() {
+  bool used[11] = {};
+  for (const Insn& i : in_.insns) {
+    used[i.dst] = true;
+    used[i.src] = true;
+  }
+  std::vector<Gp> saved = {x86::rbp, x86::r12};
+  for (uint8_t r = 6; r <= 9; ++r) {
+    if (used[r]) saved.push_back(reg64(r));
+  }
+  // The body runs with rsp 16-byte aligned (helpers are called from it): the caller's call
+  // left rsp at 8 mod 16, each push moves it by 8, and `call body` by another 8.
+  const bool pad = saved.size() % 2 == 1;
+
+  a_.bind(labels_.entry);
+  for (const Gp& r : saved) a_.push(r);
+  if (pad) a_.sub(x86::rsp, 8);
+  a_.mov(kState, x86::rdi);
+  a_.mov(BPFVM_STATE(host_rsp), x86::rsp);
+  a_.mov(kBudget, BPFVM_STATE(budget));
+  a_.lea(x86::rbp, state(offsetof(JitState, stack) + kJitStackBytes));  // r10 = top of frame 0
+  for (uint8_t r = 1; r <= 5; ++r) {
+    a_.mov(reg64(r), state(offsetof(JitState, args) + 8 * (r - 1)));
+  }
+  a_.xor_(x86::eax, x86::eax);
+  for (uint8_t r = 6; r <= 9; ++r) {
+    if (used[r]) a_.xor_(reg32(r), reg32(r));
+  }
+  a_.call(labels_.body);
+  a_.bind(epilogue_);
+  if (pad) a_.add(x86::rsp, 8);
+  for (auto it = saved.rbegin(); it != saved.rend(); ++it) a_.pop(*it);
+  a_.ret();
+}
+
+void Lowering::instruction(std::size_t pc) {
+  const Insn& i = in_.insns[pc];
+  const OpInfo& r = i.info();
+  switch (r.kind) {
+    case Kind::kAlu: alu(i, r); break;
+    case Kind::kMovSx: movsx(i, r); break;
+    case Kind::kNeg:
+      if (r.is64()) a_.neg(reg64(i.dst));
+      else a_.neg(reg32(i.dst));
+      break;
+    case Kind::kEnd: case Kind::kBswap: byte_swap(i, r); break;
+    case Kind::kJmpCond: jump_cond(pc, i, r); break;
+    case Kind::kJa: branch(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.off), std::nullopt); break;
+    case Kind::kGotol: branch(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.imm), std::nullopt); break;
+    case Kind::kMayGoto: may_goto(pc, i); break;
+    case Kind::kCallHelper: call_helper(pc, in_.helper_at[pc]); break;
+    case Kind::kCallLocal: call_local(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.imm)); break;
+    case Kind::kCallKfunc: a_.jmp(fail(Status::kKfunc, pc)); break;
+    case Kind::kCallx: callx(pc, i); break;
+    case Kind::kExit: a_.ret(); break;
+    case Kind::kLoad: case Kind::kLoadSx: load(pc, i, r); break;
+    case Kind::kStore: case Kind::kStoreReg: store(pc, i, r); break;
+    case Kind::kAtomic: atomic(pc, i, r); break;
+    case Kind::kLdImm64:
+      if (i.op == Op::LdFunc) {
+        // The same value the interpreter gives: the address of the target instruction.
+        // Integer arithmetic: an unverified program may name a target outside the program.
+        const uint64_t target = reinterpret_cast<uint64_t>(in_.insns.data()) +
+                                static_cast<uint64_t>(static_cast<int64_t>(pc) + 1 + i.imm) * sizeof(Insn);
+        a_.mov(reg64(i.dst), target);
+      } else {
+        a_.mov(reg64(i.dst), i.imm64);
+      }
+      break;
+    case Kind::kLdAbs: case Kind::kLdInd: packet_load(i, r); break;
+    case Kind::kTail: break;  // data of the ld_imm64 before it; never reached
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// ALU
+
+void Lowering::alu(const Insn& i, const OpInfo& r) {
+  const bool is_signed = r.match_value == 1;
+  if (r.reg_source()) alu_reg(r.op_bits(), r.is64(), is_signed, i.dst, i.src);
+  else alu_imm(r.op_bits(), r.is64(), is_signed, i.dst, i.imm);
+}
+
+void Lowering::alu_imm(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, int32_t imm) {
+  // 64-bit operations sign-extend the immediate, as x86's imm32 forms do; 32-bit operations
+  // write the low half, which zero-extends on x86-64.
+  const Gp d = is64 ? reg64(dst) : reg32(dst);
+  const unsigned shift_mask = is64 ? 63 : 31;
+  switch (op_bits) {
+    case 0x00: a_.add(d, imm); break;
+    case 0x10: a_.sub(d, imm); break;
+    case 0x20: a_.imul(d, d, imm); break;
+    case 0x30: case 0x90: divide(op_bits, is64, is_signed, dst, imm, 0); break;
+    case 0x40: a_.or_(d, imm); break;
+    case 0x50: a_.and_(d, imm); break;
+    case 0x60: case 0x70: case 0xc0: {
+      const unsigned count = static_cast<unsigned>(imm) & shift_mask;
+      if (count == 0) {
+        if (!is64) a_.mov(d, d);  // only the zero-extension is left
+      } else if (op_bits == 0x60) {
+        a_.shl(d, count);
+      } else if (op_bits == 0x70) {
+        a_.shr(d, count);
+      } else {
+        a_.sar(d, count);
+      }
+      break;
+    }
+    case 0xa0: a_.xor_(d, imm); break;
+    case 0xb0:
+      // A non-negative immediate fits the shorter 32-bit mov, which zero-extends.
+      if (is64 && imm < 0) a_.mov(d, static_cast<int64_t>(imm));
+      else a_.mov(reg32(dst), static_cast<uint32_t>(imm));
+      break;
+    default: break;
+  }
+}
+
+void Lowering::alu_reg(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, uint8_t src) {
+  const Gp d = is64 ? reg64(dst) : reg32(dst);
+  const Gp s = is64 ? reg64(src) : reg32(src);
+  switch (op_bits) {
+    case 0x00: a_.add(d, s); break;
+    case 0x10: a_.sub(d, s); break;
+    case 0x20: a_.imul(d, s); break;
+    case 0x30: case 0x90: divide(op_bits, is64, is_signed, dst, std::nullopt, src); break;
+    case 0x40: a_.or_(d, s); break;
+    case 0x50: a_.and_(d, s); break;
+    case 0x60: case 0x70: case 0xc0:
+      if (in_.bmi2) {
+        // shlx/shrx/sarx mask the count to the operand size, as BPF does.
+        if (op_bits == 0x60) a_.shlx(d, d, s);
+        else if (op_bits == 0x70) a_.shrx(d, d, s);
+        else a_.sarx(d, d, s);
+      } else {
+        shift_by_register(op_bits, is64, dst, src);
+      }
+      break;
+    case 0xa0: a_.xor_(d, s); break;
+    case 0xb0:
+      if (!is64 || dst != src) a_.mov(d, s);  // mov32 to itself still zero-extends
+      break;
+    default: break;
+  }
+}
+
+// Shift by a register without BMI2: the count must be in cl, and rcx is r4.
+void Lowering::shift_by_register(uint8_t op_bits, bool is64, uint8_t dst, uint8_t src) {
+  auto emit = [&](const Gp& target) {
+    if (op_bits == 0x60) a_.shl(target, x86::cl);
+    else if (op_bits == 0x70) a_.shr(target, x86::cl);
+    else a_.sar(target, x86::cl);
+  };
+  const uint32_t rcx = Gp::kIdCx;
+  if (kHostReg[src] == rcx) {
+    emit(is64 ? reg64(dst) : reg32(dst));
+    return;
+  }
+  a_.mov(kAddr, x86::rcx);       // keep r4
+  a_.mov(x86::rcx, reg64(src));  // the count
+  if (kHostReg[dst] == rcx) {
+    emit(is64 ? Gp(kAddr) : Gp(kAddr.r32()));  // r4 is the value being shifted: shift the copy
+    a_.mov(x86::rcx, kAddr);
+  } else {
+    emit(is64 ? reg64(dst) : reg32(dst));
+    a_.mov(x86::rcx, kAddr);
+  }
+}
+
+// Division and modulo: x86 divides rdx:rax (r3:r0), so both are kept aside around it. Division
+// by zero gives 0 and modulo by zero leaves dst; signed INT_MIN / -1 (which faults on x86) gives
+// INT_MIN and remainder 0, as for any dividend divided by -1: -dst and 0.
+void Lowering::divide(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, std::optional<int32_t> imm,
+                      uint8_t src) {
+  const bool is_div = op_bits == 0x30;
+  const Gp d = is64 ? reg64(dst) : reg32(dst);
+  const Gp divisor = is64 ? Gp(kAddr) : Gp(kAddr.r32());
+  auto by_zero = [&] {
+    if (is_div) a_.xor_(reg32(dst), reg32(dst));
+    else if (!is64) a_.mov(d, d);
+  };
+  auto by_minus_one = [&] {
+    if (is_div) a_.neg(d);
+    else a_.xor_(reg32(dst), reg32(dst));
+  };
+  if (imm) {
+    // A constant divisor needs no run-time case analysis.
+    if (*imm == 0) return by_zero();
+    if (is_signed && *imm == -1) return by_minus_one();
+    if (is64) a_.mov(kAddr, static_cast<int64_t>(*imm));
+    else a_.mov(kAddr.r32(), static_cast<uint32_t>(*imm));
+  }
+  Label done = a_.newLabel();
+  if (!imm) {
+    a_.mov(divisor, is64 ? reg64(src) : reg32(src));
+    Label nonzero = a_.newLabel();
+    a_.test(divisor, divisor);
+    a_.jnz(nonzero);
+    by_zero();
+    a_.jmp(done);
+    a_.bind(nonzero);
+    if (is_signed) {
+      Label normal = a_.newLabel();
+      a_.cmp(divisor, -1);
+      a_.jne(normal);
+      by_minus_one();
+      a_.jmp(done);
+      a_.bind(normal);
+    }
+  }
+  const bool dst_is_rax = kHostReg[dst] == Gp::kIdAx;
+  const bool dst_is_rdx = kHostReg[dst] == Gp::kIdDx;
+  if (!dst_is_rax) a_.mov(kScratch, x86::rax);  // keep r0
+  if (!dst_is_rdx) a_.push(x86::rdx);           // keep r3
+  if (!dst_is_rax) a_.mov(is64 ? Gp(x86::rax) : Gp(x86::eax), d);
+  if (is_signed) {
+    if (is64) a_.cqo();
+    else a_.cdq();
+    a_.idiv(divisor);
+  } else {
+    a_.xor_(x86::edx, x86::edx);
+    a_.div(divisor);
+  }
+  a_.mov(kAddr, is_div ? x86::rax : x86::rdx);  // 32-bit div zero-extended both
+  if (!dst_is_rdx) a_.pop(x86::rdx);
+  if (!dst_is_rax) a_.mov(x86::rax, kScratch);
+  a_.mov(reg64(dst), kAddr);
+  a_.bind(done);
+}
+
+void Lowering::movsx(const Insn& i, const OpInfo& r) {
+  const Gp d = r.is64() ? reg64(i.dst) : reg32(i.dst);
+  switch (r.match_value) {
+    case 8: a_.movsx(d, reg8(i.src)); break;
+    case 16: a_.movsx(d, reg16(i.src)); break;
+    default: a_.movsxd(reg64(i.dst), reg32(i.src)); break;
+  }
+}
+
+void Lowering::byte_swap(const Insn& i, const OpInfo& r) {
+  // Hosts are little-endian: to/from little endian truncates, big endian and bswap swap.
+  const bool swap = r.kind == Kind::kBswap || r.code == 0xdc;
+  switch (r.match_value) {
+    case 16:
+      if (swap) a_.rol(reg16(i.dst), 8);
+      a_.movzx(reg32(i.dst), reg16(i.dst));
+      break;
+    case 32:
+      if (swap) a_.bswap(reg32(i.dst));
+      else a_.mov(reg32(i.dst), reg32(i.dst));
+      break;
+    default:
+      if (swap) a_.bswap(reg64(i.dst));
+      break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Control flow
+
+void Lowering::jump_cond(std::size_t pc, const Insn& i, const OpInfo& r) {
+  const bool is64 = r.is64();
+  const Gp d = is64 ? reg64(i.dst) : reg32(i.dst);
+  const bool is_test = r.op_bits() == 0x40;
+  if (r.reg_source()) {
+    const Gp s = is64 ? reg64(i.src) : reg32(i.src);
+    if (is_test) a_.test(d, s);
+    else a_.cmp(d, s);
+  } else if (is_test) {
+    a_.test(d, i.imm);
+  } else {
+    a_.cmp(d, i.imm);
+  }
+  branch(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.off), condition(r.op_bits()));
+}
+
+// Jumps to `target` (when `cc` holds, if given). A jump backwards spends the branch budget
+// in checked mode, so an unverified loop cannot hang the host.
+void Lowering::branch(std::size_t pc, std::size_t target, std::optional<CondCode> cc) {
+  const bool backward = target <= pc;
+  if (!backward || !in_.options.checked) {
+    if (cc) a_.j(*cc, labels_.insn[target]);
+    else a_.jmp(labels_.insn[target]);
+    return;
+  }
+  Label not_taken = a_.newLabel();
+  if (cc) a_.j(x86::negateCond(*cc), not_taken);
+  spend_branch(target);
+  a_.jmp(labels_.insn[target]);
+  a_.bind(not_taken);
+}
+
+void Lowering::spend_branch(std::size_t target) {
+  if (!in_.options.checked) return;
+  a_.dec(kBudget);
+  a_.jz(fail(Status::kBranchLimit, target));
+}
+
+// may_goto falls through kMayGotoBudget times per run, then jumps (the kernel's countdown).
+void Lowering::may_goto(std::size_t pc, const Insn& i) {
+  Label fall_through = a_.newLabel();
+  a_.cmp(BPFVM_STATE(may_goto_left), 0);
+  a_.jne(fall_through);
+  branch(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.off), std::nullopt);
+  a_.bind(fall_through);
+  a_.dec(BPFVM_STATE(may_goto_left));
+}
+
+// Helpers take r1-r5 where the program keeps them; r9 carries the HelperContext, which is the
+// JitState's first member. r0-r5 are caller-saved, exactly the registers BPF lets a call clobber.
+void Lowering::call_helper(std::size_t pc, HelperFn fn) {
+  a_.mov(BPFVM_STATE(ctx.pc), static_cast<int32_t>(pc));
+  a_.mov(BPFVM_STATE(budget), kBudget);
+  a_.mov(x86::r9, kState);
+  a_.mov(kScratch, reinterpret_cast<uint64_t>(fn));
+  a_.call(kScratch);
+  a_.mov(kBudget, BPFVM_STATE(budget));
+  a_.cmp(BPFVM_STATE(ctx.stop, 1), 0);
+  a_.jne(early_exit_);
+}
+
+// A bpf-to-bpf call: a new frame 512 bytes below the caller's, zeroed; r6-r9 and r10 of the
+// caller kept on the host stack (5 pushes and the return address: 48 bytes, so the callee's
+// rsp is as aligned as the caller's).
+void Lowering::check_depth(std::size_t pc) {
+  // Always checked, even when the verifier vouches for the program: it guards the host stack.
+  a_.cmp(BPFVM_STATE(depth, 4), static_cast<int32_t>(kMaxCallFrames - 1));
+  a_.jae(fail(Status::kCallDepth, pc));
+}
+
+void Lowering::enter_frame() {
+  a_.inc(BPFVM_STATE(depth, 4));
+  a_.push(x86::rbx);
+  a_.push(x86::r13);
+  a_.push(x86::r14);
+  a_.push(x86::r15);
+  a_.push(x86::rbp);
+  a_.sub(x86::rbp, static_cast<int32_t>(kStackSize));
+  a_.call(zero_frame_stub());
+}
+
+void Lowering::leave_frame() {
+  a_.pop(x86::rbp);
+  a_.pop(x86::r15);
+  a_.pop(x86::r14);
+  a_.pop(x86::r13);
+  a_.pop(x86::rbx);
+  a_.dec(BPFVM_STATE(depth, 4));
+}
+
+void Lowering::call_local(std::size_t pc, std::size_t target) {
+  // The interpreter counts a call as a taken branch once the frame exists; failing before
+  // pushing anything is equivalent (the run ends either way).
+  check_depth(pc);
+  spend_branch(target);
+  enter_frame();
+  a_.call(labels_.insn[target]);
+  leave_frame();
+}
+
+// callx: the register holds either what `ld_imm64 src=4` made (the address of an instruction
+// in the program, as in the interpreter) or a helper id.
+void Lowering::callx(std::size_t pc, const Insn& i) {
+  uses_jump_table_ = true;
+  Label as_helper = a_.newLabel();
+  Label done = a_.newLabel();
+  // index = (value - &insns[0]) / sizeof(Insn) when that is exact and in range. sizeof(Insn)
+  // is 8 * 3: check the low 3 bits, shift, and multiply by the inverse of 3 modulo 2^64, which
+  // maps exact multiples of 3 to their quotient and everything else to values >= 2^64 / 3.
+  static_assert(sizeof(Insn) == 24);
+  a_.mov(kAddr, reg64(i.dst));
+  a_.mov(kScratch, reinterpret_cast<uint64_t>(in_.insns.data()));
+  a_.sub(kAddr, kScratch);
+  a_.test(kAddr.r8(), 7);
+  a_.jnz(as_helper);
+  a_.shr(kAddr, 3);
+  a_.mov(kScratch, uint64_t{0xaaaaaaaaaaaaaaab});
+  a_.imul(kAddr, kScratch);
+  a_.cmp(kAddr, static_cast<int32_t>(in_.insns.size()));
+  a_.jae(as_helper);
+  // A subprogram: r11 = its index.
+  check_depth(pc);
+  if (in_.options.checked) {
+    Label budget_ok = a_.newLabel();
+    a_.dec(kBudget);
+    a_.jnz(budget_ok);
+    a_.mov(kScratch, kAddr);  // the failure names the target, as the interpreter does
+    a_.jmp(fail_tail(Status::kBranchLimit));
+    a_.bind(budget_ok);
+  }
+  enter_frame();
+  a_.lea(kScratch, x86::ptr(jump_table_));
+  a_.call(x86::qword_ptr(kScratch, kAddr, 3));
+  leave_frame();
+  a_.jmp(done);
+  // A helper id: looked up at run time by a trampoline with the helpers' signature.
+  a_.bind(as_helper);
+  a_.mov(BPFVM_STATE(callx_value), reg64(i.dst));
+  call_helper(pc, [](uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5, HelperContext& ctx) -> uint64_t {
+    auto& st = reinterpret_cast<JitState&>(ctx);
+    const uint64_t value = st.callx_value;
+    if (value <= static_cast<uint64_t>(INT32_MAX)) {
+      if (const Helper* h = st.helpers->find(static_cast<int32_t>(value)); h != nullptr && h->fn != nullptr) {
+        return h->fn(r1, r2, r3, r4, r5, ctx);
+      }
+    }
+    st.status = Status::kCallxBad;
+    st.error_value = value;
+    st.error_pc = ctx.pc;
+    ctx.stop = true;
+    return 0;
+  });
+  a_.bind(done);
+}
+
+// ---------------------------------------------------------------------------------------
+// Memory
+
+// The operand for an N-byte access at base + off. In checked mode the address goes to r11 and
+// is checked against the first region and the stack inline, then the other regions in a
+// stub; a failure ends the run naming this instruction. An access through r10 with a constant
+// offset inside one frame needs no check: r10 always points at the top of a 512-byte frame.
+x86::Mem Lowering::access(std::size_t pc, uint8_t base, int16_t off, unsigned size, bool write, bool atomic) {
+  const bool in_frame = base == isa::kFrameReg && off >= -static_cast<int>(kStackSize) &&
+                        off <= -static_cast<int>(size) && (!atomic || off % static_cast<int>(size) == 0);
+  if (!in_.options.checked || in_frame) return x86::ptr(reg64(base), off, size);
+  Label ok = a_.newLabel();
+  // The first region before the stack: accesses to the stack through r10 rarely get here.
+  a_.lea(kAddr, x86::ptr(reg64(base), off));
+  a_.mov(kScratch, kAddr);
+  a_.sub(kScratch, BPFVM_STATE(first.base));
+  a_.cmp(kScratch, state(offsetof(JitState, first.limit) + 8 * (4 * (write ? 1 : 0) + log2_size(size))));
+  a_.jb(ok);
+  a_.mov(kScratch, kAddr);
+  a_.sub(kScratch, BPFVM_STATE(stack_lo));
+  a_.cmp(kScratch, static_cast<int32_t>(kJitStackBytes - size + 1));
+  a_.jb(ok);
+  a_.call(access_stub(write, size));
+  a_.jnc(fail(Status::kBadAccess, pc));
+  a_.bind(ok);
+  if (atomic) {
+    a_.test(kAddr.r8(), static_cast<int32_t>(size - 1));
+    a_.jnz(fail(Status::kMisaligned, pc));
+  }
+  return x86::ptr(kAddr, 0, size);
+}
+
+void Lowering::load(std::size_t pc, const Insn& i, const OpInfo& r) {
+  const unsigned n = r.mem_size();
+  const x86::Mem m = access(pc, i.src, i.off, n, false);
+  if (r.kind == Kind::kLoad) {
+    switch (n) {
+      case 1: case 2: a_.movzx(reg32(i.dst), m); break;
+      case 4: a_.mov(reg32(i.dst), m); break;
+      default: a_.mov(reg64(i.dst), m); break;
+    }
+  } else if (n == 4) {
+    a_.movsxd(reg64(i.dst), m);
+  } else {
+    a_.movsx(reg64(i.dst), m);
+  }
+}
+
+void Lowering::store(std::size_t pc, const Insn& i, const OpInfo& r) {
+  const unsigned n = r.mem_size();
+  const x86::Mem m = access(pc, i.dst, i.off, n, true);
+  if (r.kind == Kind::kStoreReg) {
+    a_.mov(m, sized(reg64(i.src), n));
+  } else {
+    switch (n) {
+      case 1: a_.mov(m, static_cast<int32_t>(static_cast<int8_t>(i.imm))); break;
+      case 2: a_.mov(m, static_cast<int32_t>(static_cast<int16_t>(i.imm))); break;
+      default: a_.mov(m, i.imm); break;  // an 8-byte store sign-extends imm32, as BPF does
+    }
+  }
+}
+
+// Atomics: the plain forms are one locked instruction; fetch-add is xadd; xchg is implicitly
+// locked; cmpxchg compares with r0 = rax. fetch-or/and/xor have no x86 instruction and loop on
+// cmpxchg, with r0 kept in r10 and the budget register lent as the temporary.
+void Lowering::atomic(std::size_t pc, const Insn& i, const OpInfo& r) {
+  const unsigned n = r.mem_size();
+  x86::Mem m = access(pc, i.dst, i.off, n, true, true);
+  const Gp s = sized(reg64(i.src), n);
+  const int32_t op = r.match_value;
+  switch (op) {
+    case 0x00: a_.lock().add(m, s); return;
+    case 0x40: a_.lock().or_(m, s); return;
+    case 0x50: a_.lock().and_(m, s); return;
+    case 0xa0: a_.lock().xor_(m, s); return;
+    case 0x01: a_.lock().xadd(m, s); return;  // 32-bit: writes src's low half, zero-extending
+    case isa::code::kXchg: a_.xchg(m, s); return;
+    case isa::code::kCmpxchg:
+      a_.lock().cmpxchg(m, s, sized(x86::rax, n));
+      if (n == 4) a_.mov(x86::eax, x86::eax);  // a successful 32-bit cmpxchg leaves rax's top half
+      return;
+    default: break;
+  }
+  const Gp acc = sized(x86::rax, n);
+  const Gp tmp = sized(x86::r9, n);
+  const Gp operand = kHostReg[i.src] == Gp::kIdAx ? sized(kScratch, n) : s;
+  if (m.baseId() == Gp::kIdAx) {  // unchecked mode, based on r0: the loop needs rax
+    a_.lea(kAddr, m);
+    m = x86::ptr(kAddr, 0, n);
+  }
+  Label retry = a_.newLabel();
+  a_.push(kBudget);
+  a_.mov(kScratch, x86::rax);
+  a_.mov(acc, m);
+  a_.bind(retry);
+  a_.mov(tmp, acc);
+  switch (op & ~isa::code::kFetch) {
+    case 0x40: a_.or_(tmp, operand); break;
+    case 0x50: a_.and_(tmp, operand); break;
+    default: a_.xor_(tmp, operand); break;
+  }
+  a_.lock().cmpxchg(m, tmp, acc);
+  a_.jne(retry);
+  a_.mov(x86::r9, x86::rax);      // the old value, zero-extended for 32 bits
+  a_.mov(x86::rax, kScratch);     // r0 back (overwritten next if src is r0)
+  a_.mov(reg64(i.src), x86::r9);
+  a_.pop(kBudget);
+}
+
+// LD_ABS / LD_IND: r0 = big-endian packet bytes at a 32-bit signed offset; out of bounds ends
+// the program with r0 = 0.
+void Lowering::packet_load(const Insn& i, const OpInfo& r) {
+  const unsigned n = r.mem_size();
+  if (r.kind == Kind::kLdAbs) {
+    if (i.imm < 0) {
+      a_.jmp(packet_out_);
+      return;
+    }
+    a_.mov(kAddr, static_cast<int64_t>(i.imm));
+  } else {
+    a_.mov(kAddr.r32(), reg32(i.src));
+    a_.add(kAddr.r32(), i.imm);
+    a_.movsxd(kAddr, kAddr.r32());
+    a_.test(kAddr, kAddr);
+    a_.js(packet_out_);
+  }
+  a_.lea(kScratch, x86::ptr(kAddr, static_cast<int32_t>(n)));
+  a_.cmp(kScratch, BPFVM_STATE(packet_size));
+  a_.ja(packet_out_);
+  a_.add(kAddr, BPFVM_STATE(packet));
+  switch (n) {
+    case 1: a_.movzx(x86::eax, x86::byte_ptr(kAddr)); break;
+    case 2:
+      a_.movzx(x86::eax, x86::word_ptr(kAddr));
+      a_.rol(x86::ax, 8);
+      break;
+    default:
+      a_.mov(x86::eax, x86::dword_ptr(kAddr));
+      a_.bswap(x86::eax);
+      break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Out-of-line code
+
+Label Lowering::fail(Status status, std::size_t pc) {
+  Label label = a_.newLabel();
+  fail_sites_.push_back(FailSite{label, status, pc});
+  return label;
+}
+
+Label& Lowering::fail_tail(Status status) {
+  Label& l = fail_tails_[static_cast<std::size_t>(status)];
+  if (!l.isValid()) l = a_.newLabel();
+  return l;
+}
+
+Label& Lowering::access_stub(bool write, unsigned size) {
+  Label& l = access_stubs_[write ? 1 : 0][log2_size(size)];
+  if (!l.isValid()) l = a_.newLabel();
+  return l;
+}
+
+Label& Lowering::zero_frame_stub() {
+  if (!zero_frame_.isValid()) zero_frame_ = a_.newLabel();
+  return zero_frame_;
+}
+
+void Lowering::out_of_line() {
+  a_.bind(labels_.out_of_line);
+  // Failure sites: r10 = pc, then the tail of their status (r11 already holds the value).
+  for (const FailSite& site : fail_sites_) {
+    a_.bind(site.label);
+    a_.mov(kScratch.r32(), static_cast<uint32_t>(site.pc));
+    a_.jmp(fail_tail(site.status));
+  }
+  a_.bind(internal_);
+  a_.mov(kScratch, -1);
+  a_.jmp(fail_tail(Status::kInternal));
+  for (std::size_t s = 0; s < fail_tails_.size(); ++s) {
+    if (!fail_tails_[s].isValid()) continue;
+    a_.bind(fail_tails_[s]);
+    a_.mov(BPFVM_STATE(error_pc), kScratch);
+    a_.mov(BPFVM_STATE(error_value), kAddr);
+    a_.mov(BPFVM_STATE(status, 4), static_cast<int32_t>(s));
+    a_.jmp(early_exit_);
+  }
+  a_.bind(packet_out_);
+  a_.xor_(x86::eax, x86::eax);
+  // Ends the run from any depth: the host stack as the prologue left it, r0 = rax.
+  a_.bind(early_exit_);
+  a_.mov(x86::rsp, BPFVM_STATE(host_rsp));
+  a_.jmp(epilogue_);
+
+  // Access checks beyond the first region: r11 = address; carry set when some region allows it.
+  for (unsigned w = 0; w < 2; ++w) {
+    for (unsigned k = 0; k < 4; ++k) {
+      if (!access_stubs_[w][k].isValid()) continue;
+      Label loop = a_.newLabel(), found = a_.newLabel(), none = a_.newLabel();
+      a_.bind(access_stubs_[w][k]);
+      a_.push(x86::rax);
+      a_.push(x86::rcx);
+      a_.mov(x86::rcx, BPFVM_STATE(regions));
+      a_.mov(x86::rax, BPFVM_STATE(region_count));
+      a_.bind(loop);
+      a_.test(x86::rax, x86::rax);
+      a_.jz(none);
+      a_.mov(kScratch, kAddr);
+      a_.sub(kScratch, x86::qword_ptr(x86::rcx, static_cast<int32_t>(offsetof(RegionCheck, base))));
+      a_.cmp(kScratch, x86::qword_ptr(x86::rcx, static_cast<int32_t>(offsetof(RegionCheck, limit) + 8 * (4 * w + k))));
+      a_.jb(found);
+      a_.add(x86::rcx, static_cast<int32_t>(sizeof(RegionCheck)));
+      a_.dec(x86::rax);
+      a_.jmp(loop);
+      a_.bind(found);
+      a_.pop(x86::rcx);
+      a_.pop(x86::rax);
+      a_.stc();
+      a_.ret();
+      a_.bind(none);
+      a_.pop(x86::rcx);
+      a_.pop(x86::rax);
+      a_.clc();
+      a_.ret();
+    }
+  }
+
+  // Zeroes the 512-byte frame below rbp.
+  if (zero_frame_.isValid()) {
+    Label loop = a_.newLabel();
+    a_.bind(zero_frame_);
+    a_.pxor(x86::xmm0, x86::xmm0);
+    a_.mov(kScratch, -static_cast<int64_t>(kStackSize));
+    a_.bind(loop);
+    a_.movdqa(x86::ptr(x86::rbp, kScratch, 0, 0), x86::xmm0);
+    a_.movdqa(x86::ptr(x86::rbp, kScratch, 0, 16), x86::xmm0);
+    a_.add(kScratch, 32);
+    a_.jnz(loop);
+    a_.ret();
+  }
+
+  // callx's jump table: the native address of every instruction (ld_imm64 tails: internal).
+  a_.align(asmjit::AlignMode::kData, 8);
+  a_.bind(labels_.data);
+  if (uses_jump_table_) {
+    a_.bind(jump_table_);
+    for (std::size_t pc = 0; pc < in_.insns.size(); ++pc) {
+      a_.embedLabel(in_.insns[pc].op == Op::LdImm64Tail ? internal_ : labels_.insn[pc], 8);
+    }
+  }
+}
+
+#undef BPFVM_STATE
+
+}  // namespace
+
+Result<LoweredLabels> lower(asmjit::CodeHolder& code, const LowerInput& input) {
+  StickyError errors;
+  code.setErrorHandler(&errors);
+  x86::Assembler a(&code);
+  Lowering lowering(a, input);
+  LoweredLabels labels = lowering.run();
+  code.resetErrorHandler();
+  if (errors.failed) return Error{ErrorKind::kInternal, "JIT: " + errors.text, std::nullopt, std::nullopt};
+  return labels;
+}
+
+}  // namespace bpfvm::jit::detail

@@ -1,0 +1,37 @@
+// Lowering of a checked program to x86-64 through asmjit's assembler. Internal to the JIT.
+#pragma once
+
+#include <asmjit/x86.h>
+
+#include <span>
+#include <vector>
+
+#include "exec/jit/x86_64/jit.hpp"
+#include "helpers/helper_table.hpp"
+#include "isa/insn.hpp"
+#include "support/result.hpp"
+
+namespace bpfvm::jit::detail {
+
+struct LowerInput {
+  std::span<const isa::Insn> insns;
+  std::span<const HelperFn> helper_at;  // by pc: the helper a CallHelper calls
+  JitOptions options;
+  bool bmi2 = false;                    // host has BMI2 and the options allow it
+};
+
+// Labels of the parts of the code, for JitProgram's layout and dump.
+struct LoweredLabels {
+  asmjit::Label entry;                 // the function JitEntry points to
+  asmjit::Label body;
+  std::vector<asmjit::Label> insn;     // by pc, where something jumps or calls to
+  std::vector<std::size_t> insn_offset;  // by pc: where its code starts
+  asmjit::Label out_of_line;
+  asmjit::Label data;                  // jump table (bound at the very end if there is none)
+};
+
+// Emits the whole program into `code` (initialised for the host). Errors are internal: the
+// input was checked before.
+[[nodiscard]] Result<LoweredLabels> lower(asmjit::CodeHolder& code, const LowerInput& input);
+
+}  // namespace bpfvm::jit::detail

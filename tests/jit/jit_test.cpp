@@ -1,0 +1,438 @@
+// The JIT's semantics where the conformance suite does not pin them down (each case run on the
+// interpreter too: both must agree), its safety in checked mode, W^X code, concurrent runs and
+// the jited dump.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "conformance/data_file.hpp"
+#include "exec/interpreter.hpp"
+#include "exec/jit/x86_64/jit.hpp"
+#include "isa/assembler.hpp"
+
+namespace bpfvm::jit {
+namespace {
+
+const HelperTable& conformance_table() {
+  static const HelperTable table = conformance::conformance_helpers();
+  return table;
+}
+
+RunOptions options_for(std::vector<uint8_t>& memory, RunOptions options = {}) {
+  options.args[0] = reinterpret_cast<uint64_t>(memory.data());
+  options.args[1] = memory.size();
+  options.initialized_args = 2;
+  options.regions.push_back(MemoryRegion{memory.data(), memory.size(), true});
+  options.packet = memory;
+  return options;
+}
+
+Result<uint64_t> jit_run(std::string_view source, std::vector<uint8_t> memory = {}, RunOptions options = {},
+                         JitOptions jit_options = {}, const HelperTable* helpers = nullptr) {
+  auto insns = isa::assemble(source);
+  if (!insns) return insns.error();
+  auto program = JitProgram::compile(std::move(*insns), helpers ? *helpers : conformance_table(), jit_options);
+  if (!program) return program.error();
+  return program->run(options_for(memory, options));
+}
+
+Result<uint64_t> interpreter_run(std::string_view source, std::vector<uint8_t> memory = {}, RunOptions options = {},
+                                 const HelperTable* helpers = nullptr) {
+  auto insns = isa::assemble(source);
+  if (!insns) return insns.error();
+  auto interpreter = Interpreter::create(std::move(*insns), helpers ? *helpers : conformance_table());
+  if (!interpreter) return interpreter.error();
+  return interpreter->run(options_for(memory, options));
+}
+
+// r0 of a program on the JIT (with and without BMI2), after checking the interpreter agrees.
+uint64_t value(std::string_view source, std::vector<uint8_t> memory = {}) {
+  auto expected = interpreter_run(source, memory);
+  EXPECT_TRUE(expected.ok()) << expected.error().to_string();
+  for (bool bmi2 : {true, false}) {
+    auto r = jit_run(source, memory, {}, JitOptions{.checked = true, .use_bmi2 = bmi2});
+    EXPECT_TRUE(r.ok()) << source << "\n" << r.error().to_string();
+    if (!r.ok()) return 0xdeadbeef;
+    if (expected.ok()) {
+      EXPECT_EQ(*r, *expected) << source << " (bmi2 " << bmi2 << ")";
+    }
+  }
+  return *jit_run(source, memory);
+}
+
+std::string without_addresses(const std::string& text) {
+  static const std::regex kAddress("0x[0-9a-f]{8,}");
+  return std::regex_replace(text, kAddress, "0x?");
+}
+
+// Both engines fail at the same instruction with the same message.
+void fails_at(std::string_view source, std::size_t insn, const std::string& message_part,
+              std::vector<uint8_t> memory = {}, RunOptions options = {}) {
+  auto r = jit_run(source, memory, options);
+  ASSERT_FALSE(r.ok()) << source << " gave 0x" << std::hex << *r;
+  EXPECT_NE(r.error().message.find(message_part), std::string::npos) << r.error().message;
+  ASSERT_TRUE(r.error().insn.has_value()) << r.error().message;
+  EXPECT_EQ(*r.error().insn, insn) << r.error().message;
+  auto expected = interpreter_run(source, memory, options);
+  ASSERT_FALSE(expected.ok());
+  // Stack addresses differ between the engines' stacks; everything else is the same text.
+  EXPECT_EQ(without_addresses(r.error().to_string()), without_addresses(expected.error().to_string()));
+}
+
+TEST(JitSemantics, DivisionAndModuloByZero) {
+  EXPECT_EQ(value("mov %r0, 7\nmov %r1, 0\ndiv %r0, %r1\nexit\n"), 0u);
+  EXPECT_EQ(value("mov %r0, 7\nmov %r1, 0\nmod %r0, %r1\nexit\n"), 7u);
+  EXPECT_EQ(value("lddw %r0, 0x100000007\nmov %r1, 0\nmod32 %r0, %r1\nexit\n"), 7u);
+  EXPECT_EQ(value("lddw %r0, 0x100000007\nmod32 %r0, 0\nexit\n"), 7u);
+  EXPECT_EQ(value("lddw %r0, 0x100000007\ndiv32 %r0, 0\nexit\n"), 0u);
+  EXPECT_EQ(value("mov %r0, -7\nsdiv %r0, 0\nexit\n"), 0u);
+  EXPECT_EQ(value("mov %r0, -7\nsmod %r0, 0\nexit\n"), static_cast<uint64_t>(-7));
+}
+
+TEST(JitSemantics, DivisionKeepsR0AndR3WhateverTheOperands) {
+  // x86 divides rdx:rax, which hold r3 and r0.
+  EXPECT_EQ(value("mov %r0, 100\nmov %r3, 7\nmov %r4, 30\nmov %r5, 4\ndiv %r4, %r5\nadd %r0, %r4\nadd %r0, %r3\nexit\n"),
+            100u + 7 + 7);
+  EXPECT_EQ(value("mov %r0, 100\nmov %r3, 7\nmod %r3, %r0\nmov %r0, %r3\nexit\n"), 7u);
+  EXPECT_EQ(value("mov %r0, 100\nmov %r3, 7\ndiv %r0, %r3\nexit\n"), 14u);
+  EXPECT_EQ(value("mov %r0, 100\nmov %r3, 7\nmod %r0, %r3\nadd %r0, %r3\nexit\n"), 2u + 7);
+  EXPECT_EQ(value("mov %r0, -100\nmov %r3, 7\nsdiv %r3, %r3\nsmod %r0, %r3\nexit\n"), 0u);
+  EXPECT_EQ(value("mov %r0, -100\nmov %r3, 7\nsdiv32 %r0, %r3\nexit\n"), static_cast<uint32_t>(-14));
+}
+
+TEST(JitSemantics, SignedDivisionOfIntMinByMinusOne) {
+  EXPECT_EQ(value("lddw %r0, 0x8000000000000000\nsdiv %r0, -1\nexit\n"), 0x8000000000000000ull);
+  EXPECT_EQ(value("lddw %r0, 0x8000000000000000\nsmod %r0, -1\nexit\n"), 0u);
+  EXPECT_EQ(value("lddw %r0, 0x8000000000000000\nmov %r1, -1\nsdiv %r0, %r1\nexit\n"), 0x8000000000000000ull);
+  EXPECT_EQ(value("lddw %r0, 0x8000000000000000\nmov %r1, -1\nsmod %r0, %r1\nexit\n"), 0u);
+  EXPECT_EQ(value("mov32 %r0, 0x80000000\nsdiv32 %r0, -1\nexit\n"), 0x80000000ull);
+  EXPECT_EQ(value("mov32 %r0, 0x80000000\nmov32 %r1, -1\nsdiv32 %r0, %r1\nexit\n"), 0x80000000ull);
+  EXPECT_EQ(value("mov32 %r0, -7\nsmod32 %r0, 2\nexit\n"), 0xffffffffull);
+}
+
+TEST(JitSemantics, ShiftsMaskTheirAmountWithAndWithoutBmi2) {
+  EXPECT_EQ(value("mov %r0, 1\nlsh %r0, 65\nexit\n"), 2u);
+  EXPECT_EQ(value("mov32 %r0, 1\nmov %r1, 33\nlsh32 %r0, %r1\nexit\n"), 2u);
+  EXPECT_EQ(value("mov32 %r0, 0x80000000\narsh32 %r0, 63\nexit\n"), 0xffffffffu);
+  // A 32-bit shift by a masked count of 0 still zero-extends.
+  EXPECT_EQ(value("mov %r0, -1\nmov %r1, 32\nrsh32 %r0, %r1\nexit\n"), 0xffffffffu);
+  EXPECT_EQ(value("mov %r0, -1\nrsh32 %r0, 32\nexit\n"), 0xffffffffu);
+  // The count in r4 (rcx), the value in r4, both.
+  EXPECT_EQ(value("mov %r0, 3\nmov %r4, 2\nlsh %r0, %r4\nadd %r0, %r4\nexit\n"), 14u);
+  EXPECT_EQ(value("mov %r4, 3\nmov %r1, 2\nlsh %r4, %r1\nmov %r0, %r4\nexit\n"), 12u);
+  EXPECT_EQ(value("mov %r4, 3\nlsh %r4, %r4\nmov %r0, %r4\nexit\n"), 24u);
+  EXPECT_EQ(value("mov %r4, -8\narsh32 %r4, %r4\nmov %r0, %r4\nexit\n"), 0xffffffffu);
+}
+
+TEST(JitSemantics, Alu32ZeroExtends) {
+  EXPECT_EQ(value("lddw %r0, 0xffffffffffffffff\nadd32 %r0, 1\nexit\n"), 0u);
+  EXPECT_EQ(value("lddw %r0, 0xffffffff00000005\nmov32 %r0, %r0\nexit\n"), 5u);
+  EXPECT_EQ(value("mov %r0, -1\nexit\n"), ~0ull);
+  EXPECT_EQ(value("mov32 %r0, -1\nexit\n"), 0xffffffffull);
+  EXPECT_EQ(value("lddw %r0, 0xffffffff00000005\nneg32 %r0\nexit\n"), 0xfffffffbull);
+  EXPECT_EQ(value("lddw %r0, 0x1122334455667788\nle32 %r0\nexit\n"), 0x55667788u);
+  EXPECT_EQ(value("lddw %r0, 0x1122334455667788\nbe16 %r0\nexit\n"), 0x8877u);
+  EXPECT_EQ(value("lddw %r1, 0x1122334455667788\nmovsx832 %r0, %r1\nexit\n"), 0xffffff88u);
+}
+
+TEST(JitSemantics, AtomicsReturnOldValuesAndZeroExtend) {
+  const char* prologue = "lddw %r6, 0xffffffff00000000\nstdw [%r10-8], 0xf0\n";
+  auto prog = [&](const std::string& body) { return std::string(prologue) + body; };
+  EXPECT_EQ(value(prog("mov %r1, 0x0f\nlock fetch or [%r10-8], %r1\nldxdw %r0, [%r10-8]\nadd %r0, %r1\nexit\n")),
+            0xffu + 0xf0u);
+  EXPECT_EQ(value(prog("mov %r0, 0x0f\nlock fetch and32 [%r10-8], %r0\nexit\n")), 0xf0u);
+  EXPECT_EQ(value(prog("mov %r0, 0x3c\nlock fetch xor [%r10-8], %r0\nldxdw %r1, [%r10-8]\nlsh %r0, 8\nor %r0, %r1\nexit\n")),
+            (0xf0u << 8) | 0xccu);
+  EXPECT_EQ(value(prog("mov %r1, %r6\nlock xchg32 [%r10-8], %r1\nmov %r0, %r1\nexit\n")), 0xf0u);
+  EXPECT_EQ(value(prog("mov %r0, %r6\nor %r0, 0xf0\nmov %r2, 5\nlock cmpxchg32 [%r10-8], %r2\nexit\n")), 0xf0u);
+  EXPECT_EQ(value(prog("mov %r0, 0xf0\nmov %r2, 5\nlock cmpxchg [%r10-8], %r2\nldxdw %r1, [%r10-8]\nadd %r0, %r1\nexit\n")),
+            0xf5u);
+  EXPECT_EQ(value(prog("mov %r1, %r6\nor %r1, 1\nlock fetch add32 [%r10-8], %r1\nmov %r0, %r1\nexit\n")), 0xf0u);
+  EXPECT_EQ(value(prog("mov %r1, %r10\nmov %r2, 2\nlock add [%r1-8], %r2\nldxdw %r0, [%r10-8]\nexit\n")), 0xf2u);
+}
+
+TEST(JitSemantics, LocalCallsSaveR6ToR9AndGetAFreshFrame) {
+  EXPECT_EQ(value("mov %r6, 1\nstdw [%r10-8], 5\ncall local f\nldxdw %r1, [%r10-8]\nadd %r0, %r1\nadd %r0, %r6\nexit\n"
+                  "f:\nmov %r6, 100\nldxdw %r0, [%r10-8]\nstdw [%r10-8], 1000\nadd %r0, 10\nexit\n"),
+            10u + 5u + 1u);
+  EXPECT_EQ(value("stdw [%r10-8], 9\nmov %r1, %r10\nadd %r1, -8\ncall local f\nldxdw %r0, [%r10-8]\nexit\n"
+                  "f:\nstdw [%r1], 77\nmov %r0, 0\nexit\n"),
+            77u);
+}
+
+TEST(JitSemantics, CallDepthIsLimitedToEightFrames) {
+  fails_at("mov %r1, 0\ncall local f\nexit\nf:\nadd %r1, 1\ncall local f\nexit\n", 4,
+           "the call stack of 9 frames is too deep");
+  fails_at("lddw_func %r2, f\ncall %r2\nexit\nf:\ncall %r2\nexit\n", 4, "the call stack of 9 frames is too deep");
+}
+
+TEST(JitSemantics, CallxReachesHelpersAndSubprograms) {
+  EXPECT_EQ(value("mov %r1, 33\nmov %r2, 5\ncall %r2\nexit\n"), 33u);
+  EXPECT_EQ(value("lddw_func %r3, f\ncall %r3\nadd %r0, 1\nexit\nf:\nmov %r0, 41\nexit\n"), 42u);
+  fails_at("mov %r2, 1234\ncall %r2\nexit\n", 1, "neither a subprogram nor a known helper");
+  fails_at("lddw_func %r3, f\nadd %r3, 8\ncall %r3\nexit\nf:\nmov %r0, 41\nexit\n", 3,
+           "neither a subprogram nor a known helper");
+}
+
+TEST(JitSemantics, HelpersSeeTheirArgumentsAndCanStopTheProgram) {
+  EXPECT_EQ(value("mov %r1, 0\ncall 5\nmov %r0, 2\nexit\n"), 0u);
+  EXPECT_EQ(value("mov %r1, 0\ncall local f\nmov %r0, 2\nexit\nf:\ncall 5\nmov %r0, 3\nexit\n"), 0u);
+  HelperTable helpers;
+  helpers.add(Helper{1, "sum", [](uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e, HelperContext& ctx) {
+                       return a + b + c + d + e + ctx.pc * 1000;
+                     }});
+  auto r = jit_run("mov %r1, 1\nmov %r2, 2\nmov %r3, 3\nmov %r4, 4\nmov %r5, 5\ncall 1\nexit\n", {}, {}, {}, &helpers);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(*r, 5015u);
+}
+
+TEST(JitSemantics, LegacyPacketLoadsAreBigEndianAndStopWhenOutOfBounds) {
+  const std::vector<uint8_t> packet = {0x12, 0x34, 0x56, 0x78, 0x9a};
+  EXPECT_EQ(value("ldabsh 1\nexit\n", packet), 0x3456u);
+  EXPECT_EQ(value("ldabsw 0\nexit\n", packet), 0x12345678u);
+  EXPECT_EQ(value("mov %r6, 2\nldindb %r6, 2\nexit\n", packet), 0x9au);
+  EXPECT_EQ(value("ldabsw 2\nmov %r0, 7\nexit\n", packet), 0u);
+  EXPECT_EQ(value("mov %r6, -1\nldindb %r6, 0\nmov %r0, 7\nexit\n", packet), 0u);
+  EXPECT_EQ(value("ldabsb -1\nmov %r0, 7\nexit\n", packet), 0u);
+}
+
+TEST(JitSemantics, EarlyEndsFromSubprogramsEndTheWholeProgram) {
+  const std::vector<uint8_t> packet = {1, 2, 3};
+  // An LD_ABS out of bounds two frames deep: r0 = 0 and nothing after it runs.
+  EXPECT_EQ(value("mov %r0, 5\ncall local f\nmov %r0, 9\nexit\nf:\ncall local g\nmov %r0, 8\nexit\n"
+                  "g:\nldabsw 2\nmov %r0, 7\nexit\n",
+                  packet),
+            0u);
+}
+
+TEST(JitSemantics, HelpersSeeTheRunsOptions) {
+  HelperTable helpers;
+  helpers.add(Helper{2, "arg5", [](uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, HelperContext& ctx) {
+                       return ctx.options->args[4] + ctx.options->regions.size();
+                     }});
+  RunOptions options;
+  options.args[4] = 40;
+  auto r = jit_run("call 2\nexit\n", {}, options, {}, &helpers);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(*r, 41u);  // jit_run adds one region
+}
+
+TEST(JitSafety, HelpersCheckPointerArgumentsAgainstTheStackAndRegions) {
+  HelperTable helpers;
+  helpers.add(Helper{2, "readable", [](uint64_t p, uint64_t, uint64_t, uint64_t, uint64_t, HelperContext& ctx) {
+                       return uint64_t{ctx.access(p, 8, false) != nullptr};
+                     }});
+  auto readable = [&](const std::string& setup) {
+    auto r = jit_run(setup + "call 2\nexit\n", std::vector<uint8_t>(16), {}, {}, &helpers);
+    EXPECT_TRUE(r.ok()) << r.error().to_string();
+    return r.ok() && *r == 1;
+  };
+  EXPECT_TRUE(readable("mov %r1, %r10\nadd %r1, -8\n"));
+  EXPECT_TRUE(readable("add %r1, 8\n"));    // the last 8 bytes of the region
+  EXPECT_FALSE(readable("add %r1, 9\n"));   // one past
+  EXPECT_FALSE(readable("mov %r1, 4096\n"));
+}
+
+TEST(JitSafety, HelperCallbacksEndTheRunWithAClearError) {
+  HelperTable helpers;
+  helpers.add(Helper{2, "calls_back", [](uint64_t f, uint64_t, uint64_t, uint64_t, uint64_t, HelperContext& ctx) {
+                       auto r = ctx.host->call(f, {});
+                       return r.ok() ? *r : uint64_t{99};
+                     }});
+  auto r = jit_run("lddw_func %r1, f\ncall 2\nexit\nf:\nmov %r0, 1\nexit\n", {}, {}, {}, &helpers);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().insn, 2u);
+  EXPECT_NE(r.error().message.find("not available in JIT-compiled code yet"), std::string::npos)
+      << r.error().message;
+}
+
+TEST(JitSemantics, MayGotoFallsThroughUntilTheBudgetIsSpent) {
+  EXPECT_EQ(value("mov %r0, 0\nloop:\nmay_goto done\nadd %r0, 1\nja loop\ndone:\nexit\n"), kMayGotoBudget);
+}
+
+TEST(JitSafety, MemoryOutsideTheAllowedRegionsStopsTheRun) {
+  fails_at("ldxdw %r0, [%r1+0]\nexit\n", 0, "invalid memory read of 8 bytes", {1, 2, 3, 4});
+  fails_at("mov %r0, 0\nstxb [%r1+4], %r0\nexit\n", 1, "invalid memory write of 1 bytes", {1, 2, 3, 4});
+  fails_at("mov %r2, 0\nldxb %r0, [%r2+0]\nexit\n", 1, "(r2 +0)");
+  fails_at("ldxdw %r0, [%r10+0]\nexit\n", 0, "invalid memory read");
+  fails_at("ldxw %r0, [%r10-4100]\nexit\n", 0, "invalid memory read");
+  fails_at("mov %r1, 2\nlock add [%r10+8], %r1\nexit\n", 1, "invalid memory write of 8 bytes");
+  fails_at("mov %r2, 1\nlock add [%r10-15], %r2\nexit\n", 1, "misaligned 8-byte atomic access");
+  EXPECT_EQ(value("ldxw %r0, [%r1+0]\nexit\n", {1, 0, 0, 0}), 1u);
+}
+
+TEST(JitSafety, ReadOnlyRegionsRejectWritesAndLaterRegionsAreChecked) {
+  std::vector<uint8_t> ro = {1, 2, 3, 4}, rw1(8), rw2(16);
+  auto insns = isa::assemble("stb [%r2+15], 9\nldxb %r0, [%r1+3]\nstb [%r1+0], 9\nexit\n");
+  ASSERT_TRUE(insns.ok());
+  HelperTable none;
+  auto program = JitProgram::compile(*insns, none);
+  ASSERT_TRUE(program.ok()) << program.error().to_string();
+  RunOptions options;
+  options.args[0] = reinterpret_cast<uint64_t>(ro.data());
+  options.args[1] = reinterpret_cast<uint64_t>(rw2.data());
+  options.regions.push_back(MemoryRegion{ro.data(), ro.size(), false});
+  options.regions.push_back(MemoryRegion{rw1.data(), rw1.size(), true});
+  options.regions.push_back(MemoryRegion{rw2.data(), rw2.size(), true});
+  auto r = program->run(options);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().insn, 2u);
+  EXPECT_NE(r.error().message.find("invalid memory write"), std::string::npos) << r.error().message;
+  EXPECT_EQ(ro[0], 1);
+  EXPECT_EQ(rw2[15], 9);
+  // More regions than the state holds inline.
+  std::vector<std::vector<uint8_t>> many(10, std::vector<uint8_t>(4));
+  options.regions.clear();
+  for (auto& m : many) options.regions.push_back(MemoryRegion{m.data(), m.size(), true});
+  options.args[0] = reinterpret_cast<uint64_t>(many[9].data());
+  options.args[1] = reinterpret_cast<uint64_t>(many[8].data()) - 15 + 3;
+  auto ok = program->run(options);
+  ASSERT_TRUE(ok.ok()) << ok.error().to_string();
+  EXPECT_EQ(many[8][3], 9);
+  EXPECT_EQ(many[9][0], 9);
+}
+
+TEST(JitSafety, InfiniteLoopsStopAtTheBranchLimit) {
+  RunOptions options;
+  options.branch_limit = 1000;
+  fails_at("mov %r0, 0\nloop:\nja loop\n", 1, "stopped after 1000 taken branches", {}, options);
+  fails_at("mov %r0, 0\nloop:\nadd %r0, 1\njne %r0, 0, loop\nexit\n", 1, "stopped after 1000 taken branches", {},
+           options);
+  fails_at("mov %r0, 0\ncall local f\nexit\nf:\nja f\n", 3, "stopped after 1000 taken branches", {}, options);
+}
+
+TEST(JitSafety, UnknownHelpersAndUnresolvedMapsAreRejectedBeforeRunning) {
+  auto r = jit_run("call 77\nexit\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "invalid func unknown#77");
+  EXPECT_EQ(r.error().insn, 0u);
+  r = jit_run("lddw_map_fd %r1, 3\nmov %r0, 0\nexit\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("lddw_map_fd refers to a map"), std::string::npos);
+  fails_at("call kfunc 12\nexit\n", 0, "kernel function calls (kfunc #12) are not available");
+}
+
+TEST(JitSafety, UnwrittenRegistersReadAsZero) {
+  // The documented difference from the interpreter until the verifier lands.
+  auto r = jit_run("mov %r0, %r7\nadd %r0, %r6\nexit\n");
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(*r, 0u);
+  EXPECT_FALSE(interpreter_run("mov %r0, %r7\nexit\n").ok());
+}
+
+TEST(JitSafety, UncheckedModeRunsCorrectPrograms) {
+  const char* source = "mov %r0, 0\nmov %r1, 0\nloop:\nstxdw [%r10-8], %r1\nldxdw %r2, [%r10-8]\nadd %r0, %r2\n"
+                       "add %r1, 1\njlt %r1, 100, loop\nexit\n";
+  auto r = jit_run(source, {}, {}, JitOptions{.checked = false});
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(*r, 4950u);
+}
+
+// The mapping that holds `address`, as /proc/self/maps lists it ("r-xp").
+std::string permissions_of(const void* address) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  const auto a = reinterpret_cast<uintptr_t>(address);
+  while (std::getline(maps, line)) {
+    std::istringstream in(line);
+    uintptr_t lo = 0, hi = 0;
+    char dash = 0;
+    std::string perms;
+    in >> std::hex >> lo >> dash >> hi >> perms;
+    if (a >= lo && a < hi) return perms;
+  }
+  return "";
+}
+
+TEST(JitMemory, CodeIsExecutableAndNotWritable) {
+  auto insns = isa::assemble("mov %r0, 1\nexit\n");
+  ASSERT_TRUE(insns.ok());
+  auto program = JitProgram::compile(*insns, conformance_table());
+  ASSERT_TRUE(program.ok());
+  ASSERT_NE(program->code(), nullptr);
+  ASSERT_GT(program->code_size(), 0u);
+  const std::string perms = permissions_of(program->code());
+  EXPECT_EQ(perms.substr(0, 3), "r-x") << perms;
+  const void* code = program->code();
+  {
+    JitProgram moved = std::move(*program);
+    EXPECT_EQ(moved.code(), code);
+    EXPECT_EQ(*moved.run({}), 1u);
+  }
+  EXPECT_EQ(permissions_of(code), "") << "the code stays mapped after its program is gone";
+}
+
+TEST(JitConcurrency, ManyThreadsRunOneProgram) {
+  // Each thread sums its own buffer through the stack, a subprogram and a helper.
+  const char* source =
+      "mov %r6, %r1\nmov %r7, %r2\nmov %r8, 0\nmov %r9, 0\n"
+      "loop:\njge %r9, %r7, done\nmov %r1, %r6\nadd %r1, %r9\nldxb %r1, [%r1+0]\n"
+      "stxdw [%r10-8], %r1\ncall local twice\nadd %r8, %r0\nadd %r9, 1\nja loop\n"
+      "done:\nmov %r1, %r8\ncall 5\nexit\n"
+      "twice:\nmov %r0, %r1\nlsh %r0, 1\nstxdw [%r10-8], %r0\nldxdw %r0, [%r10-8]\nexit\n";
+  auto insns = isa::assemble(source);
+  ASSERT_TRUE(insns.ok()) << insns.error().to_string();
+  auto program = JitProgram::compile(*insns, conformance_table());
+  ASSERT_TRUE(program.ok()) << program.error().to_string();
+  constexpr int kThreads = 8, kRuns = 300;
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<uint8_t> buffer(64 + t);
+      uint64_t expected = 0;
+      for (std::size_t k = 0; k < buffer.size(); ++k) {
+        buffer[k] = static_cast<uint8_t>(k * (t + 1));
+        expected += 2 * buffer[k];
+      }
+      RunOptions options;
+      options.args = {reinterpret_cast<uint64_t>(buffer.data()), buffer.size()};
+      options.regions.push_back(MemoryRegion{buffer.data(), buffer.size(), false});
+      for (int run = 0; run < kRuns; ++run) {
+        auto r = program->run(options);
+        if (!r.ok() || *r != expected) ++wrong;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+TEST(JitDump, ShowsEachBpfInstructionAndItsCode) {
+  auto insns = isa::assemble("mov %r0, 42\nldxw %r1, [%r1+0]\ncall 5\nexit\n");
+  ASSERT_TRUE(insns.ok());
+  auto program = JitProgram::compile(*insns, conformance_table());
+  ASSERT_TRUE(program.ok());
+  const std::string dump = program->dump();
+  EXPECT_NE(dump.find("; prologue\n"), std::string::npos) << dump;
+  EXPECT_NE(dump.find(";    0: (b7) r0 = 42\n"), std::string::npos) << dump;
+  EXPECT_NE(dump.find(";    1: (61) r1 = *(u32 *)(r1 +0)\n"), std::string::npos) << dump;
+  EXPECT_NE(dump.find(";    2: (85) call"), std::string::npos) << dump;
+  EXPECT_NE(dump.find(";    3: (95) exit\n"), std::string::npos) << dump;
+  EXPECT_NE(dump.find("mov eax, 0x2a"), std::string::npos) << dump;
+  EXPECT_NE(dump.find("push rbp"), std::string::npos) << dump;
+  // r6-r9 are unused: the prologue saves none of rbx, r13-r15.
+  const std::string prologue = dump.substr(0, dump.find(";    0:"));
+  EXPECT_EQ(prologue.find("push rbx"), std::string::npos) << prologue;
+  EXPECT_EQ(prologue.find("push r13"), std::string::npos) << prologue;
+}
+
+TEST(JitDump, PrologueSavesTheCalleeSavedRegistersTheProgramUses) {
+  auto insns = isa::assemble("mov %r6, 1\nmov %r9, 2\nmov %r0, %r6\nexit\n");
+  ASSERT_TRUE(insns.ok());
+  auto program = JitProgram::compile(*insns, conformance_table());
+  ASSERT_TRUE(program.ok());
+  const std::string dump = program->dump();
+  const std::string prologue = dump.substr(0, dump.find(";    0:"));
+  EXPECT_NE(prologue.find("push rbx"), std::string::npos) << prologue;
+  EXPECT_NE(prologue.find("push r15"), std::string::npos) << prologue;
+  EXPECT_EQ(prologue.find("push r13"), std::string::npos) << prologue;
+  EXPECT_EQ(*program->run({}), 1u);
+}
+
+}  // namespace
+}  // namespace bpfvm::jit
