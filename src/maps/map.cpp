@@ -267,7 +267,6 @@ Result<std::vector<uint8_t>> Map::get_next_key(std::span<const uint8_t> key) con
   if (def_.map_flags & BPF_F_WRONLY) return error("get_next_key", fail(EPERM, "map is write-only (BPF_F_WRONLY)"), 0);
   std::vector<uint8_t> next(def_.key_size);
   if (long r = sys_get_next_key(key.empty() ? nullptr : key.data(), next.data()); r < 0) {
-    if (r == -ENOENT && !detail::take_reason()) detail::fail(ENOENT, "no more keys");
     return error("get_next_key", r, 0);
   }
   return next;
@@ -308,6 +307,17 @@ Status Map::for_each(const std::function<bool(std::span<const uint8_t>, std::spa
     }
     if (!fn(key, *value)) return ok_status();
   }
+}
+
+Result<std::vector<std::pair<std::vector<uint8_t>, std::vector<uint8_t>>>> Map::dump(std::size_t max) const {
+  std::vector<std::pair<std::vector<uint8_t>, std::vector<uint8_t>>> out;
+  auto s = for_each([&](std::span<const uint8_t> k, std::span<const uint8_t> v) {
+    if (out.size() >= max) return false;
+    out.emplace_back(std::vector<uint8_t>(k.begin(), k.end()), std::vector<uint8_t>(v.begin(), v.end()));
+    return out.size() < max;
+  });
+  if (!s) return s.error();
+  return out;
 }
 
 Status Map::freeze() {
