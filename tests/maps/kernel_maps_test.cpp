@@ -540,16 +540,21 @@ TEST_F(KernelMaps, BloomFilterRingbufAndFdMapsUserSpaceErrnos) {
 TEST_F(KernelMaps, MapInMapSlotsHoldInnerMaps) {
   SKIP_WITHOUT_BPF();
   auto inner_def = std::make_shared<MapDef>(MapDef{BPF_MAP_TYPE_ARRAY, 4, 4, 2, 0, 0, nullptr, "inner", -1});
-  auto [kinner, e0] = KernelMap::create(*inner_def);
-  ASSERT_TRUE(kinner) << std::strerror(e0);
+  // No structured bindings here: the lambdas below capture them, which clang 14 refuses.
+  auto inner_created = KernelMap::create(*inner_def);
+  KernelMap* kinner = inner_created.first.get();
+  ASSERT_TRUE(kinner) << std::strerror(inner_created.second);
   MapDef other_def{BPF_MAP_TYPE_ARRAY, 4, 8, 2, 0, 0, nullptr, "other", -1};
-  auto [kother, e1] = KernelMap::create(other_def);
+  auto other_created = KernelMap::create(other_def);
+  KernelMap* kother = other_created.first.get();
+  ASSERT_TRUE(kother) << std::strerror(other_created.second);
   auto oinner = *create_map(*inner_def);
   auto oother = *create_map(other_def);
   for (uint32_t type : {BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS}) {
     MapDef def{type, 4, 4, 2, 0, 0, inner_def, "outer", -1};
-    auto [km, kerr] = KernelMap::create(def, kinner->fd);
-    ASSERT_TRUE(km) << std::strerror(kerr);
+    auto outer_created = KernelMap::create(def, kinner->fd);
+    KernelMap* km = outer_created.first.get();
+    ASSERT_TRUE(km) << std::strerror(outer_created.second);
     Ours ours{*create_map(def)};
     const std::string t = map_type_name(type);
     auto upd = [&](uint32_t key, bool matching, uint64_t flags) {
