@@ -74,7 +74,7 @@ class HashMap final : public Map {
     lru_prev_.assign(pool_, kNil);
     lru_next_.assign(pool_, kNil);
     ref_ = std::vector<std::atomic<uint8_t>>(pool_);
-    linked_.assign(pool_, 0);
+    linked_ = std::vector<std::atomic<uint8_t>>(pool_);
     owner_.assign(pool_, 0);
     const uint32_t share = pool_ / lists;  // max_entries was rounded to a multiple of lists
     for (uint32_t i = pool_; i-- > 0;) {
@@ -288,10 +288,11 @@ class HashMap final : public Map {
     write_value(e, value, from_user, true, flags & ~uint64_t{BPF_F_LOCK});
     next_[e] = b.head;
     b.head = e;
-    if (lru_) linked_[e] = 1;
+    // Published after hash_[e]: eviction reads the hash of elements it sees linked.
+    if (lru_) linked_[e].store(1, std::memory_order_release);
     if (old != kNil) {
       unlink(b, old);
-      if (lru_) linked_[old] = 0;
+      if (lru_) linked_[old].store(0, std::memory_order_relaxed);
     } else if (lru_) {
       count_.fetch_add(1, std::memory_order_relaxed);
     }
@@ -311,7 +312,7 @@ class HashMap final : public Map {
     }
     if (value_out) copy_out(e, value_out, out_flags_);
     unlink(b, e);
-    if (lru_) linked_[e] = 0;
+    if (lru_) linked_[e].store(0, std::memory_order_relaxed);
     b.lock.unlock();
     count_.fetch_sub(1, std::memory_order_relaxed);
     release(e);
@@ -365,11 +366,15 @@ class HashMap final : public Map {
         list_remove(l, victim);
         list_push_head(l, victim);
         if (ref_[victim].exchange(0, std::memory_order_relaxed)) continue;
+        // An element being inserted (not yet linked) or deleted is skipped. A linked one's
+        // hash is stable while we hold the list lock: it cannot be freed and taken again
+        // without it.
+        if (!linked_[victim].load(std::memory_order_acquire)) continue;
         Bucket& b = bucket(hash_[victim]);
         std::lock_guard block(b.lock);
-        if (!linked_[victim]) continue;  // being inserted or deleted by another thread
+        if (!linked_[victim].load(std::memory_order_relaxed)) continue;
         unlink(b, victim);
-        linked_[victim] = 0;
+        linked_[victim].store(0, std::memory_order_relaxed);
         count_.fetch_sub(1, std::memory_order_relaxed);
         e = victim;
       }
@@ -406,7 +411,7 @@ class HashMap final : public Map {
   std::vector<LruList> lists_;
   std::vector<uint32_t> lru_prev_, lru_next_;
   std::vector<std::atomic<uint8_t>> ref_;
-  std::vector<uint8_t> linked_;  // in the table; under the element's bucket lock
+  std::vector<std::atomic<uint8_t>> linked_;  // in the table; changed under the element's bucket lock
   std::vector<uint32_t> owner_;  // which list an element belongs to
   static thread_local uint64_t out_flags_;
 };
