@@ -4,7 +4,7 @@
 // BPF_F_NO_PREALLOC the kernel allocates on demand, which only changes memory use). Keys,
 // chain links and values live in separate arrays indexed by element, so value_regions() is a
 // single range holding values only. Buckets (a power of two >= max_entries) each have a
-// spinlock; lookups take it briefly, so a chain is never walked while it changes.
+// spinlock (striped); lookups take it briefly, so a chain is never walked while it changes.
 //
 // Updates of an existing key link a fresh element in place of the old one (readers see the
 // old value or the new one, never a mix), except per-CPU maps and BPF_F_LOCK, which copy in
@@ -63,7 +63,9 @@ class HashMap final : public Map {
         values_(std::size_t{pool_} * value_stride_ * ncpus_),
         next_(pool_, kNil),
         hash_(pool_, 0),
-        buckets_(new Bucket[nbuckets_]) {
+        buckets_(new Bucket[nbuckets_]),
+        nstripes_(std::min(nbuckets_, kMaxStripes)),
+        stripes_(new Stripe[nstripes_]) {
     if (!lru_) {
       free_.reserve(pool_);
       for (uint32_t i = pool_; i-- > 0;) free_.push_back(i);
@@ -87,9 +89,9 @@ class HashMap final : public Map {
     const auto* k = static_cast<const uint8_t*>(key);
     const uint32_t h = hash_of(k);
     Bucket& b = bucket(h);
-    b.lock.lock();
+    lock_of(b).lock();
     const uint32_t e = find(b, k, h);
-    b.lock.unlock();
+    lock_of(b).unlock();
     if (e == kNil) return nullptr;
     if (lru_) ref_[e].store(1, std::memory_order_relaxed);
     return value_at(e, is_percpu() ? cpu::current() % ncpus_ : 0);
@@ -110,7 +112,7 @@ class HashMap final : public Map {
     const auto* k = static_cast<const uint8_t*>(key);
     const uint32_t h = hash_of(k);
     Bucket& b = bucket(h);
-    std::lock_guard lock(b.lock);
+    std::lock_guard lock(lock_of(b));
     const uint32_t e = find(b, k, h);
     if (e == kNil) return fail(ENOENT, "no such key");
     copy_out(e, static_cast<uint8_t*>(value), flags);
@@ -136,7 +138,7 @@ class HashMap final : public Map {
       const auto* k = static_cast<const uint8_t*>(key);
       const uint32_t h = hash_of(k);
       Bucket& b = bucket(h);
-      std::lock_guard lock(b.lock);
+      std::lock_guard lock(lock_of(b));
       const uint32_t e = find(b, k, h);
       if (e != kNil) {
         if (next_[e] != kNil) {
@@ -149,7 +151,7 @@ class HashMap final : public Map {
     }
     for (uint32_t i = start; i < nbuckets_; ++i) {
       Bucket& b = buckets_[i];
-      std::lock_guard lock(b.lock);
+      std::lock_guard lock(lock_of(b));
       if (b.head != kNil) {
         std::memcpy(next, key_at(b.head), def_.key_size);
         return 0;
@@ -160,9 +162,14 @@ class HashMap final : public Map {
 
  private:
   struct Bucket {
-    mutable SpinLock lock;
     uint32_t head = kNil;
   };
+  // Bucket locks are striped and each stripe has its own cache line: lookups take a lock, and
+  // neighbouring buckets' locks on one line would bounce between CPUs reading different keys.
+  struct alignas(64) Stripe {
+    SpinLock lock;
+  };
+  static constexpr uint32_t kMaxStripes = 256;
   struct LruList {
     SpinLock lock;
     uint32_t head = kNil;  // most recently inserted
@@ -172,12 +179,15 @@ class HashMap final : public Map {
 
   uint32_t hash_of(const uint8_t* key) const { return hash_bytes(key, def_.key_size, seed_); }
   Bucket& bucket(uint32_t h) const { return buckets_[h & (nbuckets_ - 1)]; }
+  SpinLock& lock_of(const Bucket& b) const {
+    return stripes_[static_cast<std::size_t>(&b - buckets_.get()) & (nstripes_ - 1)].lock;
+  }
   uint8_t* key_at(uint32_t e) const { return keys_.data() + std::size_t{e} * key_stride_; }
   uint8_t* value_at(uint32_t e, unsigned c) const {
     return values_.data() + (std::size_t{e} * ncpus_ + c) * value_stride_;
   }
 
-  // Under b.lock.
+  // Under lock_of(b).
   uint32_t find(const Bucket& b, const uint8_t* key, uint32_t h) const {
     for (uint32_t e = b.head; e != kNil; e = next_[e])
       if (hash_[e] == h && std::memcmp(key_at(e), key, def_.key_size) == 0) return e;
@@ -238,47 +248,47 @@ class HashMap final : public Map {
     const uint32_t h = hash_of(key);
     Bucket& b = bucket(h);
     const bool in_place = is_percpu() || (flags & BPF_F_LOCK);
-    b.lock.lock();
+    lock_of(b).lock();
     uint32_t old = find(b, key, h);
     if (long r = check_flags(old, flags); r < 0) {
-      b.lock.unlock();
+      lock_of(b).unlock();
       return r;
     }
     if (old != kNil && in_place) {
       write_value(old, value, from_user, false, flags);
       if (lru_) ref_[old].store(1, std::memory_order_relaxed);
-      b.lock.unlock();
+      lock_of(b).unlock();
       return 0;
     }
     uint32_t e = kNil;
     if (!lru_) {
       if (old == kNil && count_.fetch_add(1, std::memory_order_relaxed) >= def_.max_entries) {
         count_.fetch_sub(1, std::memory_order_relaxed);
-        b.lock.unlock();
+        lock_of(b).unlock();
         return fail(E2BIG, "map is full");
       }
       e = pop_free();
       if (e == kNil) {  // only when more threads replace at once than there are spare elements
         if (old == kNil) count_.fetch_sub(1, std::memory_order_relaxed);
         if (old != kNil) write_value(old, value, from_user, false, flags);
-        b.lock.unlock();
+        lock_of(b).unlock();
         return old != kNil ? 0 : fail(ENOMEM, "no free element");
       }
     } else {
       // Taking an element may evict, which locks the victim's bucket: not under ours.
-      b.lock.unlock();
+      lock_of(b).unlock();
       e = lru_acquire();
       if (e == kNil) return fail(ENOMEM, "no element could be evicted");
-      b.lock.lock();
+      lock_of(b).lock();
       old = find(b, key, h);
       if (long r = check_flags(old, flags); r < 0) {
-        b.lock.unlock();
+        lock_of(b).unlock();
         lru_release(e);
         return r;
       }
       if (old != kNil && in_place) {  // someone inserted it meanwhile
         write_value(old, value, from_user, false, flags);
-        b.lock.unlock();
+        lock_of(b).unlock();
         lru_release(e);
         return 0;
       }
@@ -296,7 +306,7 @@ class HashMap final : public Map {
     } else if (lru_) {
       count_.fetch_add(1, std::memory_order_relaxed);
     }
-    b.lock.unlock();
+    lock_of(b).unlock();
     if (old != kNil) release(old);
     return 0;
   }
@@ -304,16 +314,16 @@ class HashMap final : public Map {
   long delete_impl(const uint8_t* key, uint8_t* value_out) {
     const uint32_t h = hash_of(key);
     Bucket& b = bucket(h);
-    b.lock.lock();
+    lock_of(b).lock();
     const uint32_t e = find(b, key, h);
     if (e == kNil) {
-      b.lock.unlock();
+      lock_of(b).unlock();
       return fail(ENOENT, "no such key");
     }
     if (value_out) copy_out(e, value_out, out_flags_);
     unlink(b, e);
     if (lru_) linked_[e].store(0, std::memory_order_relaxed);
-    b.lock.unlock();
+    lock_of(b).unlock();
     count_.fetch_sub(1, std::memory_order_relaxed);
     release(e);
     return 0;
@@ -371,7 +381,7 @@ class HashMap final : public Map {
         // without it.
         if (!linked_[victim].load(std::memory_order_acquire)) continue;
         Bucket& b = bucket(hash_[victim]);
-        std::lock_guard block(b.lock);
+        std::lock_guard block(lock_of(b));
         if (!linked_[victim].load(std::memory_order_relaxed)) continue;
         unlink(b, victim);
         linked_[victim].store(0, std::memory_order_relaxed);
@@ -404,6 +414,8 @@ class HashMap final : public Map {
   std::vector<uint32_t> next_;
   std::vector<uint32_t> hash_;
   std::unique_ptr<Bucket[]> buckets_;
+  const uint32_t nstripes_;  // a power of two
+  std::unique_ptr<Stripe[]> stripes_;
   std::atomic<uint32_t> count_{0};
   SpinLock free_lock_;
   std::vector<uint32_t> free_;
