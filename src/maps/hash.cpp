@@ -128,8 +128,7 @@ class HashMap final : public Map {
   long sys_lookup_and_delete(const void* key, void* value, uint64_t flags) override {
     if (flags & ~uint64_t{BPF_F_LOCK}) return fail(EINVAL, "only BPF_F_LOCK is allowed");
     if ((flags & BPF_F_LOCK) && !has_spin_lock()) return fail(EINVAL, "BPF_F_LOCK needs a bpf_spin_lock in the value");
-    out_flags_ = flags;
-    return delete_impl(static_cast<const uint8_t*>(key), static_cast<uint8_t*>(value));
+    return delete_impl(static_cast<const uint8_t*>(key), static_cast<uint8_t*>(value), flags);
   }
 
   long sys_get_next_key(const void* key, void* next) const override {
@@ -311,7 +310,7 @@ class HashMap final : public Map {
     return 0;
   }
 
-  long delete_impl(const uint8_t* key, uint8_t* value_out) {
+  long delete_impl(const uint8_t* key, uint8_t* value_out, uint64_t out_flags = 0) {
     const uint32_t h = hash_of(key);
     Bucket& b = bucket(h);
     lock_of(b).lock();
@@ -320,7 +319,7 @@ class HashMap final : public Map {
       lock_of(b).unlock();
       return fail(ENOENT, "no such key");
     }
-    if (value_out) copy_out(e, value_out, out_flags_);
+    if (value_out) copy_out(e, value_out, out_flags);
     unlink(b, e);
     if (lru_) linked_[e].store(0, std::memory_order_relaxed);
     lock_of(b).unlock();
@@ -425,10 +424,7 @@ class HashMap final : public Map {
   std::vector<std::atomic<uint8_t>> ref_;
   std::vector<std::atomic<uint8_t>> linked_;  // in the table; changed under the element's bucket lock
   std::vector<uint32_t> owner_;  // which list an element belongs to
-  static thread_local uint64_t out_flags_;
 };
-
-thread_local uint64_t HashMap::out_flags_ = 0;
 
 }  // namespace
 
