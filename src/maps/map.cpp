@@ -321,8 +321,10 @@ Result<std::vector<std::pair<std::vector<uint8_t>, std::vector<uint8_t>>>> Map::
 }
 
 Status Map::freeze() {
-  // The kernel also refuses while user space holds a writable mmap; there is none here.
-  if (frozen_.exchange(true)) return error("freeze", fail(EBUSY, "map is already frozen"), 0);
+  // Freezing needs write access, which a frozen or BPF_F_RDONLY map no longer gives: EPERM
+  // (the kernel's EBUSY, for writable mmaps, cannot happen here).
+  if (def_.map_flags & BPF_F_RDONLY) return error("freeze", fail(EPERM, "map is read-only (BPF_F_RDONLY)"), 0);
+  if (frozen_.exchange(true)) return error("freeze", fail(EPERM, "map is already frozen"), 0);
   return ok_status();
 }
 

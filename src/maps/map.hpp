@@ -107,7 +107,8 @@ class Map {
   // Values are as lookup() returns them. Elements added or deleted meanwhile may or may not be
   // seen; none is seen twice unless re-added.
   Status for_each(const std::function<bool(std::span<const uint8_t>, std::span<const uint8_t>)>& fn) const;
-  // BPF_MAP_FREEZE: user space can no longer write (EPERM); programs still can.
+  // BPF_MAP_FREEZE: user space can no longer write (EPERM); programs still can. EPERM when
+  // already frozen or BPF_F_RDONLY.
   Status freeze();
   [[nodiscard]] bool frozen() const { return frozen_; }
 
