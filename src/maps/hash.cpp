@@ -67,8 +67,9 @@ class HashMap final : public Map {
         nstripes_(std::min(nbuckets_, kMaxStripes)),
         stripes_(new Stripe[nstripes_]) {
     if (!lru_) {
-      free_.reserve(pool_);
-      for (uint32_t i = pool_; i-- > 0;) free_.push_back(i);
+      nfree_ = cpu::possible();
+      free_lists_.reset(new FreeList[nfree_]);
+      for (uint32_t i = pool_; i-- > 0;) free_lists_[i % nfree_].items.push_back(i);
       return;
     }
     const unsigned lists = (def.map_flags & BPF_F_NO_COMMON_LRU) ? cpu::possible() : 1;
@@ -328,20 +329,28 @@ class HashMap final : public Map {
     return 0;
   }
 
+  // Free elements are kept per CPU, like the kernel's pcpu_freelist: updates on different
+  // CPUs do not meet on one lock. A CPU whose list is empty takes from the others.
   uint32_t pop_free() {
-    std::lock_guard lock(free_lock_);
-    if (free_.empty()) return kNil;
-    const uint32_t e = free_.back();
-    free_.pop_back();
-    return e;
+    const unsigned me = cpu::current() % nfree_;
+    for (unsigned i = 0; i < nfree_; ++i) {
+      FreeList& f = free_lists_[(me + i) % nfree_];
+      std::lock_guard lock(f.lock);
+      if (f.items.empty()) continue;
+      const uint32_t e = f.items.back();
+      f.items.pop_back();
+      return e;
+    }
+    return kNil;
   }
   void release(uint32_t e) {
     if (lru_) {
       lru_release(e);
       return;
     }
-    std::lock_guard lock(free_lock_);
-    free_.push_back(e);
+    FreeList& f = free_lists_[cpu::current() % nfree_];
+    std::lock_guard lock(f.lock);
+    f.items.push_back(e);
   }
 
   // ---- LRU lists: lock order is list -> bucket, never the reverse. ----
@@ -416,8 +425,12 @@ class HashMap final : public Map {
   const uint32_t nstripes_;  // a power of two
   std::unique_ptr<Stripe[]> stripes_;
   std::atomic<uint32_t> count_{0};
-  SpinLock free_lock_;
-  std::vector<uint32_t> free_;
+  struct alignas(64) FreeList {
+    SpinLock lock;
+    std::vector<uint32_t> items;
+  };
+  unsigned nfree_ = 0;
+  std::unique_ptr<FreeList[]> free_lists_;  // not LRU
   // LRU only.
   std::vector<LruList> lists_;
   std::vector<uint32_t> lru_prev_, lru_next_;
