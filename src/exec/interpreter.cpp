@@ -129,7 +129,7 @@ BPFVM_ALWAYS_INLINE uint64_t truncate(uint64_t v, int32_t width) {
   }
 }
 
-struct Machine {
+struct Machine final : HelperHost {
   const Insn* code = nullptr;
   std::size_t count = 0;
   const std::vector<HelperFn>* helper_at = nullptr;
@@ -144,7 +144,49 @@ struct Machine {
   uint64_t branches_left = 0;
   uint64_t may_goto_left = kMayGotoBudget;
   std::optional<Error> error;
+  bool stopped = false;   // a helper ended the program (HelperContext::stop)
+  int return_depth = -1;  // a callback (HelperHost::call) returns when the call depth drops to this
   alignas(16) std::array<uint8_t, kMaxCallFrames * kStackSize> stack;
+
+  // Runs from pc until the program exits, a callback returns, or an error.
+  void execute();
+
+  uint8_t* translate(uint64_t address, std::size_t size, bool write) const override {
+    if (size == 0) return reinterpret_cast<uint8_t*>(address);
+    if (size <= stack.size() && address - reinterpret_cast<uint64_t>(stack.data()) <= stack.size() - size) {
+      return reinterpret_cast<uint8_t*>(address);
+    }
+    for (const MemoryRegion& r : options->regions) {
+      if (r.size >= size && address - reinterpret_cast<uint64_t>(r.data) <= r.size - size && (r.writable || !write)) {
+        return reinterpret_cast<uint8_t*>(address);
+      }
+    }
+    return nullptr;
+  }
+
+  Result<uint64_t> call(uint64_t function, std::array<uint64_t, 5> args) override {
+    const auto base = reinterpret_cast<uint64_t>(code);
+    if (function - base >= count * sizeof(Insn) || (function - base) % sizeof(Insn) != 0) {
+      return Error{ErrorKind::kRuntime, fmt::format("callback 0x{:x} is not a subprogram of this program", function),
+                   pc, std::nullopt};
+    }
+    // Run the callback as a bpf-to-bpf call from the helper's instruction, then resume there.
+    const std::size_t saved_pc = pc;
+    const int saved_return_depth = return_depth;
+    const std::array<uint64_t, 6> saved_regs = {reg[0], reg[1], reg[2], reg[3], reg[4], reg[5]};
+    const uint16_t saved_init = init;
+    for (unsigned k = 0; k < 5; ++k) reg[k + 1] = args[k];
+    init = static_cast<uint16_t>(init | kArgRegs);
+    return_depth = static_cast<int>(depth);
+    if (enter((function - base) / sizeof(Insn))) execute();
+    const uint64_t r0 = reg[0];
+    return_depth = saved_return_depth;
+    pc = saved_pc;
+    for (unsigned k = 0; k < 6; ++k) reg[k] = saved_regs[k];
+    init = saved_init;
+    if (error) return *error;
+    return r0;  // when a helper in the callback stopped the program, `stopped` tells the caller
+  }
 
   bool fail(std::string message) {
     error = Error{ErrorKind::kRuntime, std::move(message), pc, std::nullopt};
@@ -221,15 +263,18 @@ struct Machine {
     // Scratch r1-r5: the callee may have clobbered them.
     init = static_cast<uint16_t>((f.init & ~kArgRegs) | bit(0));
     pc = f.return_pc;
-    return true;
+    return static_cast<int>(depth) != return_depth;  // a callback has returned to its helper
   }
 
   bool call_helper(HelperFn fn) {
-    HelperContext ctx{options, pc, false};
-    reg[0] = fn(reg[1], reg[2], reg[3], reg[4], reg[5], ctx);
+    HelperContext ctx{options, pc, false, this};
+    const uint64_t r0 = fn(reg[1], reg[2], reg[3], reg[4], reg[5], ctx);
+    if (error) return false;  // a callback failed
+    reg[0] = r0;
     init = static_cast<uint16_t>((init & ~kArgRegs) | bit(0));
     ++pc;
-    return !ctx.stop;
+    if (ctx.stop) stopped = true;
+    return !stopped;
   }
 
   bool callx(uint8_t dst) {
@@ -409,6 +454,34 @@ BPFVM_ALWAYS_INLINE bool Machine::step(const Insn& i) {
   }
 }
 
+void Machine::execute() {
+  // Dispatch through a table of labels generated from the opcode table (computed goto).
+  static const void* const kDispatch[] = {
+#define BPFVM_OP(Name, ...) &&op_##Name,
+#include "isa/opcodes.def"
+#undef BPFVM_OP
+      &&op_LdImm64Tail,
+  };
+  static_assert(std::size(kDispatch) == isa::kOpCount + 1);
+  const Insn* insn = nullptr;
+#define BPFVM_DISPATCH()       \
+  insn = &code[pc];        \
+  goto* kDispatch[static_cast<std::size_t>(insn->op)]
+
+  BPFVM_DISPATCH();
+#define BPFVM_OP(Name, ...)                          \
+  op_##Name : if (!step<Op::Name>(*insn)) goto done; \
+  BPFVM_DISPATCH();
+#include "isa/opcodes.def"
+#undef BPFVM_OP
+op_LdImm64Tail:
+  fail("internal: executed the second half of an ld_imm64");
+  error->kind = ErrorKind::kInternal;
+done:
+#undef BPFVM_DISPATCH
+  return;
+}
+
 }  // namespace
 
 Result<Interpreter> Interpreter::create(std::vector<isa::Insn> program, const HelperTable& helpers) {
@@ -450,30 +523,7 @@ Result<uint64_t> Interpreter::run(const RunOptions& options) const {
   m.reg[10] = m.frame_pointer(0);
   std::memset(m.stack.data() + (kMaxCallFrames - 1) * kStackSize, 0, kStackSize);
 
-  // Dispatch through a table of labels generated from the opcode table (computed goto).
-  static const void* const kDispatch[] = {
-#define BPFVM_OP(Name, ...) &&op_##Name,
-#include "isa/opcodes.def"
-#undef BPFVM_OP
-      &&op_LdImm64Tail,
-  };
-  static_assert(std::size(kDispatch) == isa::kOpCount + 1);
-  const Insn* insn = nullptr;
-#define BPFVM_DISPATCH()       \
-  insn = &m.code[m.pc];        \
-  goto* kDispatch[static_cast<std::size_t>(insn->op)]
-
-  BPFVM_DISPATCH();
-#define BPFVM_OP(Name, ...)                          \
-  op_##Name : if (!m.step<Op::Name>(*insn)) goto done; \
-  BPFVM_DISPATCH();
-#include "isa/opcodes.def"
-#undef BPFVM_OP
-op_LdImm64Tail:
-  m.fail("internal: executed the second half of an ld_imm64");
-  m.error->kind = ErrorKind::kInternal;
-done:
-#undef BPFVM_DISPATCH
+  m.execute();
   if (m.error) return *m.error;
   return m.reg[0];
 }

@@ -32,6 +32,10 @@ struct RunOptions {
   // Taken jumps and calls before the run is stopped with an error (0: no limit). Only
   // unverified programs can loop forever; this keeps them from hanging the host.
   uint64_t branch_limit = uint64_t{1} << 32;
+  uint32_t prog_type = 0;            // BPF_PROG_TYPE_*: helpers such as bpf_redirect differ by type
+  void* context = nullptr;           // the context r1 points to (helpers taking ctx check it)
+  TraceSink* trace = nullptr;        // bpf_printk output; dropped when null
+  void* user = nullptr;              // for embedders' helpers
 };
 
 class Interpreter {

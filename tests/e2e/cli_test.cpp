@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "conformance/data_file.hpp"
+#include "hooks/pcap_run.hpp"
 
 namespace {
 
@@ -109,11 +110,73 @@ TEST(Cli, ErrorsAreOneLineOnStderrWithANonZeroExit) {
 }
 
 TEST(Cli, HelpEverywhere) {
-  for (const char* sub : {"", "asm", "disasm", "run-raw", "conformance-plugin"}) {
+  for (const char* sub : {"", "asm", "disasm", "run-raw", "run", "conformance-plugin"}) {
     auto o = bpfvm(std::string(sub) + " --help");
     EXPECT_EQ(o.status, 0) << sub;
     EXPECT_NE(o.out.find("Usage"), std::string::npos) << sub;
   }
+}
+
+const char* const kXdpProgram =
+    "mov %r6, %r1\nstdw [%r10-8], 0\nstw [%r10-8], 0x3d6e656c\nstw [%r10-4], 0x6425\n"  // "len=%d"
+    "ldxw %r2, [%r6+0]\nldxw %r3, [%r6+4]\nsub %r3, %r2\nmov %r1, %r10\nadd %r1, -8\nmov %r2, 8\ncall 6\n"
+    "ldxw %r2, [%r6+0]\nstb [%r2+0], 0xee\nmov %r0, 2\nldxb %r3, [%r2+13]\njne %r3, 1, +1\nmov %r0, 1\nexit\n";
+
+TEST(Cli, RunPrintsTheResultTheTraceAndTheVerdict) {
+  const auto prog = write("xdp.s", kXdpProgram);
+  const auto packet = write("packet.bin", std::string(20, '\x07'));
+  auto o = bpfvm("run " + prog.string() + " --type xdp --data-in " + packet.string());
+  EXPECT_EQ(o.status, 0) << o.err;
+  EXPECT_NE(o.out.find("bpf_trace_printk: len=20\n"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("Return value: 2 (XDP_PASS), duration (average): "), std::string::npos) << o.out;
+
+  const auto out = temp("packet.out");
+  o = bpfvm("run " + prog.string() + " --type xdp --data-in " + packet.string() + " --data-out " + out.string() +
+            " --json --repeat 3");
+  EXPECT_EQ(o.status, 0) << o.err;
+  EXPECT_NE(o.out.find("\"retval\":2"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("\"trace\":[\"len=20\",\"len=20\",\"len=20\"]"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("\"data_out\":[238,7,7"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("\"duration\":"), std::string::npos) << o.out;
+  const std::string written = slurp(out);
+  ASSERT_EQ(written.size(), 20u);
+  EXPECT_EQ(static_cast<uint8_t>(written[0]), 0xee);
+}
+
+TEST(Cli, RunOverAPcapCountsVerdicts) {
+  const auto prog = write("xdp2.s", kXdpProgram);
+  const auto in = temp("in.pcap"), out = temp("out.pcap");
+  std::vector<std::vector<uint8_t>> packets = {std::vector<uint8_t>(30, 0), std::vector<uint8_t>(30, 1),
+                                               std::vector<uint8_t>(40, 0)};
+  ASSERT_TRUE(bpfvm::write_pcap(in.string(), packets).ok());
+  auto o = bpfvm("run " + prog.string() + " --type xdp --pcap " + in.string() + " --pcap-out " + out.string() + " --json");
+  EXPECT_EQ(o.status, 0) << o.err;
+  EXPECT_NE(o.out.find("\"verdicts\":{\"XDP_DROP\":1,\"XDP_PASS\":2}"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("\"packets\":3"), std::string::npos) << o.out;
+  auto written = bpfvm::read_pcap(out.string());
+  ASSERT_TRUE(written.ok());
+  EXPECT_EQ(written->size(), 2u);
+  o = bpfvm("run " + prog.string() + " --pcap " + in.string());
+  EXPECT_EQ(o.status, 0) << o.err;
+  EXPECT_NE(o.out.find("Packets: 3, written: 0"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("  XDP_PASS: 2\n"), std::string::npos) << o.out;
+}
+
+TEST(Cli, RunErrors) {
+  const auto prog = write("xdp3.s", kXdpProgram);
+  auto o = bpfvm("run " + prog.string() + " --type nonsense");
+  EXPECT_EQ(o.status, 1);
+  EXPECT_EQ(o.err, "bpfvm: error: unknown program type 'nonsense'\n");
+  o = bpfvm("run " + prog.string() + " --type xdp --data-in " + write("short.bin", "abc").string());
+  EXPECT_EQ(o.status, 1);
+  EXPECT_EQ(o.err, "bpfvm: error: XDP test runs need at least 14 bytes (an Ethernet header)\n");
+  o = bpfvm("run " + prog.string() + " --type xdp --pcap /nonexistent.pcap");
+  EXPECT_EQ(o.status, 1);
+  EXPECT_NE(o.err.find("cannot read pcap /nonexistent.pcap"), std::string::npos) << o.err;
+  const auto oob = write("oob_xdp.s", "ldxw %r2, [%r1+0]\nldxdw %r0, [%r2+4000]\nexit\n");
+  o = bpfvm("run " + oob.string() + " --type xdp --data-in " + write("p.bin", std::string(20, 'x')).string());
+  EXPECT_EQ(o.status, 1);
+  EXPECT_NE(o.err.find(oob.string() + ": insn 1: invalid memory read of 8 bytes"), std::string::npos) << o.err;
 }
 
 // The bpf_conformance runner's protocol, on every conformance program.

@@ -74,6 +74,41 @@ std::optional<ProgInfo> prog_info(int fd) {
   return out;
 }
 
+TestRunOutput test_run(int prog_fd, const std::vector<uint8_t>& data_in, const std::vector<uint8_t>& ctx_in,
+                       uint32_t repeat, std::size_t ctx_out_size) {
+  TestRunOutput out;
+  // Types that take no packet (raw_tracepoint) reject a data_out buffer.
+  out.data_out.resize(data_in.empty() ? 0 : data_in.size() + 512);
+  out.ctx_out.resize(ctx_out_size);
+  union bpf_attr attr;
+  std::memset(&attr, 0, sizeof(attr));
+  attr.test.prog_fd = static_cast<uint32_t>(prog_fd);
+  attr.test.data_in = ptr(data_in.data());
+  attr.test.data_size_in = static_cast<uint32_t>(data_in.size());
+  if (!out.data_out.empty()) {
+    attr.test.data_out = ptr(out.data_out.data());
+    attr.test.data_size_out = static_cast<uint32_t>(out.data_out.size());
+  }
+  if (!ctx_in.empty()) {
+    attr.test.ctx_in = ptr(ctx_in.data());
+    attr.test.ctx_size_in = static_cast<uint32_t>(ctx_in.size());
+  }
+  if (ctx_out_size) {
+    attr.test.ctx_out = ptr(out.ctx_out.data());
+    attr.test.ctx_size_out = static_cast<uint32_t>(ctx_out_size);
+  }
+  attr.test.repeat = repeat;
+  if (sys_bpf(BPF_PROG_TEST_RUN, &attr) != 0) {
+    out.error = errno;
+    return out;
+  }
+  out.retval = attr.test.retval;
+  out.duration = attr.test.duration;
+  out.data_out.resize(attr.test.data_size_out);
+  out.ctx_out.resize(ctx_out_size ? attr.test.ctx_size_out : 0);
+  return out;
+}
+
 int create_array_map(uint32_t value_size, uint32_t max_entries) {
   union bpf_attr attr;
   std::memset(&attr, 0, sizeof(attr));

@@ -29,6 +29,18 @@ struct ProgInfo {
 };
 std::optional<ProgInfo> prog_info(int fd);
 
+struct TestRunOutput {
+  int error = 0;  // errno when BPF_PROG_TEST_RUN failed
+  uint32_t retval = 0;
+  std::vector<uint8_t> data_out;
+  std::vector<uint8_t> ctx_out;
+  uint32_t duration = 0;
+};
+
+// BPF_PROG_TEST_RUN: runs a loaded program on data_in / ctx_in (no attaching).
+TestRunOutput test_run(int prog_fd, const std::vector<uint8_t>& data_in, const std::vector<uint8_t>& ctx_in,
+                       uint32_t repeat = 1, std::size_t ctx_out_size = 0);
+
 // An array map (for ld_imm64 map references); returns the fd or -1.
 int create_array_map(uint32_t value_size, uint32_t max_entries);
 

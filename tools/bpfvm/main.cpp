@@ -14,78 +14,13 @@
 #include "exec/interpreter.hpp"
 #include "isa/assembler.hpp"
 #include "isa/disasm.hpp"
+#include "cli_common.hpp"
+#include "run_command.hpp"
 
 namespace {
 
 using namespace bpfvm;
-
-[[noreturn]] void die(const std::string& message) {
-  std::fprintf(stderr, "bpfvm: error: %s\n", message.c_str());
-  std::exit(1);
-}
-
-std::string where(const std::string& file, const Error& e) {
-  return e.line ? fmt::format("{}:{}: {}", file, *e.line, e.message) : fmt::format("{}: {}", file, e.to_string());
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) die(fmt::format("cannot open {}: {}", path, std::strerror(errno)));
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-bool looks_binary(const std::string& text) {
-  for (unsigned char c : text) {
-    if (c == 0 || (c < 0x20 && c != '\n' && c != '\r' && c != '\t')) return true;
-  }
-  return false;
-}
-
-bool looks_hex(const std::string& text) {
-  bool any = false;
-  for (unsigned char c : text) {
-    if (std::isxdigit(c)) any = true;
-    else if (!std::isspace(c)) return false;
-  }
-  return any;
-}
-
-// A program from a file: raw bytecode, hex bytes (what `bpfvm asm` prints), a conformance
-// .data file, or assembly in the conformance dialect.
-std::vector<isa::RawInsn> load_program(const std::string& path, const std::string& format) {
-  const std::string text = read_file(path);
-  std::string kind = format;
-  if (kind == "auto") {
-    if (path.ends_with(".data")) kind = "data";
-    else if (looks_binary(text) || path.ends_with(".bin")) kind = "raw";
-    else if (looks_hex(text)) kind = "hex";
-    else kind = "asm";
-  }
-  if (kind == "raw") {
-    auto raw = isa::raw_from_bytes({reinterpret_cast<const uint8_t*>(text.data()), text.size()});
-    if (!raw) die(where(path, raw.error()));
-    return *raw;
-  }
-  if (kind == "hex") {
-    auto bytes = conformance::parse_hex_bytes(text);
-    if (!bytes) die(where(path, bytes.error()));
-    auto raw = isa::raw_from_bytes(*bytes);
-    if (!raw) die(where(path, raw.error()));
-    return *raw;
-  }
-  if (kind == "data") {
-    auto file = conformance::parse_data_file(text);
-    if (!file) die(where(path, file.error()));
-    auto raw = conformance::program_of(*file);
-    if (!raw) die(where(path, raw.error()));
-    return *raw;
-  }
-  if (kind != "asm") die(fmt::format("unknown input format '{}' (raw, hex, asm, data or auto)", format));
-  auto insns = isa::assemble(text);
-  if (!insns) die(where(path, insns.error()));
-  if (insns->empty()) die(fmt::format("{}: no instructions", path));
-  return isa::encode(*insns);
-}
+using namespace bpfvm::cli;
 
 std::vector<isa::Insn> decode_or_die(const std::string& path, const std::vector<isa::RawInsn>& raw) {
   auto insns = isa::decode_program(raw);
@@ -171,7 +106,11 @@ int main(int argc, char** argv) {
   plugin_cmd->add_flag("--interpret", interpret, "run in the interpreter (default)");
   plugin_cmd->add_flag("--jit", jit, "run JIT-compiled code");
 
+  RunCommand run_command = add_run_command(app);
+
   CLI11_PARSE(app, argc, argv);
+
+  if (run_command.parsed()) return run_command.execute();
 
   if (asm_cmd->parsed()) {
     const auto raw = load_program(input, input.ends_with(".data") ? "data" : "asm");
