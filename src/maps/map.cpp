@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "maps/families.hpp"
+#include "maps/map_helpers.hpp"
 #include "maps/map_in_map.hpp"
 #include "support/cpu.hpp"
 
@@ -129,6 +130,7 @@ namespace {
 struct LiveMaps {
   std::mutex mutex;
   std::unordered_map<uint32_t, std::weak_ptr<Map>> by_id;
+  std::unordered_map<const Map*, uint32_t> by_address;
 };
 LiveMaps& live_maps() {
   static LiveMaps* l = new LiveMaps();  // maps may outlive static destruction
@@ -142,9 +144,16 @@ MapPtr find_map(uint32_t id) {
   return it == live_maps().by_id.end() ? nullptr : it->second.lock();
 }
 
+Map* live_map(uint64_t address) {
+  std::lock_guard lock(live_maps().mutex);
+  auto it = live_maps().by_address.find(reinterpret_cast<const Map*>(address));
+  return it == live_maps().by_address.end() ? nullptr : const_cast<Map*>(it->first);
+}
+
 Map::~Map() {
   std::lock_guard lock(live_maps().mutex);
   live_maps().by_id.erase(id_);
+  live_maps().by_address.erase(this);
 }
 
 Result<MapPtr> create_map(const MapDef& def) {
@@ -154,6 +163,7 @@ Result<MapPtr> create_map(const MapDef& def) {
     if (m) {
       std::lock_guard lock(live_maps().mutex);
       live_maps().by_id[(*m)->id()] = *m;
+      live_maps().by_address[m->get()] = (*m)->id();
     }
     return m;
   } catch (const std::bad_alloc&) {
