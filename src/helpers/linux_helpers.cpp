@@ -15,6 +15,7 @@
 
 #include "exec/interpreter.hpp"
 #include "helpers/printk.hpp"
+#include "maps/map_helpers.hpp"
 #include "isa/disasm.hpp"
 #include "progtypes/contexts.hpp"
 #include "progtypes/progtypes.hpp"
@@ -596,7 +597,8 @@ const HelperTable& linux_helpers() {
   static const HelperTable table = [] {
     HelperTable t;
     add_linux_helpers(t);
-    add_map_helpers(t);
+    maps::add_map_helpers(t);
+    add_tail_call_helper(t);
     return t;
   }();
   return table;

@@ -8,11 +8,10 @@ namespace bpfvm {
 
 // Adds the helpers of linux_helpers.cpp to `table` (replacing rows with the same id).
 void add_linux_helpers(HelperTable& table);
-// Adds the map helpers (map_helpers.cpp): lookup/update/delete, push/pop/peek, ringbuf,
-// perf_event_output, spin locks, get_smp_processor_id.
-void add_map_helpers(HelperTable& table);
+// Adds bpf_tail_call (runtime/tail_call.cpp). The other map helpers are maps::add_map_helpers.
+void add_tail_call_helper(HelperTable& table);
 
-// A table with every helper bpfvm implements (both of the above).
+// A table with every helper bpfvm implements: the above and the map helpers.
 [[nodiscard]] const HelperTable& linux_helpers();
 
 }  // namespace bpfvm

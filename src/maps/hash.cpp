@@ -4,7 +4,7 @@
 // BPF_F_NO_PREALLOC the kernel allocates on demand, which only changes memory use). Keys,
 // chain links and values live in separate arrays indexed by element, so value_regions() is a
 // single range holding values only. Buckets (a power of two >= max_entries) each have a
-// spinlock; lookups take it briefly, so a chain is never walked while it changes.
+// spinlock (striped); lookups take it briefly, so a chain is never walked while it changes.
 //
 // Updates of an existing key link a fresh element in place of the old one (readers see the
 // old value or the new one, never a mix), except per-CPU maps and BPF_F_LOCK, which copy in
@@ -63,10 +63,13 @@ class HashMap final : public Map {
         values_(std::size_t{pool_} * value_stride_ * ncpus_),
         next_(pool_, kNil),
         hash_(pool_, 0),
-        buckets_(new Bucket[nbuckets_]) {
+        buckets_(new Bucket[nbuckets_]),
+        nstripes_(std::min(nbuckets_, kMaxStripes)),
+        stripes_(new Stripe[nstripes_]) {
     if (!lru_) {
-      free_.reserve(pool_);
-      for (uint32_t i = pool_; i-- > 0;) free_.push_back(i);
+      nfree_ = cpu::possible();
+      free_lists_.reset(new FreeList[nfree_]);
+      for (uint32_t i = pool_; i-- > 0;) free_lists_[i % nfree_].items.push_back(i);
       return;
     }
     const unsigned lists = (def.map_flags & BPF_F_NO_COMMON_LRU) ? cpu::possible() : 1;
@@ -74,7 +77,7 @@ class HashMap final : public Map {
     lru_prev_.assign(pool_, kNil);
     lru_next_.assign(pool_, kNil);
     ref_ = std::vector<std::atomic<uint8_t>>(pool_);
-    linked_.assign(pool_, 0);
+    linked_ = std::vector<std::atomic<uint8_t>>(pool_);
     owner_.assign(pool_, 0);
     const uint32_t share = pool_ / lists;  // max_entries was rounded to a multiple of lists
     for (uint32_t i = pool_; i-- > 0;) {
@@ -87,9 +90,9 @@ class HashMap final : public Map {
     const auto* k = static_cast<const uint8_t*>(key);
     const uint32_t h = hash_of(k);
     Bucket& b = bucket(h);
-    b.lock.lock();
+    lock_of(b).lock();
     const uint32_t e = find(b, k, h);
-    b.lock.unlock();
+    lock_of(b).unlock();
     if (e == kNil) return nullptr;
     if (lru_) ref_[e].store(1, std::memory_order_relaxed);
     return value_at(e, is_percpu() ? cpu::current() % ncpus_ : 0);
@@ -110,7 +113,7 @@ class HashMap final : public Map {
     const auto* k = static_cast<const uint8_t*>(key);
     const uint32_t h = hash_of(k);
     Bucket& b = bucket(h);
-    std::lock_guard lock(b.lock);
+    std::lock_guard lock(lock_of(b));
     const uint32_t e = find(b, k, h);
     if (e == kNil) return fail(ENOENT, "no such key");
     copy_out(e, static_cast<uint8_t*>(value), flags);
@@ -126,8 +129,7 @@ class HashMap final : public Map {
   long sys_lookup_and_delete(const void* key, void* value, uint64_t flags) override {
     if (flags & ~uint64_t{BPF_F_LOCK}) return fail(EINVAL, "only BPF_F_LOCK is allowed");
     if ((flags & BPF_F_LOCK) && !has_spin_lock()) return fail(EINVAL, "BPF_F_LOCK needs a bpf_spin_lock in the value");
-    out_flags_ = flags;
-    return delete_impl(static_cast<const uint8_t*>(key), static_cast<uint8_t*>(value));
+    return delete_impl(static_cast<const uint8_t*>(key), static_cast<uint8_t*>(value), flags);
   }
 
   long sys_get_next_key(const void* key, void* next) const override {
@@ -136,7 +138,7 @@ class HashMap final : public Map {
       const auto* k = static_cast<const uint8_t*>(key);
       const uint32_t h = hash_of(k);
       Bucket& b = bucket(h);
-      std::lock_guard lock(b.lock);
+      std::lock_guard lock(lock_of(b));
       const uint32_t e = find(b, k, h);
       if (e != kNil) {
         if (next_[e] != kNil) {
@@ -149,7 +151,7 @@ class HashMap final : public Map {
     }
     for (uint32_t i = start; i < nbuckets_; ++i) {
       Bucket& b = buckets_[i];
-      std::lock_guard lock(b.lock);
+      std::lock_guard lock(lock_of(b));
       if (b.head != kNil) {
         std::memcpy(next, key_at(b.head), def_.key_size);
         return 0;
@@ -160,9 +162,14 @@ class HashMap final : public Map {
 
  private:
   struct Bucket {
-    mutable SpinLock lock;
     uint32_t head = kNil;
   };
+  // Bucket locks are striped and each stripe has its own cache line: lookups take a lock, and
+  // neighbouring buckets' locks on one line would bounce between CPUs reading different keys.
+  struct alignas(64) Stripe {
+    SpinLock lock;
+  };
+  static constexpr uint32_t kMaxStripes = 256;
   struct LruList {
     SpinLock lock;
     uint32_t head = kNil;  // most recently inserted
@@ -172,12 +179,15 @@ class HashMap final : public Map {
 
   uint32_t hash_of(const uint8_t* key) const { return hash_bytes(key, def_.key_size, seed_); }
   Bucket& bucket(uint32_t h) const { return buckets_[h & (nbuckets_ - 1)]; }
+  SpinLock& lock_of(const Bucket& b) const {
+    return stripes_[static_cast<std::size_t>(&b - buckets_.get()) & (nstripes_ - 1)].lock;
+  }
   uint8_t* key_at(uint32_t e) const { return keys_.data() + std::size_t{e} * key_stride_; }
   uint8_t* value_at(uint32_t e, unsigned c) const {
     return values_.data() + (std::size_t{e} * ncpus_ + c) * value_stride_;
   }
 
-  // Under b.lock.
+  // Under lock_of(b).
   uint32_t find(const Bucket& b, const uint8_t* key, uint32_t h) const {
     for (uint32_t e = b.head; e != kNil; e = next_[e])
       if (hash_[e] == h && std::memcmp(key_at(e), key, def_.key_size) == 0) return e;
@@ -238,47 +248,47 @@ class HashMap final : public Map {
     const uint32_t h = hash_of(key);
     Bucket& b = bucket(h);
     const bool in_place = is_percpu() || (flags & BPF_F_LOCK);
-    b.lock.lock();
+    lock_of(b).lock();
     uint32_t old = find(b, key, h);
     if (long r = check_flags(old, flags); r < 0) {
-      b.lock.unlock();
+      lock_of(b).unlock();
       return r;
     }
     if (old != kNil && in_place) {
       write_value(old, value, from_user, false, flags);
       if (lru_) ref_[old].store(1, std::memory_order_relaxed);
-      b.lock.unlock();
+      lock_of(b).unlock();
       return 0;
     }
     uint32_t e = kNil;
     if (!lru_) {
       if (old == kNil && count_.fetch_add(1, std::memory_order_relaxed) >= def_.max_entries) {
         count_.fetch_sub(1, std::memory_order_relaxed);
-        b.lock.unlock();
+        lock_of(b).unlock();
         return fail(E2BIG, "map is full");
       }
       e = pop_free();
       if (e == kNil) {  // only when more threads replace at once than there are spare elements
         if (old == kNil) count_.fetch_sub(1, std::memory_order_relaxed);
         if (old != kNil) write_value(old, value, from_user, false, flags);
-        b.lock.unlock();
+        lock_of(b).unlock();
         return old != kNil ? 0 : fail(ENOMEM, "no free element");
       }
     } else {
       // Taking an element may evict, which locks the victim's bucket: not under ours.
-      b.lock.unlock();
+      lock_of(b).unlock();
       e = lru_acquire();
       if (e == kNil) return fail(ENOMEM, "no element could be evicted");
-      b.lock.lock();
+      lock_of(b).lock();
       old = find(b, key, h);
       if (long r = check_flags(old, flags); r < 0) {
-        b.lock.unlock();
+        lock_of(b).unlock();
         lru_release(e);
         return r;
       }
       if (old != kNil && in_place) {  // someone inserted it meanwhile
         write_value(old, value, from_user, false, flags);
-        b.lock.unlock();
+        lock_of(b).unlock();
         lru_release(e);
         return 0;
       }
@@ -288,50 +298,59 @@ class HashMap final : public Map {
     write_value(e, value, from_user, true, flags & ~uint64_t{BPF_F_LOCK});
     next_[e] = b.head;
     b.head = e;
-    if (lru_) linked_[e] = 1;
+    // Published after hash_[e]: eviction reads the hash of elements it sees linked.
+    if (lru_) linked_[e].store(1, std::memory_order_release);
     if (old != kNil) {
       unlink(b, old);
-      if (lru_) linked_[old] = 0;
+      if (lru_) linked_[old].store(0, std::memory_order_relaxed);
     } else if (lru_) {
       count_.fetch_add(1, std::memory_order_relaxed);
     }
-    b.lock.unlock();
+    lock_of(b).unlock();
     if (old != kNil) release(old);
     return 0;
   }
 
-  long delete_impl(const uint8_t* key, uint8_t* value_out) {
+  long delete_impl(const uint8_t* key, uint8_t* value_out, uint64_t out_flags = 0) {
     const uint32_t h = hash_of(key);
     Bucket& b = bucket(h);
-    b.lock.lock();
+    lock_of(b).lock();
     const uint32_t e = find(b, key, h);
     if (e == kNil) {
-      b.lock.unlock();
+      lock_of(b).unlock();
       return fail(ENOENT, "no such key");
     }
-    if (value_out) copy_out(e, value_out, out_flags_);
+    if (value_out) copy_out(e, value_out, out_flags);
     unlink(b, e);
-    if (lru_) linked_[e] = 0;
-    b.lock.unlock();
+    if (lru_) linked_[e].store(0, std::memory_order_relaxed);
+    lock_of(b).unlock();
     count_.fetch_sub(1, std::memory_order_relaxed);
     release(e);
     return 0;
   }
 
+  // Free elements are kept per CPU, like the kernel's pcpu_freelist: updates on different
+  // CPUs do not meet on one lock. A CPU whose list is empty takes from the others.
   uint32_t pop_free() {
-    std::lock_guard lock(free_lock_);
-    if (free_.empty()) return kNil;
-    const uint32_t e = free_.back();
-    free_.pop_back();
-    return e;
+    const unsigned me = cpu::current() % nfree_;
+    for (unsigned i = 0; i < nfree_; ++i) {
+      FreeList& f = free_lists_[(me + i) % nfree_];
+      std::lock_guard lock(f.lock);
+      if (f.items.empty()) continue;
+      const uint32_t e = f.items.back();
+      f.items.pop_back();
+      return e;
+    }
+    return kNil;
   }
   void release(uint32_t e) {
     if (lru_) {
       lru_release(e);
       return;
     }
-    std::lock_guard lock(free_lock_);
-    free_.push_back(e);
+    FreeList& f = free_lists_[cpu::current() % nfree_];
+    std::lock_guard lock(f.lock);
+    f.items.push_back(e);
   }
 
   // ---- LRU lists: lock order is list -> bucket, never the reverse. ----
@@ -365,11 +384,15 @@ class HashMap final : public Map {
         list_remove(l, victim);
         list_push_head(l, victim);
         if (ref_[victim].exchange(0, std::memory_order_relaxed)) continue;
+        // An element being inserted (not yet linked) or deleted is skipped. A linked one's
+        // hash is stable while we hold the list lock: it cannot be freed and taken again
+        // without it.
+        if (!linked_[victim].load(std::memory_order_acquire)) continue;
         Bucket& b = bucket(hash_[victim]);
-        std::lock_guard block(b.lock);
-        if (!linked_[victim]) continue;  // being inserted or deleted by another thread
+        std::lock_guard block(lock_of(b));
+        if (!linked_[victim].load(std::memory_order_relaxed)) continue;
         unlink(b, victim);
-        linked_[victim] = 0;
+        linked_[victim].store(0, std::memory_order_relaxed);
         count_.fetch_sub(1, std::memory_order_relaxed);
         e = victim;
       }
@@ -399,19 +422,22 @@ class HashMap final : public Map {
   std::vector<uint32_t> next_;
   std::vector<uint32_t> hash_;
   std::unique_ptr<Bucket[]> buckets_;
+  const uint32_t nstripes_;  // a power of two
+  std::unique_ptr<Stripe[]> stripes_;
   std::atomic<uint32_t> count_{0};
-  SpinLock free_lock_;
-  std::vector<uint32_t> free_;
+  struct alignas(64) FreeList {
+    SpinLock lock;
+    std::vector<uint32_t> items;
+  };
+  unsigned nfree_ = 0;
+  std::unique_ptr<FreeList[]> free_lists_;  // not LRU
   // LRU only.
   std::vector<LruList> lists_;
   std::vector<uint32_t> lru_prev_, lru_next_;
   std::vector<std::atomic<uint8_t>> ref_;
-  std::vector<uint8_t> linked_;  // in the table; under the element's bucket lock
+  std::vector<std::atomic<uint8_t>> linked_;  // in the table; changed under the element's bucket lock
   std::vector<uint32_t> owner_;  // which list an element belongs to
-  static thread_local uint64_t out_flags_;
 };
-
-thread_local uint64_t HashMap::out_flags_ = 0;
 
 }  // namespace
 

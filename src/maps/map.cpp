@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "maps/families.hpp"
+#include "maps/map_helpers.hpp"
 #include "maps/map_in_map.hpp"
 #include "support/cpu.hpp"
 
@@ -129,6 +130,7 @@ namespace {
 struct LiveMaps {
   std::mutex mutex;
   std::unordered_map<uint32_t, std::weak_ptr<Map>> by_id;
+  std::unordered_map<const Map*, uint32_t> by_address;
 };
 LiveMaps& live_maps() {
   static LiveMaps* l = new LiveMaps();  // maps may outlive static destruction
@@ -142,9 +144,16 @@ MapPtr find_map(uint32_t id) {
   return it == live_maps().by_id.end() ? nullptr : it->second.lock();
 }
 
+Map* live_map(uint64_t address) {
+  std::lock_guard lock(live_maps().mutex);
+  auto it = live_maps().by_address.find(reinterpret_cast<const Map*>(address));
+  return it == live_maps().by_address.end() ? nullptr : const_cast<Map*>(it->first);
+}
+
 Map::~Map() {
   std::lock_guard lock(live_maps().mutex);
   live_maps().by_id.erase(id_);
+  live_maps().by_address.erase(this);
 }
 
 Result<MapPtr> create_map(const MapDef& def) {
@@ -154,6 +163,7 @@ Result<MapPtr> create_map(const MapDef& def) {
     if (m) {
       std::lock_guard lock(live_maps().mutex);
       live_maps().by_id[(*m)->id()] = *m;
+      live_maps().by_address[m->get()] = (*m)->id();
     }
     return m;
   } catch (const std::bad_alloc&) {
@@ -267,7 +277,6 @@ Result<std::vector<uint8_t>> Map::get_next_key(std::span<const uint8_t> key) con
   if (def_.map_flags & BPF_F_WRONLY) return error("get_next_key", fail(EPERM, "map is write-only (BPF_F_WRONLY)"), 0);
   std::vector<uint8_t> next(def_.key_size);
   if (long r = sys_get_next_key(key.empty() ? nullptr : key.data(), next.data()); r < 0) {
-    if (r == -ENOENT && !detail::take_reason()) detail::fail(ENOENT, "no more keys");
     return error("get_next_key", r, 0);
   }
   return next;
@@ -310,9 +319,22 @@ Status Map::for_each(const std::function<bool(std::span<const uint8_t>, std::spa
   }
 }
 
+Result<std::vector<std::pair<std::vector<uint8_t>, std::vector<uint8_t>>>> Map::dump(std::size_t max) const {
+  std::vector<std::pair<std::vector<uint8_t>, std::vector<uint8_t>>> out;
+  auto s = for_each([&](std::span<const uint8_t> k, std::span<const uint8_t> v) {
+    if (out.size() >= max) return false;
+    out.emplace_back(std::vector<uint8_t>(k.begin(), k.end()), std::vector<uint8_t>(v.begin(), v.end()));
+    return out.size() < max;
+  });
+  if (!s) return s.error();
+  return out;
+}
+
 Status Map::freeze() {
-  // The kernel also refuses while user space holds a writable mmap; there is none here.
-  if (frozen_.exchange(true)) return error("freeze", fail(EBUSY, "map is already frozen"), 0);
+  // Freezing needs write access, which a frozen or BPF_F_RDONLY map no longer gives: EPERM
+  // (the kernel's EBUSY, for writable mmaps, cannot happen here).
+  if (def_.map_flags & BPF_F_RDONLY) return error("freeze", fail(EPERM, "map is read-only (BPF_F_RDONLY)"), 0);
+  if (frozen_.exchange(true)) return error("freeze", fail(EPERM, "map is already frozen"), 0);
   return ok_status();
 }
 

@@ -100,11 +100,15 @@ class Map {
   // Bloom filter membership (BPF_MAP_LOOKUP_ELEM with the value as input): ok when the value
   // may be in the filter, ENOENT when it is not.
   [[nodiscard]] Status contains(std::span<const uint8_t> value) const;
+  // Every (key, value) in get_next_key order, at most `max` of them (bpftool map dump).
+  [[nodiscard]] Result<std::vector<std::pair<std::vector<uint8_t>, std::vector<uint8_t>>>> dump(
+      std::size_t max = SIZE_MAX) const;
   // Calls fn(key, value) for each element in get_next_key order until it returns false.
   // Values are as lookup() returns them. Elements added or deleted meanwhile may or may not be
   // seen; none is seen twice unless re-added.
   Status for_each(const std::function<bool(std::span<const uint8_t>, std::span<const uint8_t>)>& fn) const;
-  // BPF_MAP_FREEZE: user space can no longer write (EPERM); programs still can.
+  // BPF_MAP_FREEZE: user space can no longer write (EPERM); programs still can. EPERM when
+  // already frozen or BPF_F_RDONLY.
   Status freeze();
   [[nodiscard]] bool frozen() const { return frozen_; }
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -9,7 +11,26 @@
 namespace bpfvm::cpu {
 namespace {
 
-unsigned host_cpus() { return std::max(1u, std::thread::hardware_concurrency()); }
+// The kernel's possible CPUs (what libbpf sizes per-CPU values by), else the online count.
+unsigned host_cpus() {
+  if (FILE* f = std::fopen("/sys/devices/system/cpu/possible", "r")) {
+    char buf[256] = {};
+    const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    unsigned count = 0;
+    for (char* p = buf; p < buf + n && *p >= '0' && *p <= '9';) {  // "0-3,8-11"
+      char* end = nullptr;
+      const unsigned long first = std::strtoul(p, &end, 10);
+      unsigned long last = first;
+      if (*end == '-') last = std::strtoul(end + 1, &end, 10);
+      if (last >= first) count += static_cast<unsigned>(last - first + 1);
+      if (*end != ',') break;
+      p = end + 1;
+    }
+    if (count > 0) return count;
+  }
+  return std::max(1u, std::thread::hardware_concurrency());
+}
 
 std::atomic<unsigned> g_possible{0};  // 0: not yet decided
 

@@ -13,8 +13,8 @@
 
 namespace bpfvm::cpu {
 
-// Number of possible CPUs: the host's (std::thread::hardware_concurrency, at least 1) unless
-// set_possible() said otherwise. Per-CPU maps size their values with the count at creation.
+// Number of possible CPUs: the host's (/sys/devices/system/cpu/possible, as libbpf counts
+// them, else std::thread::hardware_concurrency) unless set_possible() said otherwise. Per-CPU maps size their values with the count at creation.
 [[nodiscard]] unsigned possible();
 
 // Changes the count for maps created from now on (n >= 1). Threads keep slots they hold;

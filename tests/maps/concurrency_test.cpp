@@ -5,6 +5,9 @@
 #include <thread>
 
 #include "map_test_util.hpp"
+#include "maps/map_in_map.hpp"
+#include "maps/perf_event_array.hpp"
+#include "maps/prog_array.hpp"
 #include "maps/ringbuf.hpp"
 #include "support/cpu.hpp"
 
@@ -23,8 +26,8 @@ void run_threads(int n, Fn fn) {
 uint64_t value_for(uint32_t key, uint32_t round) { return (uint64_t{key} << 32) | round; }
 
 TEST(MapConcurrency, HashKeepsEachThreadsKeysWhileOthersChurnAndIterate) {
-  for (uint32_t type : {BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_PERCPU_HASH}) {
-    const bool percpu = type == BPF_MAP_TYPE_PERCPU_HASH;
+  for (uint32_t type : {BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH}) {
+    const bool percpu = type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
     auto m = make(type, 4, 8, kThreads * 64 + 64);
     std::atomic<bool> stop{false};
     std::atomic<int> bad_keys{0};
@@ -129,8 +132,10 @@ TEST(MapConcurrency, LruUnderPressureKeepsKeysAndValuesTogether) {
       const uint32_t key = x % 1000;
       const uint64_t v = value_for(key, 0);
       if (m->update_elem(&key, &v, BPF_ANY) != 0) ++bad;
+      // Through a copy: an element a program's pointer refers to may be evicted and reused
+      // for another key at any time, in the kernel too.
       const uint32_t probe = (x >> 8) % 1000;
-      if (auto* p = static_cast<uint64_t*>(m->lookup_elem(&probe)); p && *p >> 32 != probe) ++bad;
+      if (auto got = m->lookup(bytes(probe)); got && as<uint64_t>(*got) >> 32 != probe) ++bad;
     }
   });
   EXPECT_EQ(bad.load(), 0);
@@ -199,8 +204,10 @@ TEST(MapConcurrency, CpuSlotsAreDistinctWhileThreadsRun) {
   cpu::set_possible(saved);
 }
 
-TEST(MapConcurrency, QueueLosesAndDuplicatesNothing) {
-  auto q = make(BPF_MAP_TYPE_QUEUE, 0, 4, 128);
+class QueueStackConcurrency : public ::testing::TestWithParam<uint32_t> {};
+
+TEST_P(QueueStackConcurrency, LosesAndDuplicatesNothing) {
+  auto q = make(GetParam(), 0, 4, 128);
   constexpr uint32_t kPerProducer = 3000;
   std::atomic<int> producers_done{0};
   std::mutex mutex;
@@ -237,6 +244,141 @@ TEST(MapConcurrency, QueueLosesAndDuplicatesNothing) {
   std::sort(popped.begin(), popped.end());
   ASSERT_EQ(popped.size(), 2 * kPerProducer);
   for (uint32_t i = 0; i < 2 * kPerProducer; ++i) ASSERT_EQ(popped[i], i);
+}
+
+INSTANTIATE_TEST_SUITE_P(Both, QueueStackConcurrency, ::testing::Values(BPF_MAP_TYPE_QUEUE, BPF_MAP_TYPE_STACK),
+                         [](const auto& p) { return map_type_name(p.param); });
+
+TEST(MapConcurrency, LpmTrieLookupsSeeOwnPrefixOrTheDefault) {
+  auto m = make(BPF_MAP_TYPE_LPM_TRIE, 8, 4, 256, BPF_F_NO_PREALLOC);
+  auto key = [](uint32_t len, uint32_t host) {
+    std::vector<uint8_t> k(8);
+    const uint32_t be = __builtin_bswap32(host);
+    std::memcpy(k.data(), &len, 4);
+    std::memcpy(k.data() + 4, &be, 4);
+    return k;
+  };
+  ASSERT_TRUE(m->update(key(8, 0x0a000000), bytes(uint32_t{1000})).ok());  // 10.0.0.0/8, never deleted
+  std::atomic<int> bad{0};
+  run_threads(kThreads, [&](int t) {
+    for (uint32_t round = 0; round < 3000; ++round) {
+      const uint32_t net = 0x0a000000u | (static_cast<uint32_t>(t) << 16) | ((round % 16) << 8);  // 10.t.x.0/24
+      const uint32_t mine = static_cast<uint32_t>(t) * 100 + round % 16;
+      if (round % 2 == 0) {
+        if (!m->update(key(24, net), bytes(mine)).ok()) ++bad;
+      } else if (round % 4 == 1) {
+        static_cast<void>(m->erase(key(24, net)));  // ENOENT is fine
+      }
+      auto got = m->lookup(key(32, net | 7));
+      if (!got || (as<uint32_t>(*got) != mine && as<uint32_t>(*got) != 1000)) ++bad;
+      auto* p = static_cast<uint32_t*>(m->lookup_elem(key(32, 0x0b000001).data()));  // 11.0.0.1: nothing
+      if (p) ++bad;
+    }
+  });
+  EXPECT_EQ(bad.load(), 0);
+}
+
+TEST(MapConcurrency, BloomFilterHasNoFalseNegativesUnderConcurrentPushes) {
+  auto b = make(BPF_MAP_TYPE_BLOOM_FILTER, 0, 8, 20000, 0, 4);
+  run_threads(kThreads, [&](int t) {
+    for (uint64_t i = 0; i < 4000; ++i) {
+      const uint64_t v = (uint64_t(t) << 32) | i;
+      b->push_elem(&v, 0);
+    }
+  });
+  int missing = 0;
+  for (int t = 0; t < kThreads; ++t)
+    for (uint64_t i = 0; i < 4000; ++i) missing += !b->contains(bytes((uint64_t(t) << 32) | i)).ok();
+  EXPECT_EQ(missing, 0);
+}
+
+TEST(MapConcurrency, PerfEventArrayKeepsEachProducersOrder) {
+  const unsigned saved = cpu::possible();
+  cpu::set_possible(kThreads * 2);
+  auto m = std::dynamic_pointer_cast<PerfEventArrayMap>(make(BPF_MAP_TYPE_PERF_EVENT_ARRAY, 4, 4, kThreads * 2));
+  for (uint32_t i = 0; i < kThreads * 2; ++i) ASSERT_TRUE(m->open_buffer(i, 1 << 20).ok());
+  std::atomic<bool> done{false};
+  std::vector<uint32_t> next(kThreads, 0);
+  int bad = 0;
+  auto check = [&](uint32_t, std::span<const uint8_t> s) {
+    uint32_t rec[2];
+    std::memcpy(rec, s.data(), 8);
+    if (rec[0] >= kThreads || rec[1] != next[rec[0]]) ++bad;
+    else ++next[rec[0]];
+  };
+  std::thread reader([&] {
+    while (!done.load()) m->consume(check);
+  });
+  run_threads(kThreads, [&](int t) {
+    for (uint32_t seq = 0; seq < 5000; ++seq) {
+      const uint32_t rec[2] = {static_cast<uint32_t>(t), seq};
+      if (m->output(BPF_F_CURRENT_CPU, rec, sizeof rec) != 0) ADD_FAILURE();
+    }
+  });
+  done = true;
+  reader.join();
+  m->consume(check);
+  EXPECT_EQ(bad, 0);
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(next[t], 5000u);
+  cpu::set_possible(saved);
+}
+
+TEST(MapConcurrency, ProgArraySlotsNeverHandOutFreedPrograms) {
+  auto m = std::dynamic_pointer_cast<ProgArrayMap>(make(BPF_MAP_TYPE_PROG_ARRAY, 4, 4, 8));
+  std::atomic<int> bad{0};
+  std::vector<std::weak_ptr<const void>> made;
+  std::mutex made_mutex;
+  run_threads(kThreads, [&](int t) {
+    for (uint32_t i = 0; i < 3000; ++i) {
+      const uint32_t slot = (i * 7 + static_cast<uint32_t>(t)) % 8;
+      if (i % 3 == 0) {
+        const uint32_t id = static_cast<uint32_t>(t) * 100000 + i;
+        auto prog = std::make_shared<const uint32_t>(id);  // a program whose body is its id
+        {
+          std::lock_guard lock(made_mutex);
+          made.push_back(prog);
+        }
+        if (!m->set(slot, ProgramRef{id, prog}).ok()) ++bad;
+      } else if (i % 3 == 1) {
+        ProgramRef ref = m->get(slot);  // a tail call holds it while the callee runs
+        if (ref.handle && *static_cast<const uint32_t*>(ref.handle.get()) != ref.id) ++bad;
+      } else {
+        static_cast<void>(m->erase(bytes(slot)));  // ENOENT is fine
+      }
+    }
+  });
+  EXPECT_EQ(bad.load(), 0);
+  for (uint32_t s = 0; s < 8; ++s) static_cast<void>(m->erase(bytes(s)));  // ENOENT is fine
+  for (const auto& w : made) EXPECT_TRUE(w.expired());  // nothing leaked
+}
+
+TEST(MapConcurrency, MapInMapLookupsReturnLiveInnerMaps) {
+  auto inner_def = std::make_shared<MapDef>(MapDef{BPF_MAP_TYPE_ARRAY, 4, 8, 1, 0, 0, nullptr, "inner", -1});
+  MapDef outer{BPF_MAP_TYPE_HASH_OF_MAPS, 4, 4, 16, 0, 0, inner_def, "outer", -1};
+  auto m = std::dynamic_pointer_cast<MapInMap>(*create_map(outer));
+  std::atomic<int> bad{0};
+  run_threads(kThreads, [&](int t) {
+    for (uint32_t i = 0; i < 2000; ++i) {
+      const uint32_t key = (i + static_cast<uint32_t>(t)) % 16;
+      if (i % 3 == 0) {
+        auto inner = *create_map(*inner_def);
+        const uint32_t zero = 0;
+        const uint64_t tag = key;
+        inner->update_elem(&zero, &tag, BPF_ANY);
+        if (!m->set(bytes(key), inner).ok()) ++bad;
+      } else if (i % 3 == 1) {
+        // A program: look up the inner map, then use it; it must stay usable.
+        if (auto* inner = static_cast<Map*>(m->lookup_elem(&key))) {
+          const uint32_t zero = 0;
+          auto* v = static_cast<uint64_t*>(inner->lookup_elem(&zero));
+          if (!v || *v != key) ++bad;
+        }
+      } else {
+        static_cast<void>(m->erase(bytes(key)));  // ENOENT is fine
+      }
+    }
+  });
+  EXPECT_EQ(bad.load(), 0);
 }
 
 TEST(MapConcurrency, RingBufRecordsArriveInOrderPerProducer) {

@@ -537,19 +537,56 @@ TEST_F(KernelMaps, BloomFilterRingbufAndFdMapsUserSpaceErrnos) {
   }
 }
 
+TEST_F(KernelMaps, AccessFlagsAndFreeze) {
+  SKIP_WITHOUT_BPF();
+  for (uint32_t type : {BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_HASH}) {
+    for (uint32_t flags : {0u, uint32_t{BPF_F_RDONLY}, uint32_t{BPF_F_WRONLY}, uint32_t{BPF_F_RDONLY_PROG}}) {
+      MapDef def{type, 4, 4, 4, flags, 0, nullptr, "acc", -1};
+      auto [km, kerr] = KernelMap::create(def);
+      ASSERT_TRUE(km) << std::strerror(kerr);
+      Ours ours{*create_map(def)};
+      const std::string what = describe(def);
+      auto compare_all = [&, &km = km](const char* stage) {
+        EXPECT_EQ(show(ours.update(bytes(1u), bytes(7u), 0)), show(km->elem(BPF_MAP_UPDATE_ELEM, bytes(1u), bytes(7u), 0, false)))
+            << what << " update " << stage;
+        EXPECT_EQ(show(ours.lookup(bytes(1u), 0)), show(km->elem(BPF_MAP_LOOKUP_ELEM, bytes(1u), std::vector<uint8_t>(4), 0, true)))
+            << what << " lookup " << stage;
+        EXPECT_EQ(show(ours.next_key(std::nullopt)), show(km->next_key(std::nullopt))) << what << " get_next_key " << stage;
+        EXPECT_EQ(show(ours.erase(bytes(2u))), show(km->elem(BPF_MAP_DELETE_ELEM, bytes(2u), {}, 0, false)))
+            << what << " delete " << stage;
+      };
+      compare_all("before freeze");
+      union bpf_attr attr;
+      std::memset(&attr, 0, sizeof(attr));
+      attr.map_fd = static_cast<uint32_t>(km->fd);
+      for (int i = 0; i < 2; ++i) {
+        const int kfreeze = sys_bpf(BPF_MAP_FREEZE, &attr) == 0 ? 0 : errno;
+        auto s = ours.map->freeze();
+        EXPECT_EQ(s.ok() ? 0 : s.error().errnum, kfreeze) << what << " freeze #" << i + 1;
+      }
+      compare_all("after freeze");
+    }
+  }
+}
+
 TEST_F(KernelMaps, MapInMapSlotsHoldInnerMaps) {
   SKIP_WITHOUT_BPF();
   auto inner_def = std::make_shared<MapDef>(MapDef{BPF_MAP_TYPE_ARRAY, 4, 4, 2, 0, 0, nullptr, "inner", -1});
-  auto [kinner, e0] = KernelMap::create(*inner_def);
-  ASSERT_TRUE(kinner) << std::strerror(e0);
+  // No structured bindings here: the lambdas below capture them, which clang 14 refuses.
+  auto inner_created = KernelMap::create(*inner_def);
+  KernelMap* kinner = inner_created.first.get();
+  ASSERT_TRUE(kinner) << std::strerror(inner_created.second);
   MapDef other_def{BPF_MAP_TYPE_ARRAY, 4, 8, 2, 0, 0, nullptr, "other", -1};
-  auto [kother, e1] = KernelMap::create(other_def);
+  auto other_created = KernelMap::create(other_def);
+  KernelMap* kother = other_created.first.get();
+  ASSERT_TRUE(kother) << std::strerror(other_created.second);
   auto oinner = *create_map(*inner_def);
   auto oother = *create_map(other_def);
   for (uint32_t type : {BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS}) {
     MapDef def{type, 4, 4, 2, 0, 0, inner_def, "outer", -1};
-    auto [km, kerr] = KernelMap::create(def, kinner->fd);
-    ASSERT_TRUE(km) << std::strerror(kerr);
+    auto outer_created = KernelMap::create(def, kinner->fd);
+    KernelMap* km = outer_created.first.get();
+    ASSERT_TRUE(km) << std::strerror(outer_created.second);
     Ours ours{*create_map(def)};
     const std::string t = map_type_name(type);
     auto upd = [&](uint32_t key, bool matching, uint64_t flags) {
