@@ -10,51 +10,20 @@
 #include <fstream>
 
 #include "conformance/data_file.hpp"
+#include "support/cli_runner.hpp"
 #include "hooks/pcap_run.hpp"
 
 namespace {
 
-namespace fs = std::filesystem;
-
-struct Output {
-  int status = -1;
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-// Per process: test runs of other builds and worktrees share the temporary directory.
-fs::path temp(const std::string& name) {
-  return fs::path(::testing::TempDir()) / ("bpfvm_cli_" + std::to_string(getpid()) + "_" + name);
-}
-
-// Runs `bpfvm ARGS` through the shell (ARGS is shell text) and captures both streams.
-Output bpfvm(const std::string& args, const std::string& stdin_text = "") {
-  const fs::path in = temp("stdin"), out = temp("stdout"), err = temp("stderr");
-  std::ofstream(in) << stdin_text;
-  const std::string command = std::string(BPFVM_CLI) + " " + args + " <" + in.string() + " >" + out.string() + " 2>" +
-                              err.string();
-  const int rc = std::system(command.c_str());
-  return Output{WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slurp(out), slurp(err)};
-}
-
-fs::path write(const std::string& name, const std::string& text) {
-  const fs::path p = temp(name);
-  std::ofstream(p, std::ios::binary) << text;
-  return p;
-}
+using namespace bpfvm::test;
 
 TEST(Cli, AsmPrintsHexAndWritesRawBytes) {
   const auto src = write("a.s", "mov %r0, 42\nexit\n");
-  auto o = bpfvm("asm " + src.string());
+  auto o = run_cli("asm " + src.string());
   EXPECT_EQ(o.status, 0) << o.err;
   EXPECT_EQ(o.out, "b7 00 00 00 2a 00 00 00\n95 00 00 00 00 00 00 00\n");
   const auto bin = temp("a.bin");
-  o = bpfvm("asm " + src.string() + " -o " + bin.string());
+  o = run_cli("asm " + src.string() + " -o " + bin.string());
   EXPECT_EQ(o.status, 0) << o.err;
   const std::string bytes = slurp(bin);
   ASSERT_EQ(bytes.size(), 16u);
@@ -63,7 +32,7 @@ TEST(Cli, AsmPrintsHexAndWritesRawBytes) {
 }
 
 TEST(Cli, AsmTakesTheAsmSectionOfADataFile) {
-  auto o = bpfvm("asm " + std::string(BPFVM_CONFORMANCE_DIR) + "/exit.data");
+  auto o = run_cli("asm " + std::string(BPFVM_CONFORMANCE_DIR) + "/exit.data");
   EXPECT_EQ(o.status, 0) << o.err;
   EXPECT_EQ(o.out, "b7 00 00 00 00 00 00 00\n95 00 00 00 00 00 00 00\n");
 }
@@ -71,51 +40,51 @@ TEST(Cli, AsmTakesTheAsmSectionOfADataFile) {
 TEST(Cli, DisasmReadsRawHexAndAssembly) {
   const auto src = write("d.s", "lddw %r1, 0x1122334455667788\nldxw %r3, [%r6+0]\nexit\n");
   const std::string kernel = "   0: (18) r1 = 0x1122334455667788\n   2: (61) r3 = *(u32 *)(r6 +0)\n   3: (95) exit\n";
-  auto o = bpfvm("disasm " + src.string());
+  auto o = run_cli("disasm " + src.string());
   EXPECT_EQ(o.status, 0) << o.err;
   EXPECT_EQ(o.out, kernel);
   const auto bin = temp("d.bin");
-  ASSERT_EQ(bpfvm("asm " + src.string() + " -o " + bin.string()).status, 0);
-  EXPECT_EQ(bpfvm("disasm " + bin.string()).out, kernel);
-  const auto hex = write("d.hex", bpfvm("asm " + src.string()).out);
-  EXPECT_EQ(bpfvm("disasm " + hex.string()).out, kernel);
-  o = bpfvm("disasm --syntax conformance " + bin.string());
+  ASSERT_EQ(run_cli("asm " + src.string() + " -o " + bin.string()).status, 0);
+  EXPECT_EQ(run_cli("disasm " + bin.string()).out, kernel);
+  const auto hex = write("d.hex", run_cli("asm " + src.string()).out);
+  EXPECT_EQ(run_cli("disasm " + hex.string()).out, kernel);
+  o = run_cli("disasm --syntax conformance " + bin.string());
   EXPECT_EQ(o.out, "lddw %r1, 0x1122334455667788\nldxw %r3, [%r6+0]\nexit\n");
 }
 
 TEST(Cli, RunRawPrintsR0) {
   const auto src = write("r.s", "ldxh %r0, [%r1+1]\nadd %r0, %r2\nexit\n");
-  auto o = bpfvm("run-raw " + src.string() + " --mem '01 02 03 04'");
+  auto o = run_cli("run-raw " + src.string() + " --mem '01 02 03 04'");
   EXPECT_EQ(o.status, 0) << o.err;
   EXPECT_EQ(o.out, "0x306\n");  // u16 at offset 1 is 0x0302, plus the length in r2
 }
 
 TEST(Cli, ErrorsAreOneLineOnStderrWithANonZeroExit) {
-  auto o = bpfvm("run-raw /nonexistent/prog.s");
+  auto o = run_cli("run-raw /nonexistent/prog.s");
   EXPECT_EQ(o.status, 1);
   EXPECT_EQ(o.out, "");
   EXPECT_EQ(o.err, "bpfvm: error: cannot open /nonexistent/prog.s: No such file or directory\n");
 
   const auto bad = write("bad.s", "mov %r0, 1\nmov %r0, %r11\nexit\n");
-  o = bpfvm("asm " + bad.string());
+  o = run_cli("asm " + bad.string());
   EXPECT_EQ(o.status, 1);
   EXPECT_EQ(o.err, "bpfvm: error: " + bad.string() + ":2: Invalid register: %r11\n");
 
   const auto oob = write("oob.s", "ldxdw %r0, [%r1+0]\nexit\n");
-  o = bpfvm("run-raw " + oob.string() + " --mem '01 02'");
+  o = run_cli("run-raw " + oob.string() + " --mem '01 02'");
   EXPECT_EQ(o.status, 1);
   EXPECT_NE(o.err.find("insn 0: invalid memory read of 8 bytes"), std::string::npos) << o.err;
   EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1);
 
   const auto trunc = write("trunc.bin", std::string("\xb7\x00\x00\x00\x2a\x00\x00\x00\x95\x00", 10));
-  o = bpfvm("disasm " + trunc.string());
+  o = run_cli("disasm " + trunc.string());
   EXPECT_EQ(o.status, 1);
   EXPECT_NE(o.err.find("not a whole number of 8-byte instructions"), std::string::npos) << o.err;
 }
 
 TEST(Cli, HelpEverywhere) {
   for (const char* sub : {"", "asm", "disasm", "run-raw", "run", "jit-dump", "conformance-plugin"}) {
-    auto o = bpfvm(std::string(sub) + " --help");
+    auto o = run_cli(std::string(sub) + " --help");
     EXPECT_EQ(o.status, 0) << sub;
     EXPECT_NE(o.out.find("Usage"), std::string::npos) << sub;
   }
@@ -129,13 +98,13 @@ const char* const kXdpProgram =
 TEST(Cli, RunPrintsTheResultTheTraceAndTheVerdict) {
   const auto prog = write("xdp.s", kXdpProgram);
   const auto packet = write("packet.bin", std::string(20, '\x07'));
-  auto o = bpfvm("run " + prog.string() + " --type xdp --data-in " + packet.string());
+  auto o = run_cli("run " + prog.string() + " --type xdp --data-in " + packet.string());
   EXPECT_EQ(o.status, 0) << o.err;
   EXPECT_NE(o.out.find("bpf_trace_printk: len=20\n"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("Return value: 2 (XDP_PASS), duration (average): "), std::string::npos) << o.out;
 
   const auto out = temp("packet.out");
-  o = bpfvm("run " + prog.string() + " --type xdp --data-in " + packet.string() + " --data-out " + out.string() +
+  o = run_cli("run " + prog.string() + " --type xdp --data-in " + packet.string() + " --data-out " + out.string() +
             " --json --repeat 3");
   EXPECT_EQ(o.status, 0) << o.err;
   EXPECT_NE(o.out.find("\"retval\":2"), std::string::npos) << o.out;
@@ -153,14 +122,14 @@ TEST(Cli, RunOverAPcapCountsVerdicts) {
   std::vector<std::vector<uint8_t>> packets = {std::vector<uint8_t>(30, 0), std::vector<uint8_t>(30, 1),
                                                std::vector<uint8_t>(40, 0)};
   ASSERT_TRUE(bpfvm::write_pcap(in.string(), packets).ok());
-  auto o = bpfvm("run " + prog.string() + " --type xdp --pcap " + in.string() + " --pcap-out " + out.string() + " --json");
+  auto o = run_cli("run " + prog.string() + " --type xdp --pcap " + in.string() + " --pcap-out " + out.string() + " --json");
   EXPECT_EQ(o.status, 0) << o.err;
   EXPECT_NE(o.out.find("\"verdicts\":{\"XDP_DROP\":1,\"XDP_PASS\":2}"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("\"packets\":3"), std::string::npos) << o.out;
   auto written = bpfvm::read_pcap(out.string());
   ASSERT_TRUE(written.ok());
   EXPECT_EQ(written->size(), 2u);
-  o = bpfvm("run " + prog.string() + " --pcap " + in.string());
+  o = run_cli("run " + prog.string() + " --pcap " + in.string());
   EXPECT_EQ(o.status, 0) << o.err;
   EXPECT_NE(o.out.find("Packets: 3, written: 0"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("  XDP_PASS: 2\n"), std::string::npos) << o.out;
@@ -168,40 +137,23 @@ TEST(Cli, RunOverAPcapCountsVerdicts) {
 
 TEST(Cli, RunErrors) {
   const auto prog = write("xdp3.s", kXdpProgram);
-  auto o = bpfvm("run " + prog.string() + " --type nonsense");
+  auto o = run_cli("run " + prog.string() + " --type nonsense");
   EXPECT_EQ(o.status, 1);
   EXPECT_EQ(o.err, "bpfvm: error: unknown program type 'nonsense'\n");
-  o = bpfvm("run " + prog.string() + " --type xdp --data-in " + write("short.bin", "abc").string());
+  o = run_cli("run " + prog.string() + " --type xdp --data-in " + write("short.bin", "abc").string());
   EXPECT_EQ(o.status, 1);
   EXPECT_EQ(o.err, "bpfvm: error: XDP test runs need at least 14 bytes (an Ethernet header)\n");
-  o = bpfvm("run " + prog.string() + " --type xdp --pcap /nonexistent.pcap");
+  o = run_cli("run " + prog.string() + " --type xdp --pcap /nonexistent.pcap");
   EXPECT_EQ(o.status, 1);
   EXPECT_NE(o.err.find("cannot read pcap /nonexistent.pcap"), std::string::npos) << o.err;
   const auto oob = write("oob_xdp.s", "ldxw %r2, [%r1+0]\nldxdw %r0, [%r2+4000]\nexit\n");
-  o = bpfvm("run " + oob.string() + " --type xdp --data-in " + write("p.bin", std::string(20, 'x')).string());
+  o = run_cli("run " + oob.string() + " --type xdp --data-in " + write("p.bin", std::string(20, 'x')).string());
   EXPECT_EQ(o.status, 1);
   EXPECT_NE(o.err.find(oob.string() + ": insn 1: invalid memory read of 8 bytes"), std::string::npos) << o.err;
 }
 
 // The bpf_conformance runner's protocol, on every conformance program.
-TEST(ConformancePlugin, PassesTheWholeSuite) {
-  int passed = 0;
-  for (const auto& entry : fs::directory_iterator(BPFVM_CONFORMANCE_DIR)) {
-    if (entry.path().extension() != ".data") continue;
-    auto file = bpfvm::conformance::read_data_file(entry.path());
-    ASSERT_TRUE(file.ok()) << entry.path();
-    auto raw = bpfvm::conformance::program_of(*file);
-    ASSERT_TRUE(raw.ok()) << entry.path();
-    std::string program_hex, memory_hex;
-    for (uint8_t b : bpfvm::isa::bytes_from_raw(*raw)) program_hex += fmt::format("{:02x}  ", b);
-    for (uint8_t b : file->memory) memory_hex += fmt::format("{:02x} ", b);
-    auto o = bpfvm("conformance-plugin '" + memory_hex + "' ''", program_hex + "\n");
-    ASSERT_EQ(o.status, 0) << entry.path() << ": " << o.out << o.err;
-    EXPECT_EQ(std::stoull(o.out, nullptr, 16), *file->result) << entry.path();
-    ++passed;
-  }
-  EXPECT_EQ(passed, 313);
-}
+TEST(ConformancePlugin, PassesTheWholeSuite) { EXPECT_EQ(run_conformance_plugin("''"), 313); }
 
 TEST(ConformancePlugin, WrapperScriptSpeaksTheRunnersArgumentOrder) {
   const fs::path wrapper = fs::path(BPFVM_SOURCE_DIR) / "scripts" / "bpfvm-conformance-plugin";
@@ -214,16 +166,16 @@ TEST(ConformancePlugin, WrapperScriptSpeaksTheRunnersArgumentOrder) {
 }
 
 TEST(ConformancePlugin, ReportsErrorsOnStdout) {
-  auto o = bpfvm("conformance-plugin ''", "ff 00 00 00 00 00 00 00 95 00 00 00 00 00 00 00");
+  auto o = run_cli("conformance-plugin ''", "ff 00 00 00 00 00 00 00 95 00 00 00 00 00 00 00");
   EXPECT_NE(o.status, 0);
   EXPECT_EQ(o.out, "insn 0: unknown opcode ff\n");
-  o = bpfvm("conformance-plugin '' --jit", "b7 00 00 00 2a 00 00 00 95 00 00 00 00 00 00 00");
+  o = run_cli("conformance-plugin '' --jit", "b7 00 00 00 2a 00 00 00 95 00 00 00 00 00 00 00");
   EXPECT_EQ(o.status, 0);
   EXPECT_EQ(o.out, "2a\n");
-  o = bpfvm("conformance-plugin '' --jit", "ff 00 00 00 00 00 00 00 95 00 00 00 00 00 00 00");
+  o = run_cli("conformance-plugin '' --jit", "ff 00 00 00 00 00 00 00 95 00 00 00 00 00 00 00");
   EXPECT_NE(o.status, 0);
   EXPECT_EQ(o.out, "insn 0: unknown opcode ff\n");
-  o = bpfvm("conformance-plugin '' --interpret", "b7 00 00 00 2a 00 00 00 95 00 00 00 00 00 00 00");
+  o = run_cli("conformance-plugin '' --interpret", "b7 00 00 00 2a 00 00 00 95 00 00 00 00 00 00 00");
   EXPECT_EQ(o.status, 0);
   EXPECT_EQ(o.out, "2a\n");
 }
