@@ -57,6 +57,17 @@ TEST(Examples, TailCallsRunTheChain) {
   EXPECT_NE(o.text.find("\"verdicts\":{\"XDP_PASS\":6}"), std::string::npos) << o.text;
 }
 
+TEST(Examples, XdpFilterDropsUdpAndCountsProtocols) {
+  const std::string out = std::string(BPFVM_EXAMPLES_DIR) + "/passed.pcap";
+  auto o = run("run " + example("xdp-filter") + " --pcap " + packets() + " --pcap-out " + out + " --dump-maps --json");
+  ASSERT_EQ(o.status, 0) << o.text;
+  EXPECT_NE(o.text.find("\"verdicts\":{\"XDP_DROP\":3,\"XDP_PASS\":3}"), std::string::npos) << o.text;
+  EXPECT_NE(o.text.find("\"written\":3"), std::string::npos) << o.text;
+  // 3 UDP packets (protocol 17) and 2 IPv6 packets whose next header is 0.
+  EXPECT_NE(o.text.find("{\"key\":[0,0,0,0],\"value\":[2,0,0,0,0,0,0,0]}"), std::string::npos) << o.text;
+  EXPECT_NE(o.text.find("{\"key\":[17,0,0,0],\"value\":[3,0,0,0,0,0,0,0]}"), std::string::npos) << o.text;
+}
+
 TEST(Examples, ProgDumpXlatedShowsMapsAndSourceLines) {
   auto o = run("prog dump xlated " + example("hello"));
   ASSERT_EQ(o.status, 0) << o.text;

@@ -87,6 +87,7 @@ TEST(ExamplesVsKernel, SameVerdictsPacketsAndMaps) {
   compare_example("hello", "hello");
   compare_example("hello-func", "hello_func");
   compare_example("tail-calls", "stage_one");
+  compare_example("xdp-filter", "xdp_filter");
 }
 
 }  // namespace
