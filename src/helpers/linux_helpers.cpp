@@ -19,6 +19,7 @@
 #include "isa/disasm.hpp"
 #include "progtypes/contexts.hpp"
 #include "progtypes/progtypes.hpp"
+#include "runtime/low_memory.hpp"
 
 namespace bpfvm {
 namespace {
@@ -397,6 +398,12 @@ uint64_t skb_store_bytes(uint64_t ctx_arg, uint64_t offset, uint64_t from, uint6
   return 0;
 }
 
+// Linux's csum_replace_by_diff() and csum_replace4(): a 16-bit checksum updated for a change.
+uint16_t csum_replace_by_diff(uint16_t sum, uint32_t diff) { return csum_fold(csum_add(diff, ~static_cast<uint32_t>(sum))); }
+uint16_t csum_replace4(uint16_t sum, uint32_t from, uint32_t to) {
+  return csum_fold(csum_add(csum_sub(~static_cast<uint32_t>(sum), from), to));
+}
+
 uint16_t load16(const uint8_t* p) {
   uint16_t v;
   std::memcpy(&v, p, 2);
@@ -428,7 +435,7 @@ uint64_t l3_csum_replace(uint64_t ctx_arg, uint64_t offset, uint64_t from, uint6
   switch (flags & BPF_F_HDR_FIELD_MASK) {
     case 0:
       if (from != 0) return err(EINVAL);
-      store16(field, csum_fold(csum_add(static_cast<uint32_t>(to), ~static_cast<uint32_t>(sum))));
+      store16(field, csum_replace_by_diff(sum, static_cast<uint32_t>(to)));
       break;
     case 2:
       store16(field, static_cast<uint16_t>(~csum16_add(csum16_add(static_cast<uint16_t>(~sum),
@@ -436,8 +443,7 @@ uint64_t l3_csum_replace(uint64_t ctx_arg, uint64_t offset, uint64_t from, uint6
                                                        static_cast<uint16_t>(to))));
       break;
     case 4:
-      store16(field, csum_fold(csum_add(csum_sub(~static_cast<uint32_t>(sum), static_cast<uint32_t>(from)),
-                                        static_cast<uint32_t>(to))));
+      store16(field, csum_replace4(sum, static_cast<uint32_t>(from), static_cast<uint32_t>(to)));
       break;
     default: return err(EINVAL);
   }
@@ -460,12 +466,12 @@ uint64_t l4_csum_replace(uint64_t ctx_arg, uint64_t offset, uint64_t from, uint6
   switch (flags & BPF_F_HDR_FIELD_MASK) {
     case 0:
       if (from != 0) return err(EINVAL);
-      sum = csum_fold(csum_add(static_cast<uint32_t>(to), ~static_cast<uint32_t>(sum)));
+      sum = csum_replace_by_diff(sum, static_cast<uint32_t>(to));
       break;
     case 2: case 4: {
       const uint32_t f = (flags & BPF_F_HDR_FIELD_MASK) == 2 ? static_cast<uint16_t>(from) : static_cast<uint32_t>(from);
       const uint32_t t = (flags & BPF_F_HDR_FIELD_MASK) == 2 ? static_cast<uint16_t>(to) : static_cast<uint32_t>(to);
-      sum = csum_fold(csum_add(csum_sub(~static_cast<uint32_t>(sum), f), t));
+      sum = csum_replace4(sum, f, t);
       break;
     }
     default: return err(EINVAL);
@@ -486,8 +492,8 @@ uint64_t xdp_adjust_head(uint64_t ctx_arg, uint64_t delta, uint64_t, uint64_t, u
   uint8_t* new_data = data + offset;
   if (new_data < xdp->hard_start + kXdpFrameSize + metalen || new_data > end - kEthHeaderLen) return err(EINVAL);
   if (metalen) std::memmove(meta + offset, meta, metalen);
-  xdp->md.data_meta = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(meta + offset));
-  xdp->md.data = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(new_data));
+  xdp->md.data_meta = LowMemory::address32(meta + offset);
+  xdp->md.data = LowMemory::address32(new_data);
   return 0;
 }
 
@@ -501,7 +507,7 @@ uint64_t xdp_adjust_tail(uint64_t ctx_arg, uint64_t delta, uint64_t, uint64_t, u
   if (new_end > xdp->hard_end) return err(EINVAL);
   if (new_end < data + kEthHeaderLen) return err(EINVAL);
   if (offset > 0) std::memset(end, 0, static_cast<std::size_t>(offset));
-  xdp->md.data_end = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(new_end));
+  xdp->md.data_end = LowMemory::address32(new_end);
   return 0;
 }
 
@@ -513,7 +519,7 @@ uint64_t xdp_adjust_meta(uint64_t ctx_arg, uint64_t delta, uint64_t, uint64_t, u
   if (meta > data) return err(EINVAL);
   const std::size_t metalen = static_cast<std::size_t>(data - meta);
   if (meta < xdp->hard_start + kXdpFrameSize || metalen > kXdpMaxMetadata || metalen % 4 != 0) return err(EACCES);
-  xdp->md.data_meta = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(meta));
+  xdp->md.data_meta = LowMemory::address32(meta);
   return 0;
 }
 

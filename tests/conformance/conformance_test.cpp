@@ -7,23 +7,17 @@
 #include <map>
 
 #include "conformance/data_file.hpp"
+#include "support/conformance_files.hpp"
 
 namespace bpfvm::conformance {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<std::string> data_files(const fs::path& dir) {
-  std::vector<std::string> names;
-  if (!fs::is_directory(dir)) return names;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    if (entry.path().extension() == ".data") names.push_back(entry.path().stem().string());
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
+using test::data_files;
+using test::param_name;
 
-const fs::path kDir = BPFVM_CONFORMANCE_DIR;
+const fs::path kDir = test::kConformanceDir;
 
 TEST(ConformanceSuite, IsPresent) {
   // Guards against a vacuous pass: the parameterised tests below come from this directory.
@@ -44,11 +38,6 @@ TEST_P(Conformance, GivesTheExpectedResult) {
   EXPECT_EQ(*r0, *file->result) << std::hex << "r0 = 0x" << *r0 << ", expected 0x" << *file->result;
 }
 
-std::string param_name(const ::testing::TestParamInfo<std::string>& info) {
-  std::string name = info.param;
-  std::replace_if(name.begin(), name.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
-  return name;
-}
 
 INSTANTIATE_TEST_SUITE_P(Suite, Conformance, ::testing::ValuesIn(data_files(kDir)), param_name);
 

@@ -6,23 +6,17 @@
 #include <filesystem>
 
 #include "conformance/data_file.hpp"
+#include "support/conformance_files.hpp"
 
 namespace bpfvm::conformance {
 namespace {
 
 namespace fs = std::filesystem;
 
-const fs::path kDir = BPFVM_CONFORMANCE_DIR;
+const fs::path kDir = test::kConformanceDir;
 
-std::vector<std::string> data_files(const fs::path& dir) {
-  std::vector<std::string> names;
-  if (!fs::is_directory(dir)) return names;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    if (entry.path().extension() == ".data") names.push_back(entry.path().stem().string());
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
+using test::data_files;
+using test::param_name;
 
 TEST(JitConformanceSuite, IsPresent) {
   EXPECT_EQ(data_files(kDir).size(), 313u) << "expected the 313 conformance files in " << kDir;
@@ -56,11 +50,6 @@ TEST_P(JitConformance, AgreesWithTheInterpreter) {
   }
 }
 
-std::string param_name(const ::testing::TestParamInfo<std::string>& info) {
-  std::string name = info.param;
-  std::replace_if(name.begin(), name.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
-  return name;
-}
 
 INSTANTIATE_TEST_SUITE_P(Suite, JitConformance, ::testing::ValuesIn(data_files(kDir)), param_name);
 
