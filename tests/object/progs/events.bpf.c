@@ -1,0 +1,30 @@
+// Sends `count` samples (the numbers 0..count-1) through a perf event array and one record
+// through a ring buffer per run, keeping the helpers' last results for the tests to read.
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+  __uint(key_size, sizeof(__u32));
+  __uint(value_size, sizeof(__u32));
+} samples SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 4096);
+} records SEC(".maps");
+
+const volatile __u32 count = 3;
+long perf_result = 1;
+long ringbuf_result = 1;
+
+SEC("xdp")
+int send(struct xdp_md *ctx) {
+  for (__u32 i = 0; i < count && i < 1000; i++)
+    perf_result = bpf_perf_event_output(ctx, &samples, BPF_F_CURRENT_CPU, &i, sizeof(i));
+  __u64 done = 0xd0e;
+  ringbuf_result = bpf_ringbuf_output(&records, &done, sizeof(done), 0);
+  return XDP_PASS;
+}
+
+char LICENSE[] SEC("license") = "GPL";
