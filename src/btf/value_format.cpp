@@ -79,6 +79,11 @@ namespace {
 using u128 = unsigned __int128;
 constexpr int kMaxDepth = 32;  // nesting of types; deeper means a malformed (cyclic) BTF
 
+int64_t sign_extend(uint64_t raw, unsigned nbits) {
+  const unsigned shift = 64 - nbits;
+  return static_cast<int64_t>(raw << shift) >> shift;
+}
+
 class Formatter {
  public:
   Formatter(const struct ::btf* btf, Style style, JsonText& out) : btf_(btf), plain_(style == Style::kPlainText), out_(out) {}
@@ -166,28 +171,17 @@ class Formatter {
     if (bit_offset != 0 || int_offset != 0 || nbits % 8 != 0) return bits(id, bit_offset + int_offset, nbits, data);
     if (nbits == 128) return bits(id, 0, 128, data);
     if (auto st = need(id, nbits / 8, data); !st) return st;
-    auto load = [&](auto zero) {
-      decltype(zero) v;
-      std::memcpy(&v, data.data(), sizeof(v));
-      return v;
-    };
-    switch (BTF_INT_ENCODING(info)) {
-      case 0:
-        switch (nbits) {
-          case 64: out_.raw(fmt::format("{}", load(uint64_t{}))); return ok_status();
-          case 32: out_.raw(fmt::format("{}", load(uint32_t{}))); return ok_status();
-          case 16: out_.raw(fmt::format("{}", load(uint16_t{}))); return ok_status();
-          case 8: out_.raw(fmt::format("{}", load(uint8_t{}))); return ok_status();
-          default: return bits(id, 0, nbits, data);
-        }
-      case BTF_INT_SIGNED:
-        switch (nbits) {
-          case 64: out_.raw(fmt::format("{}", load(int64_t{}))); return ok_status();
-          case 32: out_.raw(fmt::format("{}", load(int32_t{}))); return ok_status();
-          case 16: out_.raw(fmt::format("{}", load(int16_t{}))); return ok_status();
-          case 8: out_.raw(fmt::format("{}", load(int8_t{}))); return ok_status();
-          default: return bits(id, 0, nbits, data);
-        }
+    const unsigned encoding = BTF_INT_ENCODING(info);
+    if (encoding == 0 || encoding == BTF_INT_SIGNED) {
+      // bpftool prints 8, 16, 32 and 64-bit integers in decimal, other widths as bitfields.
+      if (nbits != 8 && nbits != 16 && nbits != 32 && nbits != 64) return bits(id, 0, nbits, data);
+      uint64_t raw = 0;
+      std::memcpy(&raw, data.data(), nbits / 8);
+      if (encoding == BTF_INT_SIGNED) out_.raw(fmt::format("{}", sign_extend(raw, nbits)));
+      else out_.raw(fmt::format("{}", raw));
+      return ok_status();
+    }
+    switch (encoding) {
       case BTF_INT_CHAR: {
         const auto c = static_cast<unsigned char>(data[0]);
         if (c >= 0x20 && c < 0x7f) out_.string(std::string(1, static_cast<char>(c)));
@@ -239,6 +233,8 @@ class Formatter {
     }
     const int64_t elem_size = btf__resolve_size(btf_, arr->type);
     if (elem_size < 0) return fail(id, "the element type has no size");
+    // Zero-size elements take no bytes to check; a huge count of them would print forever.
+    if (elem_size == 0 && arr->nelems > data.size()) return fail(id, fmt::format("{} elements of size 0", arr->nelems));
     if (auto st = need(id, static_cast<std::size_t>(elem_size) * arr->nelems, data); !st) return st;
     out_.start_array();
     for (uint32_t i = 0; i < arr->nelems; ++i) {
@@ -255,8 +251,7 @@ class Formatter {
     if (auto st = need(id, t->size, data); !st) return st;
     uint64_t raw = 0;
     std::memcpy(&raw, data.data(), t->size);
-    const unsigned shift = 64 - 8 * t->size;
-    const int64_t value = static_cast<int64_t>(raw << shift) >> shift;
+    const int64_t value = sign_extend(raw, 8 * t->size);
     for (uint16_t i = 0; i < btf_vlen(t); ++i) {
       const bool match = btf_is_enum64(t) ? btf_enum64_value(btf_enum64(t) + i) == raw
                                           : btf_enum(t)[i].val == value;

@@ -204,6 +204,8 @@ TEST_F(BtfFormat, TypesAValueCannotHaveAreErrorsNotCrashes) {
   EXPECT_EQ(error(s32, {1, 2}), "BTF type [" + std::to_string(s32) + "]: needs 4 bytes, the value has 2");
   const int arr = btf__add_array(b(), s32, s32, 1000);
   EXPECT_NE(error(arr, std::vector<uint8_t>(16)).find("needs 4000 bytes"), std::string::npos);
+  const int empty = btf__add_struct(b(), "empty", 0);
+  EXPECT_NE(error(btf__add_array(b(), s32, empty, 4000000000u), {0}).find("elements of size 0"), std::string::npos);
   JsonText out(false);
   EXPECT_FALSE(format_value(nullptr, 1, {}, Style::kJson, out).ok());
 }
