@@ -20,8 +20,10 @@ long ringbuf_result = 1;
 
 SEC("xdp")
 int send(struct xdp_md *ctx) {
-  for (__u32 i = 0; i < count && i < 1000; i++)
-    perf_result = bpf_perf_event_output(ctx, &samples, BPF_F_CURRENT_CPU, &i, sizeof(i));
+  for (__u32 i = 0; i < count && i < 1000; i++) {
+    __u32 sample = i;  // the counter stays in a register: the kernel's verifier sees it grow
+    perf_result = bpf_perf_event_output(ctx, &samples, BPF_F_CURRENT_CPU, &sample, sizeof(sample));
+  }
   __u64 done = 0xd0e;
   ringbuf_result = bpf_ringbuf_output(&records, &done, sizeof(done), 0);
   return XDP_PASS;
