@@ -1,5 +1,6 @@
-// Sends `count` samples (the numbers 0..count-1) through a perf event array and one record
+// send: `count` samples (the numbers 0..count-1) through a perf event array and one record
 // through a ring buffer per run, keeping the helpers' last results for the tests to read.
+// flood: 1000 samples of 64 bytes in one run, more than a default perf buffer (32 KiB) holds.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -26,6 +27,16 @@ int send(struct xdp_md *ctx) {
   }
   __u64 done = 0xd0e;
   ringbuf_result = bpf_ringbuf_output(&records, &done, sizeof(done), 0);
+  return XDP_PASS;
+}
+
+SEC("xdp")
+int flood(struct xdp_md *ctx) {
+  __u64 sample[8] = {};
+  for (__u32 i = 0; i < 1000; i++) {
+    sample[0] = i;
+    perf_result = bpf_perf_event_output(ctx, &samples, BPF_F_CURRENT_CPU, sample, sizeof(sample));
+  }
   return XDP_PASS;
 }
 
