@@ -90,12 +90,13 @@ RunCommand::RunCommand(CLI::App& app) {
   command_->add_option("--repeat", repeat_, "run this many times and report the average duration")
       ->check(CLI::PositiveNumber);
   command_->add_flag("--json", json_, "JSON output (retval, duration, data_out, trace, verdicts)");
-  auto* jit = command_->add_flag("--jit", jit_, "run JIT-compiled code (the default where the JIT is available)");
-  command_->add_flag("--interpret", interpret_, "run in the interpreter")->excludes(jit);
+  command_->add_flag("--jit", jit_, "run JIT-compiled code (the default where the JIT is available)");
+  command_->add_flag("--interpret", interpret_, "run in the interpreter");
 }
 
 int RunCommand::execute() const {
   // The program: one of an object's, or a lone program in one of the raw formats.
+  if (jit_ && interpret_) die("--jit and --interpret exclude each other");
   if (jit_ && !jit::jit_available()) die("the JIT needs an x86-64 host; use --interpret");
   const Engine engine = interpret_ ? Engine::kInterpreter : default_engine();
   std::optional<LoadedObject> object;
