@@ -108,6 +108,19 @@ TEST(Examples, TailCallsRunTheChain) {
   EXPECT_NE(o.text.find("\"verdicts\":{\"XDP_PASS\":6}"), std::string::npos) << o.text;
 }
 
+TEST(Examples, RunUsesTheJitByDefaultAndTheInterpreterOnRequest) {
+  for (const char* engine : {"", " --jit", " --interpret"}) {
+    auto o = run("run " + example("tail-calls") + " --prog stage_one --pcap " + packets() + " --json" + engine);
+    ASSERT_EQ(o.status, 0) << engine << o.text;
+    EXPECT_NE(o.text.find("\"trace\":[\"stage one\",\"stage two\",\"stage three\",\"stage one\""), std::string::npos)
+        << engine << o.text;
+    EXPECT_NE(o.text.find("\"verdicts\":{\"XDP_PASS\":6}"), std::string::npos) << engine << o.text;
+  }
+  auto o = run("run " + example("hello") + " --pcap " + packets() + " --jit --interpret");
+  EXPECT_EQ(o.status, 1);
+  EXPECT_NE(o.text.find("--jit and --interpret exclude each other"), std::string::npos) << o.text;
+}
+
 TEST(Examples, XdpFilterDropsUdpAndCountsProtocols) {
   const std::string out = std::string(BPFVM_EXAMPLES_DIR) + "/passed.pcap";
   auto o = run("run " + example("xdp-filter") + " --pcap " + packets() + " --pcap-out " + out + " --dump-maps --json");
