@@ -16,10 +16,19 @@
 
 namespace bpfvm::verifier {
 
+// A C source line a run of instructions comes from (BTF line_info).
+struct SourceLine {
+  std::size_t insn = 0;  // first instruction of the line
+  std::string file;
+  uint32_t line = 0;
+  std::string text;
+};
+
 struct ProgramCase {
   std::string name;                 // "name" if given
   std::vector<isa::RawInsn> insns;  // map references hold map indices
   Options options;                  // helpers left unset
+  std::vector<SourceLine> lines;    // sorted by insn; empty without BTF
 };
 
 [[nodiscard]] Result<ProgramCase> parse_case(std::string_view json_text);

@@ -1,5 +1,6 @@
 #include "verifier/object_input.hpp"
 
+#include <algorithm>
 #include <numeric>
 
 namespace bpfvm::verifier {
@@ -21,6 +22,10 @@ Result<ProgramCase> program_case(const object::ObjectSpec& object, const object:
   c.options.expected_attach_type = program.expected_attach_type;
   c.options.gpl_compatible = gpl_compatible_license(object.license);
   c.options.btf_func_info = !program.func_info.empty();
+  for (const object::LineInfo& li : program.line_info) {
+    c.lines.push_back(SourceLine{li.insn, li.file, li.line_number, li.line});
+  }
+  std::sort(c.lines.begin(), c.lines.end(), [](const SourceLine& a, const SourceLine& b) { return a.insn < b.insn; });
   for (const object::MapSpec& m : object.maps) {
     MapInfo info;
     info.type = m.type;

@@ -38,6 +38,7 @@ struct Reg {
   int32_t map = -1;          // kMapPtr, kMapValue, kMapKey: index in Options::maps
   int32_t frameno = 0;       // kStack: the frame whose stack this points to
   int32_t subprog = -1;      // kFunc: target instruction
+  int32_t defined_at = -1;   // the instruction that last wrote it on this path (explanations only)
 
   [[nodiscard]] bool is_pointer() const { return type != RegType::kNotInit && type != RegType::kScalar; }
   [[nodiscard]] bool is_packet() const { return type == RegType::kPacket || type == RegType::kPacketMeta; }

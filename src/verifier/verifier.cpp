@@ -114,7 +114,7 @@ class Verifier {
   }
   void set_reg(int r, const Reg& value) {
     reg(r) = value;
-    history_[static_cast<std::size_t>(r)].push_back(pc_);
+    reg(r).defined_at = static_cast<int32_t>(pc_);
   }
   void note_use(int) {}
 
@@ -177,7 +177,6 @@ class Verifier {
   std::size_t prev_line_start_ = 0;  // where the current instruction's log line starts
   bool line_open_ = false;           // the last log line is an instruction awaiting its state
   std::vector<PathStep> path_;
-  std::array<std::vector<std::size_t>, 11> history_;
   uint64_t insns_since_state_ = 0;
   uint64_t jumps_since_state_ = 0;
   std::array<Reg, 6> saved_args_{};
@@ -834,6 +833,7 @@ Check Verifier::check_cond_jump(const Insn& insn, std::size_t pc, std::size_t& n
     }
     push_branch(std::move(other), target, pc);
   }
+  if (fall_ok) path_.push_back(PathStep{pc, pc + 1});
   if (!fall_ok) {
     // Only the jump can happen; continue there by popping it at once.
     next = static_cast<std::size_t>(-1);
@@ -1661,8 +1661,9 @@ Verdict Verifier::run() {
   if (!verdict.accepted) {
     log_ += verdict.message + "\n";
     verdict.path = path_;
-    for (std::size_t r = 0; r < history_.size(); ++r) {
-      verdict.reg_history.emplace_back(history_[r].rbegin(), history_[r].rend());
+    for (const Reg& r : frame().regs) {
+      verdict.registers.push_back(r.type == RegType::kNotInit ? std::string{} : reg_text(r));
+      verdict.defined_at.push_back(r.defined_at);
     }
   } else if ((opt_.log_level & 3) == 1) {
     // A successful load at level 1 keeps only the statistics.

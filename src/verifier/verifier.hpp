@@ -68,9 +68,11 @@ struct Verdict {
   std::string log;                  // the whole log, kernel format, at Options::log_level
   Stats stats;
   std::vector<PathStep> path;       // branch decisions that led to the rejected instruction
-  // For explanations: instruction indices where each register got its value, last first,
-  // on the rejected path (index = register number).
-  std::vector<std::vector<std::size_t>> reg_history;
+  // The registers when the instruction was rejected (index = register number): their state
+  // as the log prints it ("" when not initialised) and the instruction that wrote them (-1:
+  // on entry or unknown).
+  std::vector<std::string> registers;
+  std::vector<int64_t> defined_at;
 };
 
 [[nodiscard]] Verdict verify(std::span<const isa::RawInsn> insns, const Options& options);

@@ -11,6 +11,8 @@
 #include <memory>
 #include <string>
 
+#include "support/golden.hpp"
+
 namespace {
 
 struct Output {
@@ -187,6 +189,19 @@ TEST(Examples, VerifyRawProgramReportsTheKernelsMessage) {
   auto bad = run("verify --insns " + path + ".missing");
   EXPECT_EQ(bad.status, 1);
   EXPECT_NE(bad.text.find("error"), std::string::npos) << bad.text;
+}
+
+// The mistakes of "Learning eBPF" chapter 6: the kernel's message (checked against the kernel
+// in kernel_test) and bpfvm's explanation, as golden files.
+TEST(Examples, VerifierFailuresAreExplained) {
+  auto ok = run("verify " + std::string(BPFVM_EXAMPLES_DIR) + "/verifier/hello-verifier.bpf.o --log-level 0");
+  EXPECT_EQ(ok.status, 0) << ok.text;
+  for (const char* name : {"no-license", "wrong-map", "null-deref", "past-end"}) {
+    SCOPED_TRACE(name);
+    auto o = run("verify " + std::string(BPFVM_EXAMPLES_DIR) + "/verifier/" + name + ".bpf.o --log-level 0");
+    EXPECT_EQ(o.status, 1) << o.text;
+    bpfvm::test::check_golden(std::string("verifier/") + name + ".txt", o.text);
+  }
 }
 
 }  // namespace

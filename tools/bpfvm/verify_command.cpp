@@ -10,6 +10,7 @@
 #include "helpers/linux_helpers.hpp"
 #include "object/object.hpp"
 #include "verifier/case_file.hpp"
+#include "verifier/explain.hpp"
 #include "verifier/object_input.hpp"
 #include "verifier/verifier.hpp"
 
@@ -23,6 +24,8 @@ VerifyCommand::VerifyCommand(CLI::App& app) {
   cmd_->add_option("--log-level", log_level_, "verifier log level: 0, 1 (the failing path) or 2 (every state)")
       ->check(CLI::Range(0, 2));
   cmd_->add_flag("--json", json_, "JSON output");
+  cmd_->add_flag("--explain,!--no-explain", explain_,
+                 "explain rejections: source line, path, where the register got its value, a fix (default)");
 }
 
 std::optional<int> VerifyCommand::execute() const {
@@ -68,6 +71,7 @@ std::optional<int> VerifyCommand::execute() const {
       if (!v.accepted) {
         j["message"] = v.message;
         if (v.insn) j["insn"] = *v.insn;
+        if (explain_) j["explanation"] = verifier::explain(v, item.c);
       }
       if (insns_.empty()) {
         j["name"] = item.name;
@@ -86,6 +90,7 @@ std::optional<int> VerifyCommand::execute() const {
                                v.insn ? fmt::format(" (insn {})", *v.insn) : "");
     }
     if (!v.log.empty() && (options.log_level > 0)) std::cout << v.log;
+    if (!v.accepted && explain_) std::cout << verifier::explain(v, item.c);
   }
   if (json_) {
     if (insns_.empty()) std::cout << nlohmann::json{{"programs", programs}}.dump() << "\n";

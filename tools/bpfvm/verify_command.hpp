@@ -24,6 +24,7 @@ class VerifyCommand {
   std::string prog_;
   int log_level_ = -1;
   bool json_ = false;
+  bool explain_ = true;
 };
 
 }  // namespace bpfvm::cli
