@@ -12,7 +12,11 @@
 #include <linux/bpf.h>
 
 #include <atomic>
+#include "verifier/explain.hpp"
+#include "verifier/context_rules.hpp"
+#include "verifier/object_input.hpp"
 #include "verifier/structure.hpp"
+#include "verifier/verifier.hpp"
 
 namespace bpfvm {
 namespace {
@@ -149,6 +153,20 @@ Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec, std::sha
   }
 
   for (const object::ProgramSpec& ps : spec.programs) {
+    if (options.verify && verifier::has_context_rules(ps.prog_type)) {
+      auto c = verifier::program_case(spec, ps);
+      if (!c) return load_error(fmt::format("program '{}' (section {}): {}", ps.name, ps.section, c.error().message));
+      verifier::Options vo = c->options;
+      vo.helpers = env->helpers.get();
+      const verifier::Verdict verdict = verifier::verify(c->insns, vo);
+      if (!verdict.accepted) {
+        Error e = load_error(fmt::format("program '{}' (section {}): the verifier rejects it: {}\n{}", ps.name,
+                                         ps.section, verdict.message, verifier::explain(verdict, *c)),
+                             verdict.insn);
+        e.errnum = verdict.error;
+        return e;
+      }
+    }
     std::vector<isa::RawInsn> raw = ps.insns;
     // Map references: the kernel would take an fd; bpfvm writes the map's id (for disassembly)
     // and, below, the address to load in the decoded instruction's second slot.

@@ -25,6 +25,10 @@ enum class Engine { kJit, kInterpreter };
 
 struct LoadOptions {
   Engine engine = default_engine();
+  // Run the verifier (src/verifier) on every program of a kernel program type, and refuse
+  // the object when it rejects one, as BPF_PROG_LOAD would. Programs of bpfvm's own types
+  // (plain memory for embedders) have no kernel rules and rely on the run-time checks.
+  bool verify = true;
 };
 
 class LoadedProgram {
@@ -73,7 +77,8 @@ struct NamedMap {
 class LoadedObject {
  public:
   // Fails with what is wrong and where: the map that could not be created (with the kernel's
-  // errno), the program and instruction the verifier's structural pass rejected.
+  // errno), the program and instruction the verifier rejected (with its message, errno and
+  // explanation).
   // `helpers` defaults to linux_helpers(); embedders add their own (bpfvm::Object::add_helper).
   [[nodiscard]] static Result<LoadedObject> load(const object::ObjectSpec& spec,
                                                  std::shared_ptr<const HelperTable> helpers = nullptr,

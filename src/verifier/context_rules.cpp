@@ -122,6 +122,23 @@ std::optional<CtxResult> ctx_access(uint32_t prog_type, uint32_t attach, int off
   }
 }
 
+bool has_context_rules(uint32_t prog_type) {
+  switch (prog_type) {
+    case BPF_PROG_TYPE_SOCKET_FILTER:
+    case BPF_PROG_TYPE_SCHED_CLS:
+    case BPF_PROG_TYPE_SCHED_ACT:
+    case BPF_PROG_TYPE_CGROUP_SKB:
+    case BPF_PROG_TYPE_XDP:
+    case BPF_PROG_TYPE_KPROBE:
+    case BPF_PROG_TYPE_PERF_EVENT:
+    case BPF_PROG_TYPE_TRACEPOINT:
+    case BPF_PROG_TYPE_RAW_TRACEPOINT:
+      return true;
+    default:
+      return false;
+  }
+}
+
 bool may_write_packet(uint32_t prog_type) {
   switch (prog_type) {
     case BPF_PROG_TYPE_SCHED_CLS:

@@ -14,6 +14,9 @@ enum class CtxResult : uint8_t { kScalar, kPacket, kPacketMeta, kPacketEnd };
 [[nodiscard]] std::optional<CtxResult> ctx_access(uint32_t prog_type, uint32_t expected_attach_type, int off,
                                                   int size, bool write);
 
+// Whether bpfvm knows this type's context (the types ctx_access() has rules for).
+[[nodiscard]] bool has_context_rules(uint32_t prog_type);
+
 // Whether programs of this type may write packet data through packet pointers.
 [[nodiscard]] bool may_write_packet(uint32_t prog_type);
 

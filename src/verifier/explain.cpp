@@ -178,7 +178,15 @@ std::string explain(const Verdict& v, const ProgramCase& program) {
   if (!v.path.empty()) {
     out += "  path:";
     const char* sep = " ";
-    for (const PathStep& step : v.path) {
+    // The last decisions matter most; a loop can make thousands.
+    constexpr std::size_t kShown = 12;
+    std::size_t first = 0;
+    if (v.path.size() > kShown) {
+      first = v.path.size() - kShown;
+      out += fmt::format(" ({} earlier decisions)", first);
+      sep = ", ";
+    }
+    for (const PathStep& step : std::span(v.path).subspan(first)) {
       out += fmt::format("{}{} -> {} ({})", sep, step.insn, step.target,
                          step.target == step.insn + 1 ? "fall through" : "jump");
       sep = ", ";

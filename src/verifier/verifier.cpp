@@ -1644,7 +1644,8 @@ Verdict Verifier::run() {
     }
     log_scratched_state();
     if (done || next == static_cast<std::size_t>(-1)) {
-      if (done) path_finished();
+      // An exit, or a branch whose fall-through cannot happen: this path ends here.
+      path_finished();
       if (!pop()) {
         verdict.accepted = true;
         break;

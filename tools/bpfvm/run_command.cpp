@@ -85,13 +85,16 @@ RunCommand::RunCommand(CLI::App& app) {
   command_->add_flag("--json", json_, "JSON output (retval, duration, data_out, trace, events, verdicts, maps)");
   command_->add_flag("--jit", jit_, "run JIT-compiled code (the default where the JIT is available)");
   command_->add_flag("--interpret", interpret_, "run in the interpreter");
+  command_->add_flag("--unverified", unverified_,
+                     "skip the verifier (objects): run in the interpreter, with its run-time checks only");
 }
 
 int RunCommand::execute() const {
   // The program: one of an object's, or a lone program in one of the raw formats.
   if (jit_ && interpret_) die("--jit and --interpret exclude each other");
+  if (jit_ && unverified_) die("--unverified runs in the interpreter only; drop --jit");
   if (jit_ && !jit::jit_available()) die("the JIT needs an x86-64 host; use --interpret");
-  const Engine engine = interpret_ ? Engine::kInterpreter : default_engine();
+  const Engine engine = interpret_ || unverified_ ? Engine::kInterpreter : default_engine();
   std::optional<LoadedObject> object;
   const LoadedProgram* loaded = nullptr;
   std::optional<Interpreter> interpreter;
@@ -100,7 +103,7 @@ int RunCommand::execute() const {
   if (is_elf(program_)) {
     auto spec = object::open_object(program_);
     if (!spec) die(fmt::format("{}: {}", program_, spec.error().to_string()));
-    auto result = LoadedObject::load(*spec, nullptr, LoadOptions{engine});
+    auto result = LoadedObject::load(*spec, nullptr, LoadOptions{.engine = engine, .verify = !unverified_});
     if (!result) die(fmt::format("{}: {}", program_, result.error().to_string()));
     object = std::move(*result);
     if (object->programs().empty()) die(fmt::format("{}: the object has no programs", program_));

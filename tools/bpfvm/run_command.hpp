@@ -31,6 +31,7 @@ class RunCommand {
   bool dump_maps_ = false;
   bool jit_ = false;
   bool interpret_ = false;
+  bool unverified_ = false;
 };
 
 [[nodiscard]] inline RunCommand add_run_command(CLI::App& app) { return RunCommand(app); }
