@@ -164,9 +164,10 @@ class Verifier {
   State cur_;
   std::size_t pc_ = 0;
   std::vector<Pending> stack_;
-  std::unordered_map<std::size_t, std::vector<Explored>> explored_;
+  // A deque per instruction: explored_index_ points into them, and push_back must not move
+  // the states already there (a vector's growth left those pointers dangling).
+  std::unordered_map<std::size_t, std::deque<Explored>> explored_;
   std::vector<Explored*> explored_index_;  // by State::parent
-  std::deque<Explored> explored_store_;
   std::vector<bool> prune_point_;
   std::vector<int> max_stack_depth_;       // per subprogram start
   uint32_t next_id_ = 0;
