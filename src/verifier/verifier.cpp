@@ -129,6 +129,7 @@ class Verifier {
   Check check_cond_jump(const Insn& insn, std::size_t pc, std::size_t& next);
   Check check_helper_call(const Insn& insn, std::size_t pc, std::size_t& next);
   Check check_helper_mem(int regno, const Reg& ptr, uint64_t size, bool write, bool zero_ok);
+  [[nodiscard]] std::optional<uint64_t> constant_map_key(const Reg& key, uint32_t key_size) const;
   Check check_local_call(const Insn& insn, std::size_t pc, std::size_t& next);
   Check check_exit(std::size_t pc, std::size_t& next, bool& path_done);
   Check check_ld_imm64(const Insn& insn);
@@ -533,6 +534,7 @@ Check Verifier::check_stack_access(int regno, const Reg& ptr, int off, int size,
       // Variable-offset writes: every byte in range may change.
       for (int64_t o = min_off; o < max_off; ++o) {
         auto [slot, i] = byte_at(o);
+        slot->const_spill_size = 0;
         if (slot->bytes[static_cast<std::size_t>(i)] == SlotType::kSpill) {
           for (auto& b : slot->bytes) b = SlotType::kMisc;
         }
@@ -543,6 +545,7 @@ Check Verifier::check_stack_access(int regno, const Reg& ptr, int off, int size,
     }
     auto [slot, first] = byte_at(min_off);
     scratch_slot(min_off);
+    slot->const_spill_size = 0;
     const bool is_st_imm = insn.info().kind == Kind::kStore;
     if (size == 8 && value && (value->is_pointer() || value->type == RegType::kScalar)) {
       slot->spilled = *value;
@@ -565,6 +568,10 @@ Check Verifier::check_stack_access(int regno, const Reg& ptr, int off, int size,
     }
     for (int k = 0; k < size; ++k) {
       slot->bytes[static_cast<std::size_t>(first + k)] = zero ? SlotType::kZero : SlotType::kMisc;
+    }
+    if (min_off % 8 == 0 && (is_st_imm || (value && value->is_const()))) {
+      slot->const_spill_size = static_cast<uint8_t>(size);
+      slot->const_spill_value = is_st_imm ? static_cast<uint64_t>(static_cast<int64_t>(insn.imm)) : value->b.var.value;
     }
     return std::nullopt;
   }
@@ -867,6 +874,27 @@ const char* arg_expected(ArgType t) {
   }
 }
 
+// Linux's get_constant_map_key(): the key a stack pointer points to, when the stack holds a
+// known constant there — zero bytes the kernel tracks as zero (not under a spill), or a
+// spilled constant whose spilled bytes, counted from the key's first byte, are exactly
+// key_size (Linux then takes the whole spilled value, whatever its width).
+std::optional<uint64_t> Verifier::constant_map_key(const Reg& key, uint32_t key_size) const {
+  if (key.type != RegType::kStack || !key.b.is_const()) return std::nullopt;
+  const Frame& fr = cur_.frames[static_cast<std::size_t>(key.frameno)];
+  const int64_t idx = -(key.off + static_cast<int64_t>(key.b.var.value)) - 1;
+  if (idx < 0 || idx >= kStackSize) return std::nullopt;
+  const StackSlot& slot = fr.stack[static_cast<std::size_t>(idx / 8)];
+  const int first = static_cast<int>(7 - idx % 8);
+  const int spilled = slot.bytes[0] == SlotType::kSpill ? 8 : slot.const_spill_size;
+  uint32_t zeros = 0;
+  for (int i = first; i < 8 && i >= spilled && slot.bytes[static_cast<std::size_t>(i)] == SlotType::kZero; ++i) ++zeros;
+  if (zeros >= key_size) return 0;
+  if (first >= spilled || static_cast<uint32_t>(spilled - first) != key_size) return std::nullopt;
+  if (slot.bytes[0] != SlotType::kSpill) return slot.const_spill_value;
+  if (slot.spilled.type != RegType::kScalar || !slot.spilled.b.is_const()) return std::nullopt;
+  return slot.spilled.b.var.value;
+}
+
 bool is_helper_allowed(uint32_t prog_type, int32_t id) {
   for (const auto& row : kHelperAvailability) {
     if (row.prog_type == prog_type) {
@@ -949,6 +977,7 @@ Check Verifier::check_helper_mem(int regno, const Reg& ptr, uint64_t size, bool 
         for (int64_t o = min_off; o < max_off; ++o) {
           const int64_t idx = -o - 1;
           StackSlot& slot = fr.stack[static_cast<std::size_t>(idx / 8)];
+          slot.const_spill_size = 0;
           if (slot.bytes[0] == SlotType::kSpill) {
             for (auto& b : slot.bytes) b = SlotType::kMisc;
           }
@@ -996,6 +1025,7 @@ Check Verifier::check_helper_call(const Insn& insn, std::size_t pc, std::size_t&
     return fail(EINVAL, "cannot call GPL-restricted function from non-GPL compatible program");
   }
   int map = -1;
+  std::optional<uint64_t> const_map_key;  // an array map's key, when the verifier knows it
   uint64_t alloc_size = 0;
   int release_ref = -1;
   int callback = -1;
@@ -1041,6 +1071,9 @@ Check Verifier::check_helper_call(const Insn& insn, std::size_t pc, std::size_t&
         const MapInfo& m = opt_.maps[static_cast<std::size_t>(map)];
         const uint64_t size = t == ArgType::kPtrToMapKey ? m.key_size : m.value_size;
         if (auto e = check_helper_mem(regno, r, size, t == ArgType::kPtrToUninitMapValue, false)) return e;
+        if (t == ArgType::kPtrToMapKey && (m.type == BPF_MAP_TYPE_ARRAY || m.type == BPF_MAP_TYPE_PERCPU_ARRAY)) {
+          const_map_key = constant_map_key(r, m.key_size);
+        }
         break;
       }
       case ArgType::kPtrToMemOrNull:
@@ -1150,8 +1183,13 @@ Check Verifier::check_helper_call(const Insn& insn, std::size_t pc, std::size_t&
       break;
     case RetType::kPtrToMapValueOrNull:
       ret = Reg::pointer(RegType::kMapValue);
-      ret.maybe_null = true;
       ret.map = map;
+      // As Linux (since 6.14): an array lookup with a known in-range key cannot fail.
+      if (id == BPF_FUNC_map_lookup_elem && const_map_key && static_cast<int64_t>(*const_map_key) >= 0 &&
+          *const_map_key < opt_.maps[static_cast<std::size_t>(map)].max_entries) {
+        break;
+      }
+      ret.maybe_null = true;
       ret.id = ++next_id_;
       break;
     case RetType::kPtrToAllocMemOrNull:
@@ -1502,6 +1540,11 @@ bool Verifier::states_equal(const State& old, const State& cur, bool exact) cons
     for (std::size_t i = 0; i < fo.stack.size(); ++i) {
       const StackSlot& so = fo.stack[i];
       const StackSlot& sc = fc.stack[i];
+      // A known map key may have made a lookup non-NULL: keep it (Linux marks it precise).
+      if (so.const_spill_size != sc.const_spill_size ||
+          (so.const_spill_size != 0 && so.const_spill_value != sc.const_spill_value)) {
+        return false;
+      }
       if (so.bytes[0] == SlotType::kSpill) {
         if (sc.bytes[0] != SlotType::kSpill || !regs_equal(so.spilled, sc.spilled, exact, ids)) return false;
         continue;
