@@ -11,6 +11,7 @@
 
 #include "helpers/helper_table.hpp"
 #include "isa/disasm.hpp"
+#include "support/cpu.hpp"
 #include "verifier/context_rules.hpp"
 #include "verifier/print.hpp"
 #include "verifier/state.hpp"
@@ -1176,6 +1177,15 @@ Check Verifier::check_helper_call(const Insn& insn, std::size_t pc, std::size_t&
   Reg ret = Reg::unknown();
   switch (proto.ret) {
     case RetType::kInteger:
+      if (id == BPF_FUNC_get_smp_processor_id) {
+        // As Linux (do_refine_retval_range): a CPU number, below nr_cpu_ids.
+        const uint32_t last = cpu::possible() - 1;
+        ret.b.umin = ret.b.u32min = 0;
+        ret.b.smin = ret.b.s32min = 0;
+        ret.b.umax = ret.b.u32max = last;
+        ret.b.smax = ret.b.s32max = static_cast<int32_t>(last);
+        ret.b.sync();
+      }
       break;
     case RetType::kVoid:
       ret = Reg{};
