@@ -590,11 +590,23 @@ Check Verifier::check_stack_access(int regno, const Reg& ptr, int off, int size,
     set_reg(value_regno, slot->spilled);
     return std::nullopt;
   }
-  if (slot->bytes[0] == SlotType::kSpill && slot->spilled.type == RegType::kScalar &&
-      slot->spilled.b.is_const()) {
-    // A narrow fill of a spilled constant: the bytes are known (little endian).
-    const uint64_t v = slot->spilled.b.var.value >> (8 * first);
-    set_reg(value_regno, Reg::constant(size == 8 ? v : v & ((1ULL << (8 * size)) - 1)));
+  if (slot->bytes[0] == SlotType::kSpill && slot->spilled.type == RegType::kScalar) {
+    // A narrow fill, as Linux does it (check_stack_read_fixed_off): from the slot's first
+    // byte it is the spilled scalar truncated to the fill's size (linked to it only when the
+    // value fits); from any other byte only a spilled zero stays known.
+    const Reg& spilled = slot->spilled;
+    if (first == 0) {
+      Reg r = spilled;
+      r.b.truncate(static_cast<unsigned>(size));
+      if (spilled.b.umax > (size >= 8 ? ~0ULL : (1ULL << (8 * size)) - 1)) r.id = 0;
+      set_reg(value_regno, r);
+    } else if (spilled.is_null_const()) {
+      set_reg(value_regno, Reg::constant(0));
+    } else {
+      Reg r = Reg::unknown();
+      r.b.truncate(static_cast<unsigned>(size));
+      set_reg(value_regno, r);
+    }
     return std::nullopt;
   }
   bool all_zero = true;
