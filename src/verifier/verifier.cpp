@@ -153,6 +153,7 @@ class Verifier {
       for (Reg& r : fr.regs) f(r);
       for (StackSlot& slot : fr.stack) {
         if (slot.bytes[0] == SlotType::kSpill) f(slot.spilled);
+        if (slot.narrow_spill_size != 0) f(slot.narrow_spill);
       }
     }
   }
@@ -535,7 +536,7 @@ Check Verifier::check_stack_access(int regno, const Reg& ptr, int off, int size,
       // Variable-offset writes: every byte in range may change.
       for (int64_t o = min_off; o < max_off; ++o) {
         auto [slot, i] = byte_at(o);
-        slot->const_spill_size = 0;
+        slot->narrow_spill_size = 0;
         if (slot->bytes[static_cast<std::size_t>(i)] == SlotType::kSpill) {
           for (auto& b : slot->bytes) b = SlotType::kMisc;
         }
@@ -546,7 +547,7 @@ Check Verifier::check_stack_access(int regno, const Reg& ptr, int off, int size,
     }
     auto [slot, first] = byte_at(min_off);
     scratch_slot(min_off);
-    slot->const_spill_size = 0;
+    slot->narrow_spill_size = 0;
     const bool is_st_imm = insn.info().kind == Kind::kStore;
     if (size == 8 && value && (value->is_pointer() || value->type == RegType::kScalar)) {
       slot->spilled = *value;
@@ -570,9 +571,11 @@ Check Verifier::check_stack_access(int regno, const Reg& ptr, int off, int size,
     for (int k = 0; k < size; ++k) {
       slot->bytes[static_cast<std::size_t>(first + k)] = zero ? SlotType::kZero : SlotType::kMisc;
     }
-    if (min_off % 8 == 0 && (is_st_imm || (value && value->is_const()))) {
-      slot->const_spill_size = static_cast<uint8_t>(size);
-      slot->const_spill_value = is_st_imm ? static_cast<uint64_t>(static_cast<int64_t>(insn.imm)) : value->b.var.value;
+    if (min_off % 8 == 0 && (is_st_imm || (value && value->type == RegType::kScalar))) {
+      slot->narrow_spill_size = static_cast<uint8_t>(size);
+      slot->narrow_spill = is_st_imm ? Reg::constant(static_cast<uint64_t>(static_cast<int64_t>(insn.imm))) : *value;
+      // As Linux: a spill too narrow for the value no longer tracks its copies.
+      if (size < 8 && slot->narrow_spill.b.umax >> (8 * size) != 0) slot->narrow_spill.id = 0;
     }
     return std::nullopt;
   }
@@ -607,6 +610,14 @@ Check Verifier::check_stack_access(int regno, const Reg& ptr, int off, int size,
       r.b.truncate(static_cast<unsigned>(size));
       set_reg(value_regno, r);
     }
+    return std::nullopt;
+  }
+  if (first == 0 && size <= slot->narrow_spill_size) {
+    // A fill of (part of) a narrow spill from its first byte: Linux copies the spilled register.
+    Reg r = slot->narrow_spill;
+    r.b.truncate(static_cast<unsigned>(size));
+    if (size < 8 && slot->narrow_spill.b.umax >> (8 * size) != 0) r.id = 0;
+    set_reg(value_regno, r);
     return std::nullopt;
   }
   bool all_zero = true;
@@ -898,14 +909,14 @@ std::optional<uint64_t> Verifier::constant_map_key(const Reg& key, uint32_t key_
   if (idx < 0 || idx >= kStackSize) return std::nullopt;
   const StackSlot& slot = fr.stack[static_cast<std::size_t>(idx / 8)];
   const int first = static_cast<int>(7 - idx % 8);
-  const int spilled = slot.bytes[0] == SlotType::kSpill ? 8 : slot.const_spill_size;
+  const int spilled = slot.bytes[0] == SlotType::kSpill ? 8 : slot.narrow_spill_size;
   uint32_t zeros = 0;
   for (int i = first; i < 8 && i >= spilled && slot.bytes[static_cast<std::size_t>(i)] == SlotType::kZero; ++i) ++zeros;
   if (zeros >= key_size) return 0;
   if (first >= spilled || static_cast<uint32_t>(spilled - first) != key_size) return std::nullopt;
-  if (slot.bytes[0] != SlotType::kSpill) return slot.const_spill_value;
-  if (slot.spilled.type != RegType::kScalar || !slot.spilled.b.is_const()) return std::nullopt;
-  return slot.spilled.b.var.value;
+  const Reg& value = slot.bytes[0] == SlotType::kSpill ? slot.spilled : slot.narrow_spill;
+  if (value.type != RegType::kScalar || !value.b.is_const()) return std::nullopt;
+  return value.b.var.value;
 }
 
 bool is_helper_allowed(uint32_t prog_type, int32_t id) {
@@ -990,7 +1001,7 @@ Check Verifier::check_helper_mem(int regno, const Reg& ptr, uint64_t size, bool 
         for (int64_t o = min_off; o < max_off; ++o) {
           const int64_t idx = -o - 1;
           StackSlot& slot = fr.stack[static_cast<std::size_t>(idx / 8)];
-          slot.const_spill_size = 0;
+          slot.narrow_spill_size = 0;
           if (slot.bytes[0] == SlotType::kSpill) {
             for (auto& b : slot.bytes) b = SlotType::kMisc;
           }
@@ -1562,9 +1573,9 @@ bool Verifier::states_equal(const State& old, const State& cur, bool exact) cons
     for (std::size_t i = 0; i < fo.stack.size(); ++i) {
       const StackSlot& so = fo.stack[i];
       const StackSlot& sc = fc.stack[i];
-      // A known map key may have made a lookup non-NULL: keep it (Linux marks it precise).
-      if (so.const_spill_size != sc.const_spill_size ||
-          (so.const_spill_size != 0 && so.const_spill_value != sc.const_spill_value)) {
+      // Narrow spills give fills and map keys their values: compared exactly.
+      if (so.narrow_spill_size != sc.narrow_spill_size ||
+          (so.narrow_spill_size != 0 && !(so.narrow_spill.b == sc.narrow_spill.b))) {
         return false;
       }
       if (so.bytes[0] == SlotType::kSpill) {
