@@ -380,9 +380,9 @@ Check Verifier::check_alu(const Insn& insn) {
   Reg result = Reg::unknown();
   if (trackable) {
     result.b = alu(op, dst_reg.b, src_reg.b, !alu64);
-  } else if (!alu64) {
-    result.b.truncate(4);
   }
+  // Otherwise (div, mod, shifts by unknown amounts) the value is unknown, all 64 bits even
+  // after a 32-bit operation: Linux's adjust_scalar_min_max_vals() gives up before its zext.
   // A constant added to a copy keeps the link to its originals (BPF_ADD_CONST) only in the
   // kernel's newest form; bpfvm drops the link.
   set_reg(dst, result);
