@@ -549,6 +549,12 @@ Check Verifier::check_stack_access(int regno, const Reg& ptr, int off, int size,
     scratch_slot(min_off);
     slot->narrow_spill_size = 0;
     const bool is_st_imm = insn.info().kind == Kind::kStore;
+    if (value && value->type == RegType::kScalar && min_off % 8 == 0 && value->id == 0 && !value->is_const() &&
+        (size == 8 || value->b.umax >> (8 * size) == 0)) {
+      // As Linux (assign_scalar_id_before_mov on a spill that holds the whole value): the
+      // register and its spill get an id, so a fill stays linked to the register.
+      reg(value_regno).id = ++next_id_;
+    }
     if (size == 8 && value && (value->is_pointer() || value->type == RegType::kScalar)) {
       slot->spilled = *value;
       for (auto& b : slot->bytes) b = SlotType::kSpill;
