@@ -1,5 +1,7 @@
 #include "random_programs.hpp"
 
+#include "test_rng.hpp"
+
 #include <fmt/format.h>
 #include <linux/bpf.h>
 
@@ -11,26 +13,6 @@
 
 namespace bpfvm::test {
 namespace {
-
-// splitmix64: the same numbers everywhere (std:: distributions differ between libraries).
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  int below(int n) { return static_cast<int>(next() % static_cast<uint64_t>(n)); }
-  int range(int lo, int hi) { return lo + below(hi - lo + 1); }  // inclusive
-  bool chance(int percent) { return below(100) < percent; }
-  template <typename T, std::size_t N>
-  const T& pick(const std::array<T, N>& items) { return items[static_cast<std::size_t>(below(static_cast<int>(N)))]; }
-
- private:
-  uint64_t state_;
-};
 
 // What the generator knows about a register, to emit mostly valid code (and to plant
 // mistakes on purpose). kMixed: different on the paths that meet here — never used.
@@ -136,7 +118,7 @@ class Generator {
   void loop();
   void finish();
 
-  Rng rng_;
+  TestRng rng_;
   uint64_t seed_;
   std::vector<std::string> lines_;
   int insns_ = 0;

@@ -1,5 +1,7 @@
 #include "soundness.hpp"
 
+#include "test_rng.hpp"
+
 #include <fmt/format.h>
 #include <linux/bpf.h>
 
@@ -16,27 +18,6 @@
 
 namespace bpfvm::test {
 namespace {
-
-// splitmix64, as the program generator uses.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  std::size_t below(std::size_t n) { return static_cast<std::size_t>(next() % n); }
-  std::vector<uint8_t> bytes(std::size_t n) {
-    std::vector<uint8_t> out(n);
-    for (auto& b : out) b = static_cast<uint8_t>(next());
-    return out;
-  }
-
- private:
-  uint64_t state_;
-};
 
 // ---- helpers whose pointer arguments are checked ----------------------------------------
 //
@@ -126,7 +107,7 @@ const HelperTable& checked_helpers() {
 
 // ---- inputs ------------------------------------------------------------------------------
 
-void randomize_maps(const LoadedObject& object, Rng& rng) {
+void randomize_maps(const LoadedObject& object, TestRng& rng) {
   for (const NamedMap& named : object.maps()) {
     maps::Map& m = *named.map;
     if (m.frozen()) continue;
@@ -146,7 +127,7 @@ void randomize_maps(const LoadedObject& object, Rng& rng) {
       case BPF_MAP_TYPE_LRU_PERCPU_HASH:
         // Keys the programs use (small numbers) present or absent; values random.
         for (uint32_t k = 0; k < 4; ++k) {
-          if (rng.below(2) != 0) (void)m.update(key_of(k), rng.bytes(m.user_value_size()));
+          if (rng.chance(50)) (void)m.update(key_of(k), rng.bytes(m.user_value_size()));
           else (void)m.erase(key_of(k));
         }
         break;
@@ -156,13 +137,13 @@ void randomize_maps(const LoadedObject& object, Rng& rng) {
   }
 }
 
-std::size_t packet_size(Rng& rng) {
+std::size_t packet_size(TestRng& rng) {
   switch (rng.below(10)) {
-    case 0: return 600 + rng.below(900);
+    case 0: return static_cast<std::size_t>(rng.range(600, 1499));
     case 1:
     case 2:
-    case 3: return 80 + rng.below(520);
-    default: return 14 + rng.below(66);
+    case 3: return static_cast<std::size_t>(rng.range(80, 599));
+    default: return static_cast<std::size_t>(rng.range(14, 79));
   }
 }
 
@@ -224,7 +205,7 @@ SoundnessReport check_loaded(const LoadedObject& object, const LoadedProgram& pr
     strict.branch_limit = uint64_t{1} << 22;  // accepted programs end; a hang is a violation too
     return interpreter->run(strict);
   };
-  Rng rng(seed);
+  TestRng rng(seed);
   std::vector<std::string> violations;
   t_violations = &violations;
   for (int i = 0; i < runs; ++i) {
