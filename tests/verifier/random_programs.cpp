@@ -22,13 +22,11 @@ struct RegInfo {
   Kind kind = Kind::kUninit;
   // The kernel knows the value is in [0, 2^31): the only operands AND/OR/XOR may have.
   bool small = false;
-  friend bool operator==(const RegInfo&, const RegInfo&) = default;
 };
 
 struct GenState {
   std::array<RegInfo, 11> regs{};
   std::array<bool, 512> stack_init{};  // byte fp-512+i written
-  friend bool operator==(const GenState&, const GenState&) = default;
 };
 
 GenState merge(const GenState& a, const GenState& b) {
