@@ -409,7 +409,9 @@ void Generator::branch() {
   const char* suffix = rng_.chance(25) ? "32" : "";
   const std::string target = label();
   const int b = init_var();
-  if (b >= 0 && rng_.chance(40)) emit(fmt::format("{}{} %r{}, %r{}, {}", op, suffix, a, b, target));
+  // Never a register with itself: Linux 6.18 refines `if rX < rX` to impossible bounds and
+  // WARNs (reg_bounds_sanity_check, "REG INVARIANTS VIOLATION"), tainting the machine.
+  if (b >= 0 && b != a && rng_.chance(40)) emit(fmt::format("{}{} %r{}, %r{}, {}", op, suffix, a, b, target));
   else emit(fmt::format("{}{} %r{}, {}, {}", op, suffix, a, rng_.range(0, 300), target));
   ++branches_;
   // Counted down after this block too: the target lands after 1 to 3 more blocks.

@@ -10,6 +10,8 @@
 // maybe_fork_scalars on `x & -(y & 1)` shapes): `neg`, `arsh`, signed loads and moves, and
 // AND/OR/XOR whose operands the kernel could see in [-1, 0] — both operands of those must be
 // known non-negative 31-bit values (immediates >= 0, byte/half loads, small constants, masks).
+// Nor does it compare a register with itself: that makes the same kernel WARN
+// ("REG INVARIANTS VIOLATION" in reg_bounds_sanity_check), which taints it.
 // Do not relax this without reading the kernel's code: these programs are loaded as root.
 #pragma once
 
