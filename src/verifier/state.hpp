@@ -70,6 +70,12 @@ inline constexpr int kSlots = kStackSize / 8;
 struct StackSlot {
   std::array<SlotType, 8> bytes{};  // byte i is fp-(slot*8+8)+i
   Reg spilled;                      // bytes all kSpill
+  // Linux spills a scalar stored at an 8-byte aligned offset in any size (its
+  // check_stack_write_fixed_off): bpfvm keeps such a narrow spill as misc/zero bytes and
+  // remembers the register here (bytes 0..size-1; also an 8-byte store of immediate 0, kept
+  // as zero bytes), for fills from the slot's first byte and get_constant_map_key().
+  uint8_t narrow_spill_size = 0;
+  Reg narrow_spill;
 };
 
 struct Frame {

@@ -11,6 +11,7 @@
 
 #include "helpers/helper_table.hpp"
 #include "isa/disasm.hpp"
+#include "support/cpu.hpp"
 #include "verifier/context_rules.hpp"
 #include "verifier/print.hpp"
 #include "verifier/state.hpp"
@@ -129,6 +130,7 @@ class Verifier {
   Check check_cond_jump(const Insn& insn, std::size_t pc, std::size_t& next);
   Check check_helper_call(const Insn& insn, std::size_t pc, std::size_t& next);
   Check check_helper_mem(int regno, const Reg& ptr, uint64_t size, bool write, bool zero_ok);
+  [[nodiscard]] std::optional<uint64_t> constant_map_key(const Reg& key, uint32_t key_size) const;
   Check check_local_call(const Insn& insn, std::size_t pc, std::size_t& next);
   Check check_exit(std::size_t pc, std::size_t& next, bool& path_done);
   Check check_ld_imm64(const Insn& insn);
@@ -151,6 +153,7 @@ class Verifier {
       for (Reg& r : fr.regs) f(r);
       for (StackSlot& slot : fr.stack) {
         if (slot.bytes[0] == SlotType::kSpill) f(slot.spilled);
+        if (slot.narrow_spill_size != 0) f(slot.narrow_spill);
       }
     }
   }
@@ -164,9 +167,10 @@ class Verifier {
   State cur_;
   std::size_t pc_ = 0;
   std::vector<Pending> stack_;
-  std::unordered_map<std::size_t, std::vector<Explored>> explored_;
+  // A deque per instruction: explored_index_ points into them, and push_back must not move
+  // the states already there (a vector's growth left those pointers dangling).
+  std::unordered_map<std::size_t, std::deque<Explored>> explored_;
   std::vector<Explored*> explored_index_;  // by State::parent
-  std::deque<Explored> explored_store_;
   std::vector<bool> prune_point_;
   std::vector<int> max_stack_depth_;       // per subprogram start
   uint32_t next_id_ = 0;
@@ -375,9 +379,9 @@ Check Verifier::check_alu(const Insn& insn) {
   Reg result = Reg::unknown();
   if (trackable) {
     result.b = alu(op, dst_reg.b, src_reg.b, !alu64);
-  } else if (!alu64) {
-    result.b.truncate(4);
   }
+  // Otherwise (div, mod, shifts by unknown amounts) the value is unknown, all 64 bits even
+  // after a 32-bit operation: Linux's adjust_scalar_min_max_vals() gives up before its zext.
   // A constant added to a copy keeps the link to its originals (BPF_ADD_CONST) only in the
   // kernel's newest form; bpfvm drops the link.
   set_reg(dst, result);
@@ -531,6 +535,7 @@ Check Verifier::check_stack_access(int regno, const Reg& ptr, int off, int size,
       // Variable-offset writes: every byte in range may change.
       for (int64_t o = min_off; o < max_off; ++o) {
         auto [slot, i] = byte_at(o);
+        slot->narrow_spill_size = 0;
         if (slot->bytes[static_cast<std::size_t>(i)] == SlotType::kSpill) {
           for (auto& b : slot->bytes) b = SlotType::kMisc;
         }
@@ -541,7 +546,14 @@ Check Verifier::check_stack_access(int regno, const Reg& ptr, int off, int size,
     }
     auto [slot, first] = byte_at(min_off);
     scratch_slot(min_off);
+    slot->narrow_spill_size = 0;
     const bool is_st_imm = insn.info().kind == Kind::kStore;
+    if (value && value->type == RegType::kScalar && min_off % 8 == 0 && value->id == 0 && !value->is_const() &&
+        (size == 8 || value->b.umax >> (8 * size) == 0)) {
+      // As Linux (assign_scalar_id_before_mov on a spill that holds the whole value): the
+      // register and its spill get an id, so a fill stays linked to the register.
+      reg(value_regno).id = ++next_id_;
+    }
     if (size == 8 && value && (value->is_pointer() || value->type == RegType::kScalar)) {
       slot->spilled = *value;
       for (auto& b : slot->bytes) b = SlotType::kSpill;
@@ -564,6 +576,12 @@ Check Verifier::check_stack_access(int regno, const Reg& ptr, int off, int size,
     for (int k = 0; k < size; ++k) {
       slot->bytes[static_cast<std::size_t>(first + k)] = zero ? SlotType::kZero : SlotType::kMisc;
     }
+    if (min_off % 8 == 0 && (is_st_imm || (value && value->type == RegType::kScalar))) {
+      slot->narrow_spill_size = static_cast<uint8_t>(size);
+      slot->narrow_spill = is_st_imm ? Reg::constant(static_cast<uint64_t>(static_cast<int64_t>(insn.imm))) : *value;
+      // As Linux: a spill too narrow for the value no longer tracks its copies.
+      if (size < 8 && slot->narrow_spill.b.umax >> (8 * size) != 0) slot->narrow_spill.id = 0;
+    }
     return std::nullopt;
   }
 
@@ -580,11 +598,31 @@ Check Verifier::check_stack_access(int regno, const Reg& ptr, int off, int size,
     set_reg(value_regno, slot->spilled);
     return std::nullopt;
   }
-  if (slot->bytes[0] == SlotType::kSpill && slot->spilled.type == RegType::kScalar &&
-      slot->spilled.b.is_const()) {
-    // A narrow fill of a spilled constant: the bytes are known (little endian).
-    const uint64_t v = slot->spilled.b.var.value >> (8 * first);
-    set_reg(value_regno, Reg::constant(size == 8 ? v : v & ((1ULL << (8 * size)) - 1)));
+  if (slot->bytes[0] == SlotType::kSpill && slot->spilled.type == RegType::kScalar) {
+    // A narrow fill, as Linux does it (check_stack_read_fixed_off): from the slot's first
+    // byte it is the spilled scalar truncated to the fill's size (linked to it only when the
+    // value fits); from any other byte only a spilled zero stays known.
+    const Reg& spilled = slot->spilled;
+    if (first == 0) {
+      Reg r = spilled;
+      r.b.truncate(static_cast<unsigned>(size));
+      if (spilled.b.umax > (size >= 8 ? ~0ULL : (1ULL << (8 * size)) - 1)) r.id = 0;
+      set_reg(value_regno, r);
+    } else if (spilled.is_null_const()) {
+      set_reg(value_regno, Reg::constant(0));
+    } else {
+      Reg r = Reg::unknown();
+      r.b.truncate(static_cast<unsigned>(size));
+      set_reg(value_regno, r);
+    }
+    return std::nullopt;
+  }
+  if (first == 0 && size <= slot->narrow_spill_size) {
+    // A fill of (part of) a narrow spill from its first byte: Linux copies the spilled register.
+    Reg r = slot->narrow_spill;
+    r.b.truncate(static_cast<unsigned>(size));
+    if (size < 8 && slot->narrow_spill.b.umax >> (8 * size) != 0) r.id = 0;
+    set_reg(value_regno, r);
     return std::nullopt;
   }
   bool all_zero = true;
@@ -866,6 +904,27 @@ const char* arg_expected(ArgType t) {
   }
 }
 
+// Linux's get_constant_map_key(): the key a stack pointer points to, when the stack holds a
+// known constant there — zero bytes the kernel tracks as zero (not under a spill), or a
+// spilled constant whose spilled bytes, counted from the key's first byte, are exactly
+// key_size (Linux then takes the whole spilled value, whatever its width).
+std::optional<uint64_t> Verifier::constant_map_key(const Reg& key, uint32_t key_size) const {
+  if (key.type != RegType::kStack || !key.b.is_const()) return std::nullopt;
+  const Frame& fr = cur_.frames[static_cast<std::size_t>(key.frameno)];
+  const int64_t idx = -(key.off + static_cast<int64_t>(key.b.var.value)) - 1;
+  if (idx < 0 || idx >= kStackSize) return std::nullopt;
+  const StackSlot& slot = fr.stack[static_cast<std::size_t>(idx / 8)];
+  const int first = static_cast<int>(7 - idx % 8);
+  const int spilled = slot.bytes[0] == SlotType::kSpill ? 8 : slot.narrow_spill_size;
+  uint32_t zeros = 0;
+  for (int i = first; i < 8 && i >= spilled && slot.bytes[static_cast<std::size_t>(i)] == SlotType::kZero; ++i) ++zeros;
+  if (zeros >= key_size) return 0;
+  if (first >= spilled || static_cast<uint32_t>(spilled - first) != key_size) return std::nullopt;
+  const Reg& value = slot.bytes[0] == SlotType::kSpill ? slot.spilled : slot.narrow_spill;
+  if (value.type != RegType::kScalar || !value.b.is_const()) return std::nullopt;
+  return value.b.var.value;
+}
+
 bool is_helper_allowed(uint32_t prog_type, int32_t id) {
   for (const auto& row : kHelperAvailability) {
     if (row.prog_type == prog_type) {
@@ -948,6 +1007,7 @@ Check Verifier::check_helper_mem(int regno, const Reg& ptr, uint64_t size, bool 
         for (int64_t o = min_off; o < max_off; ++o) {
           const int64_t idx = -o - 1;
           StackSlot& slot = fr.stack[static_cast<std::size_t>(idx / 8)];
+          slot.narrow_spill_size = 0;
           if (slot.bytes[0] == SlotType::kSpill) {
             for (auto& b : slot.bytes) b = SlotType::kMisc;
           }
@@ -995,6 +1055,7 @@ Check Verifier::check_helper_call(const Insn& insn, std::size_t pc, std::size_t&
     return fail(EINVAL, "cannot call GPL-restricted function from non-GPL compatible program");
   }
   int map = -1;
+  std::optional<uint64_t> const_map_key;  // an array map's key, when the verifier knows it
   uint64_t alloc_size = 0;
   int release_ref = -1;
   int callback = -1;
@@ -1040,6 +1101,9 @@ Check Verifier::check_helper_call(const Insn& insn, std::size_t pc, std::size_t&
         const MapInfo& m = opt_.maps[static_cast<std::size_t>(map)];
         const uint64_t size = t == ArgType::kPtrToMapKey ? m.key_size : m.value_size;
         if (auto e = check_helper_mem(regno, r, size, t == ArgType::kPtrToUninitMapValue, false)) return e;
+        if (t == ArgType::kPtrToMapKey && (m.type == BPF_MAP_TYPE_ARRAY || m.type == BPF_MAP_TYPE_PERCPU_ARRAY)) {
+          const_map_key = constant_map_key(r, m.key_size);
+        }
         break;
       }
       case ArgType::kPtrToMemOrNull:
@@ -1142,6 +1206,15 @@ Check Verifier::check_helper_call(const Insn& insn, std::size_t pc, std::size_t&
   Reg ret = Reg::unknown();
   switch (proto.ret) {
     case RetType::kInteger:
+      if (id == BPF_FUNC_get_smp_processor_id) {
+        // As Linux (do_refine_retval_range): a CPU number, below nr_cpu_ids.
+        const uint32_t last = cpu::possible() - 1;
+        ret.b.umin = ret.b.u32min = 0;
+        ret.b.smin = ret.b.s32min = 0;
+        ret.b.umax = ret.b.u32max = last;
+        ret.b.smax = ret.b.s32max = static_cast<int32_t>(last);
+        ret.b.sync();
+      }
       break;
     case RetType::kVoid:
       ret = Reg{};
@@ -1149,8 +1222,13 @@ Check Verifier::check_helper_call(const Insn& insn, std::size_t pc, std::size_t&
       break;
     case RetType::kPtrToMapValueOrNull:
       ret = Reg::pointer(RegType::kMapValue);
-      ret.maybe_null = true;
       ret.map = map;
+      // As Linux (since 6.14): an array lookup with a known in-range key cannot fail.
+      if (id == BPF_FUNC_map_lookup_elem && const_map_key && static_cast<int64_t>(*const_map_key) >= 0 &&
+          *const_map_key < opt_.maps[static_cast<std::size_t>(map)].max_entries) {
+        break;
+      }
+      ret.maybe_null = true;
       ret.id = ++next_id_;
       break;
     case RetType::kPtrToAllocMemOrNull:
@@ -1501,6 +1579,11 @@ bool Verifier::states_equal(const State& old, const State& cur, bool exact) cons
     for (std::size_t i = 0; i < fo.stack.size(); ++i) {
       const StackSlot& so = fo.stack[i];
       const StackSlot& sc = fc.stack[i];
+      // Narrow spills give fills and map keys their values: compared exactly.
+      if (so.narrow_spill_size != sc.narrow_spill_size ||
+          (so.narrow_spill_size != 0 && !(so.narrow_spill.b == sc.narrow_spill.b))) {
+        return false;
+      }
       if (so.bytes[0] == SlotType::kSpill) {
         if (sc.bytes[0] != SlotType::kSpill || !regs_equal(so.spilled, sc.spilled, exact, ids)) return false;
         continue;
