@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstring>
@@ -10,6 +11,7 @@
 
 #include "hooks/pcap_run.hpp"
 #include "hooks/test_run.hpp"
+#include "runtime/low_memory.hpp"
 
 #include <fstream>
 #include "isa/assembler.hpp"
@@ -106,6 +108,25 @@ TEST(TestRunHook, RepeatReportsAnAverageDuration) {
                {}, 3);
   ASSERT_TRUE(r.ok()) << r.error().to_string();
   EXPECT_GT(r->duration_ns, 1000u);  // 100k iterations cannot take a microsecond
+}
+
+TEST(LowMemory, ReusedBlocksComeBackZeroedAndLow) {
+  uint8_t* first = nullptr;
+  {
+    auto block = LowMemory::allocate(5000);
+    ASSERT_TRUE(block.ok()) << block.error().to_string();
+    first = block->data();
+    std::memset(block->data(), 0xab, block->size());
+  }
+  auto again = LowMemory::allocate(5000);  // the same size: the block just returned
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->data(), first);
+  EXPECT_TRUE(std::all_of(again->data(), again->data() + again->size(), [](uint8_t b) { return b == 0; }));
+  EXPECT_LT(reinterpret_cast<uintptr_t>(again->data()) + again->size(), uintptr_t{1} << 32);
+  // Blocks in use are never handed out twice.
+  auto other = LowMemory::allocate(5000);
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(other->data(), again->data());
 }
 
 TEST(TestRunHook, WhatUserSpaceDoesBetweenRunsIsNotTimed) {
