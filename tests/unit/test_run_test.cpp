@@ -127,6 +127,13 @@ TEST(LowMemory, ReusedBlocksComeBackZeroedAndLow) {
   auto other = LowMemory::allocate(5000);
   ASSERT_TRUE(other.ok());
   EXPECT_NE(other->data(), again->data());
+  // Blocks may end on another thread, and threads exit with blocks in their cache.
+  std::thread worker([block = std::move(*other)]() mutable {
+    auto own = LowMemory::allocate(5000);
+    EXPECT_TRUE(own.ok());
+    LowMemory gone = std::move(block);
+  });
+  worker.join();
 }
 
 TEST(TestRunHook, WhatUserSpaceDoesBetweenRunsIsNotTimed) {
