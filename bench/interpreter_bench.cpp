@@ -13,6 +13,7 @@
 #include "exec/interpreter.hpp"
 #include "exec/jit/x86_64/jit.hpp"
 #include "isa/assembler.hpp"
+#include "thousand_insns.hpp"
 
 namespace {
 
@@ -153,34 +154,11 @@ void BM_Native_Fnv1a(benchmark::State& state) {
 }
 BENCHMARK(BM_Native_Fnv1a);
 
-// JIT compile time of a 1,000-instruction program mixing ALU operations, stack loads and
-// stores, forward branches and a helper call: the time per iteration is the time per 1,000
-// instructions (checking, lowering, W^X mapping and unmapping included).
-std::vector<isa::Insn> thousand_instructions() {
-  using isa::Op;
-  std::vector<isa::Insn> p;
-  for (uint8_t r = 0; r <= 9; ++r) p.push_back(isa::make_insn(Op::Mov64Imm, r, 0, 0, r * 7 + 1));
-  const Op alu[] = {Op::Add64Reg, Op::Sub64Imm, Op::Mul64Reg, Op::Xor32Reg, Op::Lsh64Imm, Op::Rsh32Reg,
-                    Op::Div64Reg, Op::Mod32Imm, Op::And64Imm, Op::Arsh64Reg};
-  std::size_t k = 0;
-  while (p.size() < 999) {
-    const auto dst = static_cast<uint8_t>(k % 10), src = static_cast<uint8_t>((k * 3 + 1) % 10);
-    switch (k % 8) {
-      case 0: case 1: case 2: case 3: p.push_back(isa::make_insn(alu[k % 10], dst, src, 0, 3)); break;
-      case 4: p.push_back(isa::make_insn(Op::StxDW, 10, src, static_cast<int16_t>(-8 * (1 + k % 60)))); break;
-      case 5: p.push_back(isa::make_insn(Op::LdxW, dst, 10, static_cast<int16_t>(-8 * (1 + k % 60)))); break;
-      case 6: p.push_back(isa::make_insn(Op::JgtReg, dst, src, 1)); break;
-      default: p.push_back(isa::make_insn(Op::LdxB, dst, 1, static_cast<int16_t>(k % 16))); break;
-    }
-    ++k;
-  }
-  p.push_back(isa::make_insn(Op::Exit));
-  return p;
-}
-
+// JIT compile time of bench::thousand_instructions(): the time per iteration is the time per
+// 1,000 instructions (checking, lowering, W^X mapping and unmapping included).
 void BM_JitCompile_1000Insns(benchmark::State& state) {
   HelperTable helpers;
-  const std::vector<isa::Insn> program = thousand_instructions();
+  const std::vector<isa::Insn> program = bpfvm::bench::thousand_instructions();
   const jit::JitOptions options{.checked = state.range(0) != 0};
   for (auto _ : state) {
     auto compiled = jit::JitProgram::compile(program, helpers, options);

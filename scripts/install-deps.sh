@@ -9,6 +9,7 @@ packages=(
   libcli11-dev libfmt-dev nlohmann-json3-dev
   libelf-dev libbpf-dev libasmjit-dev libcapstone-dev libpcap-dev libssl-dev
   linux-libc-dev bpftool
+  python3 python3-matplotlib
 )
 
 missing=()

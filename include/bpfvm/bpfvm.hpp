@@ -36,6 +36,7 @@ class Program {
   explicit Program(const LoadedProgram& program) : program_(&program) {}
   [[nodiscard]] const std::string& name() const { return program_->name(); }
   [[nodiscard]] uint32_t type() const { return program_->prog_type(); }
+  [[nodiscard]] Engine engine() const { return program_->engine(); }
 
   // Runs on application memory: r1 = its address, r2 = its size; the program may read and
   // write it (and nothing else of the application). Returns r0.
@@ -85,9 +86,12 @@ class Object {
   }
 
   // Creates the maps and makes the programs runnable; fails with what is wrong and where.
-  [[nodiscard]] Status load() {
+  // Programs run JIT-compiled where the host has the JIT (memory accesses checked at run time
+  // until the verifier lands), else interpreted; LoadOptions{Engine::kInterpreter} asks for
+  // the interpreter.
+  [[nodiscard]] Status load(LoadOptions options = {}) {
     if (loaded_) return input_error("the object is already loaded");
-    auto loaded = LoadedObject::load(spec_, helpers_);
+    auto loaded = LoadedObject::load(spec_, helpers_, options);
     if (!loaded) return loaded.error();
     loaded_ = std::make_unique<LoadedObject>(std::move(*loaded));
     return ok_status();

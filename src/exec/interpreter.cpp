@@ -172,10 +172,10 @@ struct Machine final : HelperHost {
     return nullptr;
   }
 
-  bool tail_call(const Interpreter& target, uint64_t ctx) override {
-    if (tail_calls >= kMaxTailCalls) return false;
+  bool tail_call(const TailCallTarget& target, uint64_t ctx) override {
+    if (tail_calls >= kMaxTailCalls || target.interpreter == nullptr) return false;
     ++tail_calls;
-    pending_tail_call = &target;
+    pending_tail_call = target.interpreter;
     tail_call_ctx = ctx;
     return true;
   }

@@ -15,6 +15,16 @@ namespace bpfvm {
 
 struct RunOptions;
 class Interpreter;
+namespace jit {
+class JitProgram;
+}
+
+// A program bpf_tail_call can switch to, in each engine that has it (a loaded program always
+// has its interpreter, and its JIT code when it was compiled).
+struct TailCallTarget {
+  const Interpreter* interpreter = nullptr;
+  const jit::JitProgram* jit = nullptr;
+};
 
 // Argument kinds, as Linux's enum bpf_arg_type describes them.
 enum class ArgType : uint8_t {
@@ -62,7 +72,7 @@ class HelperHost {
   [[nodiscard]] virtual Result<uint64_t> call(uint64_t function, std::array<uint64_t, 5> args) = 0;
   // bpf_tail_call: when the helper returns, the current frame continues as `target` from its
   // first instruction (r1 = ctx). False when the chain is already MAX_TAIL_CALL_CNT (33) long.
-  [[nodiscard]] virtual bool tail_call(const Interpreter& target, uint64_t ctx) = 0;
+  [[nodiscard]] virtual bool tail_call(const TailCallTarget& target, uint64_t ctx) = 0;
 
  protected:
   ~HelperHost() = default;
@@ -73,11 +83,14 @@ struct HelperContext {
   const RunOptions* options = nullptr;
   std::size_t pc = 0;                 // index of the calling instruction
   bool stop = false;                  // set to end the program now; r0 = the helper's return value
-  HelperHost* host = nullptr;         // null: the program was verified, its pointers are trusted
+  HelperHost* host = nullptr;         // the engine: memory checks, callbacks, tail calls
+  // The program was verified: its pointer and map arguments are used as they are. Otherwise
+  // (or without a host) each one is checked.
+  bool trusted = false;
 
   // The host address of a pointer argument, or nullptr when the program may not access it.
   [[nodiscard]] uint8_t* access(uint64_t address, std::size_t size, bool write) const {
-    if (host) return host->translate(address, size, write);
+    if (!trusted && host) return host->translate(address, size, write);
     return reinterpret_cast<uint8_t*>(address);
   }
 };

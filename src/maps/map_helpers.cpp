@@ -20,7 +20,7 @@ uint64_t addr(const void* p) { return reinterpret_cast<uint64_t>(p); }
 
 // The map argument: trusted when the verifier checked the program, else looked up.
 Map* map_arg(uint64_t r, const HelperContext& ctx) {
-  if (ctx.host == nullptr) return reinterpret_cast<Map*>(r);
+  if (ctx.trusted) return reinterpret_cast<Map*>(r);
   return live_map(r);
 }
 

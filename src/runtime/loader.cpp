@@ -61,10 +61,10 @@ bool created_without_btf(uint32_t type) {
 
 }  // namespace
 
-LoadedProgram::LoadedProgram(std::string name, std::string section, uint32_t type, Interpreter engine,
-                             std::shared_ptr<const ProgramEnvironment> env)
-    : name_(std::move(name)), section_(std::move(section)), prog_type_(type), engine_(std::move(engine)),
-      env_(std::move(env)) {
+LoadedProgram::LoadedProgram(std::string name, std::string section, uint32_t type, Interpreter interpreter,
+                             std::optional<jit::JitProgram> jit, std::shared_ptr<const ProgramEnvironment> env)
+    : name_(std::move(name)), section_(std::move(section)), prog_type_(type), interpreter_(std::move(interpreter)),
+      jit_(std::move(jit)), env_(std::move(env)) {
   static std::atomic<uint32_t> next_id{1};
   id_ = next_id++;
 }
@@ -72,7 +72,7 @@ LoadedProgram::LoadedProgram(std::string name, std::string section, uint32_t typ
 Result<uint64_t> LoadedProgram::run(RunOptions options) const {
   options.env = env_.get();
   options.regions.insert(options.regions.end(), env_->regions.begin(), env_->regions.end());
-  return engine_.run(options);
+  return jit_ ? jit_->run(options) : interpreter_.run(options);
 }
 
 ProgramRunner LoadedProgram::runner(TraceSink* trace) const {
@@ -97,7 +97,8 @@ maps::Map* LoadedObject::map(std::string_view name) const {
   return nullptr;
 }
 
-Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec, std::shared_ptr<const HelperTable> helpers) {
+Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec, std::shared_ptr<const HelperTable> helpers,
+                                        LoadOptions options) {
   LoadedObject object;
   object.btf_ = spec.btf;
   auto env = std::make_shared<ProgramEnvironment>();
@@ -180,14 +181,21 @@ Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec, std::sha
       }
       insns[reloc.insn + 1].imm64 = reinterpret_cast<uint64_t>(value + reloc.offset);
     }
-    auto engine = Interpreter::create(std::move(insns), *env->helpers, true);
-    if (!engine) {
-      Error e = engine.error();
+    auto in_program = [&](Error e) {
       e.message = fmt::format("program '{}' (section {}): {}", ps.name, ps.section, e.message);
       return e;
+    };
+    std::optional<jit::JitProgram> jit;
+    if (options.engine == Engine::kJit) {
+      // Checked mode: the programs are not verified yet (see docs/design.md).
+      auto compiled = jit::JitProgram::compile(insns, *env->helpers, jit::JitOptions{.relocated = true});
+      if (!compiled) return in_program(compiled.error());
+      jit.emplace(std::move(*compiled));
     }
+    auto interpreter = Interpreter::create(std::move(insns), *env->helpers, true);
+    if (!interpreter) return in_program(interpreter.error());
     object.programs_.push_back(std::shared_ptr<LoadedProgram>(
-        new LoadedProgram(ps.name, ps.section, ps.prog_type, std::move(*engine), env)));
+        new LoadedProgram(ps.name, ps.section, ps.prog_type, std::move(*interpreter), std::move(jit), env)));
   }
 
   // PROG_ARRAY slots: statically initialised ones (`.values = { [i] = &prog }`) now, and

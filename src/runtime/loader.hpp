@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "exec/interpreter.hpp"
+#include "exec/jit/x86_64/jit.hpp"
 #include "hooks/test_run.hpp"
 #include "maps/map.hpp"
 #include "object/object.hpp"
@@ -16,16 +17,30 @@
 
 namespace bpfvm {
 
+// What runs an object's programs. The JIT (checked mode until the verifier lands: memory
+// accesses and helper arguments checked as the interpreter checks them) where the host has one.
+enum class Engine { kJit, kInterpreter };
+
+[[nodiscard]] inline Engine default_engine() { return jit::jit_available() ? Engine::kJit : Engine::kInterpreter; }
+
+struct LoadOptions {
+  Engine engine = default_engine();
+};
+
 class LoadedProgram {
  public:
   [[nodiscard]] const std::string& name() const { return name_; }
   [[nodiscard]] const std::string& section() const { return section_; }
   [[nodiscard]] uint32_t prog_type() const { return prog_type_; }
   [[nodiscard]] uint32_t id() const { return id_; }  // unique in the process, from 1
-  [[nodiscard]] const Interpreter& engine() const { return engine_; }
+  [[nodiscard]] Engine engine() const { return jit_ ? Engine::kJit : Engine::kInterpreter; }
+  // The JIT-compiled code, when the program was loaded for the JIT.
+  [[nodiscard]] const jit::JitProgram* jit() const { return jit_ ? &*jit_ : nullptr; }
+  // What bpf_tail_call switches to: each engine's version of this program.
+  [[nodiscard]] TailCallTarget tail_call_target() const { return {&interpreter_, jit()}; }
   // The instructions as loaded: map references carry the map's id in imm (as the kernel's
   // xlated dump shows them); the address to load is in the second slot's imm64.
-  [[nodiscard]] const std::vector<isa::Insn>& insns() const { return engine_.insns(); }
+  [[nodiscard]] const std::vector<isa::Insn>& insns() const { return interpreter_.insns(); }
 
   // Runs once with the object's maps reachable; options.env and the map regions are added.
   [[nodiscard]] Result<uint64_t> run(RunOptions options) const;
@@ -34,13 +49,14 @@ class LoadedProgram {
 
  private:
   friend class LoadedObject;
-  LoadedProgram(std::string name, std::string section, uint32_t type, Interpreter engine,
-                std::shared_ptr<const ProgramEnvironment> env);
+  LoadedProgram(std::string name, std::string section, uint32_t type, Interpreter interpreter,
+                std::optional<jit::JitProgram> jit, std::shared_ptr<const ProgramEnvironment> env);
   uint32_t id_;
   std::string name_;
   std::string section_;
   uint32_t prog_type_;
-  Interpreter engine_;
+  Interpreter interpreter_;              // always: tail calls from interpreted programs use it
+  std::optional<jit::JitProgram> jit_;   // when loaded for the JIT
   std::shared_ptr<const ProgramEnvironment> env_;
 };
 
@@ -60,7 +76,8 @@ class LoadedObject {
   // errno), the program and instruction the verifier's structural pass rejected.
   // `helpers` defaults to linux_helpers(); embedders add their own (bpfvm::Object::add_helper).
   [[nodiscard]] static Result<LoadedObject> load(const object::ObjectSpec& spec,
-                                                 std::shared_ptr<const HelperTable> helpers = nullptr);
+                                                 std::shared_ptr<const HelperTable> helpers = nullptr,
+                                                 LoadOptions options = {});
 
   [[nodiscard]] const std::vector<std::shared_ptr<LoadedProgram>>& programs() const { return programs_; }
   [[nodiscard]] const LoadedProgram* program(std::string_view name) const;

@@ -17,14 +17,14 @@ namespace {
 
 uint64_t tail_call(uint64_t ctx_arg, uint64_t map, uint64_t index, uint64_t, uint64_t, HelperContext& ctx) {
   constexpr uint64_t kEnoent = static_cast<uint64_t>(-ENOENT);
-  if (ctx.host == nullptr) return kEnoent;  // the engine cannot switch programs (JIT, for now)
+  if (ctx.host == nullptr) return kEnoent;  // no engine to switch programs (a helper called directly)
   auto* array = dynamic_cast<maps::ProgArrayMap*>(maps::live_map(map));
   if (array == nullptr) return static_cast<uint64_t>(-EINVAL);
   const maps::ProgramRef ref = array->get(static_cast<uint32_t>(index));
   if (!ref.handle) return kEnoent;
   // Slots hold programs of a LoadedObject (the loader's resolver and static initialisation).
   const auto* target = static_cast<const LoadedProgram*>(ref.handle.get());
-  return ctx.host->tail_call(target->engine(), ctx_arg) ? 0 : kEnoent;
+  return ctx.host->tail_call(target->tail_call_target(), ctx_arg) ? 0 : kEnoent;
 }
 
 }  // namespace

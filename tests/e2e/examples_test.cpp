@@ -108,6 +108,19 @@ TEST(Examples, TailCallsRunTheChain) {
   EXPECT_NE(o.text.find("\"verdicts\":{\"XDP_PASS\":6}"), std::string::npos) << o.text;
 }
 
+TEST(Examples, RunUsesTheJitByDefaultAndTheInterpreterOnRequest) {
+  for (const char* engine : {"", " --jit", " --interpret"}) {
+    auto o = run("run " + example("tail-calls") + " --prog stage_one --pcap " + packets() + " --json" + engine);
+    ASSERT_EQ(o.status, 0) << engine << o.text;
+    EXPECT_NE(o.text.find("\"trace\":[\"stage one\",\"stage two\",\"stage three\",\"stage one\""), std::string::npos)
+        << engine << o.text;
+    EXPECT_NE(o.text.find("\"verdicts\":{\"XDP_PASS\":6}"), std::string::npos) << engine << o.text;
+  }
+  auto o = run("run " + example("hello") + " --pcap " + packets() + " --jit --interpret");
+  EXPECT_EQ(o.status, 1);
+  EXPECT_NE(o.text.find("--jit and --interpret exclude each other"), std::string::npos) << o.text;
+}
+
 TEST(Examples, XdpFilterDropsUdpAndCountsProtocols) {
   const std::string out = std::string(BPFVM_EXAMPLES_DIR) + "/passed.pcap";
   auto o = run("run " + example("xdp-filter") + " --pcap " + packets() + " --pcap-out " + out + " --dump-maps --json");
@@ -145,6 +158,35 @@ TEST(Examples, AnApplicationEmbedsExtensionCode) {
   ASSERT_EQ(pclose(pipe.release()), 0) << text;
   // vowel_weight 3 (set before load): hello = h l l + 2 vowels = 3 + 6; queue = q + 4 vowels = 1 + 12.
   EXPECT_EQ(text, "[extension] scored 9\nhello: 9\n[extension] scored 13\nqueue: 13\ncalls: 2\n");
+}
+
+TEST(Examples, EveryExampleVerifies) {
+  for (const char* name : {"hello", "hello-map", "hello-func", "tail-calls", "xdp-filter"}) {
+    SCOPED_TRACE(name);
+    auto o = run("verify " + example(name) + " --log-level 0 --json");
+    EXPECT_EQ(o.status, 0) << o.text;
+    EXPECT_NE(o.text.find("\"accepted\":true"), std::string::npos) << o.text;
+    EXPECT_EQ(o.text.find("\"accepted\":false"), std::string::npos) << o.text;
+  }
+}
+
+TEST(Examples, VerifyRawProgramReportsTheKernelsMessage) {
+  const std::string path = std::string(BPFVM_EXAMPLES_DIR) + "/null-deref.json";
+  FILE* f = std::fopen(path.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fputs(R"({"prog_type": "xdp", "maps": [{"type": "hash", "key_size": 8, "value_size": 8, "max_entries": 4}],
+    "insns": ["b7010000 00000000", "7b1af8ff 00000000", "bfa20000 00000000", "07020000 f8ffffff",
+              "18010000 00000000", "00000000 00000000", "85000000 01000000", "79000000 00000000",
+              "95000000 00000000"],
+    "map_fixups": [{"map": 0, "insns": [4]}]})", f);
+  std::fclose(f);
+  auto o = run("verify --insns " + path + " --json");
+  EXPECT_EQ(o.status, 1) << o.text;
+  EXPECT_NE(o.text.find("\"errno\":13"), std::string::npos) << o.text;
+  EXPECT_NE(o.text.find("R0 invalid mem access 'map_value_or_null'"), std::string::npos) << o.text;
+  auto bad = run("verify --insns " + path + ".missing");
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.text.find("error"), std::string::npos) << bad.text;
 }
 
 }  // namespace

@@ -237,17 +237,72 @@ TEST(JitSafety, HelpersCheckPointerArgumentsAgainstTheStackAndRegions) {
   EXPECT_FALSE(readable("mov %r1, 4096\n"));
 }
 
-TEST(JitSafety, HelperCallbacksEndTheRunWithAClearError) {
-  HelperTable helpers;
-  helpers.add(Helper{2, "calls_back", [](uint64_t f, uint64_t, uint64_t, uint64_t, uint64_t, HelperContext& ctx) {
-                       auto r = ctx.host->call(f, {});
+// A helper that calls back into the program: f(r2, r3), or 99 when the host refuses.
+HelperTable callback_helpers() {
+  HelperTable helpers = conformance_table();
+  helpers.add(Helper{2, "calls_back", [](uint64_t f, uint64_t a, uint64_t b, uint64_t, uint64_t, HelperContext& ctx) {
+                       auto r = ctx.host->call(f, {a, b, 0, 0, 0});
                        return r.ok() ? *r : uint64_t{99};
                      }});
-  auto r = jit_run("lddw_func %r1, f\ncall 2\nexit\nf:\nmov %r0, 1\nexit\n", {}, {}, {}, &helpers);
+  return helpers;
+}
+
+TEST(JitCallbacks, RunAsSubprogramsOfTheHelpersCaller) {
+  const HelperTable helpers = callback_helpers();
+  // The callback sees r1, r2 from the helper, has its own zeroed frame, keeps the caller's r6.
+  const char* source =
+      "mov %r6, 1000\nstxdw [%r10-8], %r6\nlddw_func %r1, f\nmov %r2, 7\nmov %r3, 5\ncall 2\n"
+      "add %r0, %r6\nldxdw %r1, [%r10-8]\nadd %r0, %r1\nexit\n"
+      "f:\nldxdw %r0, [%r10-8]\nmov %r6, 3\nmul %r1, %r6\nadd %r0, %r1\nadd %r0, %r2\nexit\n";
+  auto expected = interpreter_run(source, {}, {}, &helpers);
+  ASSERT_TRUE(expected.ok()) << expected.error().to_string();
+  EXPECT_EQ(*expected, 7 * 3 + 5 + 1000 + 1000u);
+  for (bool checked : {true, false}) {
+    auto r = jit_run(source, {}, {}, JitOptions{.checked = checked}, &helpers);
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    EXPECT_EQ(*r, *expected) << "checked " << checked;
+  }
+}
+
+TEST(JitCallbacks, RefusedAndFailingCallbacksAsInTheInterpreter) {
+  const HelperTable helpers = callback_helpers();
+  auto both = [&](const char* source) {
+    auto expected = interpreter_run(source, {}, {}, &helpers);
+    auto r = jit_run(source, {}, {}, {}, &helpers);
+    EXPECT_EQ(r.ok(), expected.ok()) << source;
+    if (r.ok() && expected.ok()) {
+      EXPECT_EQ(*r, *expected) << source;
+    }
+    if (!r.ok() && !expected.ok()) {
+      EXPECT_EQ(r.error().message, expected.error().message);
+      EXPECT_EQ(r.error().insn, expected.error().insn);
+    }
+    return r;
+  };
+  // Not a subprogram: the helper is told, and the program goes on.
+  auto r = both("mov %r1, 12345\ncall 2\nexit\n");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, 99u);
+  // A bad access inside the callback ends the whole run, naming the callback's instruction.
+  r = both("lddw_func %r1, f\ncall 2\nexit\nf:\nmov %r1, 0\nldxdw %r0, [%r1+0]\nexit\n");
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().insn, 2u);
-  EXPECT_NE(r.error().message.find("not available in JIT-compiled code yet"), std::string::npos)
-      << r.error().message;
+  EXPECT_EQ(r.error().insn, 5u);
+  // Callbacks calling back: the ninth frame is refused, at the helper call that would open it.
+  r = both("lddw_func %r1, f\ncall 2\nexit\nf:\nlddw_func %r1, f\ncall 2\nexit\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("too deep"), std::string::npos) << r.error().message;
+  // A helper in the callback asking to stop ends the run with the outer helper's r0.
+  HelperTable stopping = helpers;
+  stopping.add(Helper{3, "stop", [](uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, HelperContext& ctx) {
+                        ctx.stop = true;
+                        return uint64_t{5};
+                      }});
+  const char* stops = "lddw_func %r1, f\ncall 2\nmov %r0, 1\nexit\nf:\ncall 3\nmov %r0, 2\nexit\n";
+  auto expected = interpreter_run(stops, {}, {}, &stopping);
+  auto jitted = jit_run(stops, {}, {}, {}, &stopping);
+  ASSERT_TRUE(expected.ok() && jitted.ok());
+  EXPECT_EQ(*jitted, *expected);
+  EXPECT_EQ(*jitted, 5u);
 }
 
 TEST(JitSemantics, MayGotoFallsThroughUntilTheBudgetIsSpent) {
@@ -415,10 +470,11 @@ TEST(JitDump, ShowsEachBpfInstructionAndItsCode) {
   EXPECT_NE(dump.find(";    3: (95) exit\n"), std::string::npos) << dump;
   EXPECT_NE(dump.find("mov eax, 0x2a"), std::string::npos) << dump;
   EXPECT_NE(dump.find("push rbp"), std::string::npos) << dump;
-  // r6-r9 are unused: the prologue saves none of rbx, r13-r15.
+  // r6-r9 are unused, but a helper may tail-call into a program that uses them: the prologue
+  // saves all of rbx, r13-r15.
   const std::string prologue = dump.substr(0, dump.find(";    0:"));
-  EXPECT_EQ(prologue.find("push rbx"), std::string::npos) << prologue;
-  EXPECT_EQ(prologue.find("push r13"), std::string::npos) << prologue;
+  EXPECT_NE(prologue.find("push rbx"), std::string::npos) << prologue;
+  EXPECT_NE(prologue.find("push r15"), std::string::npos) << prologue;
 }
 
 TEST(JitDump, PrologueSavesTheCalleeSavedRegistersTheProgramUses) {

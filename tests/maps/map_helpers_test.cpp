@@ -35,7 +35,7 @@ struct FakeHost final : HelperHost {
     return nullptr;
   }
   Result<uint64_t> call(uint64_t, std::array<uint64_t, 5> args) override { return fn(args); }
-  bool tail_call(const Interpreter&, uint64_t) override { return false; }
+  bool tail_call(const TailCallTarget&, uint64_t) override { return false; }
 };
 
 TEST(MapHelpers, LookupUpdateDeleteThroughRegisters) {

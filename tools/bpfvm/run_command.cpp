@@ -83,18 +83,24 @@ RunCommand::RunCommand(CLI::App& app) {
   command_->add_option("--repeat", repeat_, "run this many times and report the average duration")
       ->check(CLI::PositiveNumber);
   command_->add_flag("--json", json_, "JSON output (retval, duration, data_out, trace, events, verdicts, maps)");
+  command_->add_flag("--jit", jit_, "run JIT-compiled code (the default where the JIT is available)");
+  command_->add_flag("--interpret", interpret_, "run in the interpreter");
 }
 
 int RunCommand::execute() const {
   // The program: one of an object's, or a lone program in one of the raw formats.
+  if (jit_ && interpret_) die("--jit and --interpret exclude each other");
+  if (jit_ && !jit::jit_available()) die("the JIT needs an x86-64 host; use --interpret");
+  const Engine engine = interpret_ ? Engine::kInterpreter : default_engine();
   std::optional<LoadedObject> object;
   const LoadedProgram* loaded = nullptr;
   std::optional<Interpreter> interpreter;
+  std::optional<jit::JitProgram> jitted;
   uint32_t spec_type = 0;
   if (is_elf(program_)) {
     auto spec = object::open_object(program_);
     if (!spec) die(fmt::format("{}: {}", program_, spec.error().to_string()));
-    auto result = LoadedObject::load(*spec);
+    auto result = LoadedObject::load(*spec, nullptr, LoadOptions{engine});
     if (!result) die(fmt::format("{}: {}", program_, result.error().to_string()));
     object = std::move(*result);
     if (object->programs().empty()) die(fmt::format("{}: the object has no programs", program_));
@@ -110,9 +116,15 @@ int RunCommand::execute() const {
     if (dump_maps_) die("--dump-maps needs an ELF object with maps");
     auto insns = isa::decode_program(load_program(program_, format_));
     if (!insns) die(where(program_, insns.error()));
-    auto engine = Interpreter::create(std::move(*insns), linux_helpers());
-    if (!engine) die(where(program_, engine.error()));
-    interpreter.emplace(std::move(*engine));
+    if (engine == Engine::kJit) {
+      auto compiled = jit::JitProgram::compile(std::move(*insns), linux_helpers());
+      if (!compiled) die(where(program_, compiled.error()));
+      jitted.emplace(std::move(*compiled));
+    } else {
+      auto created = Interpreter::create(std::move(*insns), linux_helpers());
+      if (!created) die(where(program_, created.error()));
+      interpreter.emplace(std::move(*created));
+    }
   }
   std::string type_name = type_;
   const ProgTypeInfo* type = nullptr;
@@ -138,7 +150,7 @@ int RunCommand::execute() const {
   const ProgramRunner runner = [&](const RunOptions& options) {
     RunOptions o = options;
     o.trace = &trace;
-    return loaded ? loaded->run(std::move(o)) : interpreter->run(o);
+    return loaded ? loaded->run(std::move(o)) : (jitted ? jitted->run(o) : interpreter->run(o));
   };
   std::function<void()> read_events;
   if (events) read_events = [&] { events->read(records); };

@@ -29,6 +29,8 @@ class RunCommand {
   uint32_t repeat_ = 1;
   bool json_ = false;
   bool dump_maps_ = false;
+  bool jit_ = false;
+  bool interpret_ = false;
 };
 
 [[nodiscard]] inline RunCommand add_run_command(CLI::App& app) { return RunCommand(app); }

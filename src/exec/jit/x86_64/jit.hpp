@@ -6,8 +6,8 @@
 // backward jumps and calls spend RunOptions::branch_limit, exactly as the interpreter does.
 //
 // Helpers get a HelperHost that checks their pointer arguments the same way (checked mode
-// only); helpers that call back into the program (bpf_loop) are not supported yet: such a
-// call ends the run with an error.
+// only), calls back into the program (bpf_loop, bpf_for_each_map_elem) and switches programs
+// (bpf_tail_call, to a target's JIT code compiled in the same mode).
 //
 // One difference from the interpreter, which goes away with the verifier: the interpreter
 // reports reads of registers nobody wrote ("R0 !read_ok"); the JIT starts r0 and r6-r9 at zero
@@ -27,6 +27,8 @@
 
 namespace bpfvm::jit {
 
+struct JitState;
+
 struct JitOptions {
   // Bounds-check memory accesses and spend the branch budget at run time. Only a verifier
   // that proved every access safe and every loop bounded may turn this off.
@@ -34,6 +36,8 @@ struct JitOptions {
   // Use BMI2 (shlx/shrx/sarx) for shifts by a register when the host has it. Off: the
   // portable sequence through cl (tests turn it off to cover that path).
   bool use_bmi2 = true;
+  // ld_imm64 map references were resolved by a loader (Interpreter::create's `relocated`).
+  bool relocated = false;
 };
 
 // Whether this build and host can run JIT-compiled code (x86-64 only).
@@ -55,6 +59,7 @@ class JitProgram {
   [[nodiscard]] std::string dump() const;
 
   [[nodiscard]] const std::vector<isa::Insn>& insns() const { return insns_; }
+  [[nodiscard]] bool checked() const { return checked_; }
   [[nodiscard]] const uint8_t* code() const { return code_; }
   [[nodiscard]] std::size_t code_size() const { return code_size_; }
 
@@ -69,12 +74,16 @@ class JitProgram {
     std::size_t body = 0;                 // first BPF instruction
     std::vector<std::size_t> insn_start;  // by pc; ld_imm64 tails repeat the head's end
     std::size_t out_of_line = 0;          // failure paths and shared stubs
+    std::size_t callback_entry = 0;       // where helpers re-enter the code for callbacks
     std::size_t data = 0;                 // jump table for callx (== code size if none)
   };
 
  private:
   JitProgram() = default;
   void release();
+  // The error a run that stopped with st.status reports (as Interpreter::run words it).
+  [[nodiscard]] Error failure(const JitState& st) const;
+  friend class JitHost;
 
   std::vector<isa::Insn> insns_;
   const HelperTable* helpers_ = nullptr;

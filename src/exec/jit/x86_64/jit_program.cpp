@@ -68,7 +68,7 @@ Result<JitProgram> JitProgram::compile(std::vector<Insn> program, const HelperTa
       if (h == nullptr || h->fn == nullptr) return input_error(fmt::format("invalid func unknown#{}", insn.imm), pc);
       helper_at[pc] = h->fn;
     }
-    if (insn.info().kind == Kind::kLdImm64 && insn.op != Op::LdImm64 && insn.op != Op::LdFunc) {
+    if (!options.relocated && insn.info().kind == Kind::kLdImm64 && insn.op != Op::LdImm64 && insn.op != Op::LdFunc) {
       return input_error(fmt::format("ld_imm64 {} refers to a map or BTF object; load the program through an "
                                      "object loader that resolves it",
                                      insn.info().mnemonic),
@@ -127,6 +127,7 @@ Result<JitProgram> JitProgram::compile(std::vector<Insn> program, const HelperTa
   jp.layout_.body = offset(labels->body);
   jp.layout_.insn_start = std::move(labels->insn_offset);  // .text is the only section: offsets are final
   jp.layout_.out_of_line = offset(labels->out_of_line);
+  jp.layout_.callback_entry = offset(labels->callback_entry);
   jp.layout_.data = offset(labels->data);
   return jp;
 }
@@ -145,9 +146,10 @@ RegionCheck region_check(const MemoryRegion& r) {
   return c;
 }
 
-// What helpers may touch, in checked mode: the stack and the regions, as the generated code
-// checks them. Callbacks into the program (bpf_loop, for_each_map_elem) need a re-entry into
-// the generated code that this first slice of the JIT does not have: they end the run.
+}  // namespace
+
+// What helpers may touch (in checked mode: the stack and the regions, as the generated code
+// checks them), callbacks into the program and tail calls.
 class JitHost final : public HelperHost {
  public:
   explicit JitHost(JitState& st) : st_(st) {}
@@ -165,35 +167,75 @@ class JitHost final : public HelperHost {
     return nullptr;
   }
 
-  Result<uint64_t> call(uint64_t, std::array<uint64_t, 5>) override {
-    st_.status = Status::kCallback;
-    st_.error_pc = st_.ctx.pc;
-    st_.ctx.stop = true;
-    return Error{ErrorKind::kRuntime, callback_message(), st_.ctx.pc, std::nullopt};
+  // As the interpreter: the callback must be a subprogram of the program that called the
+  // helper; it runs as a bpf-to-bpf call from the helper's instruction.
+  Result<uint64_t> call(uint64_t function, std::array<uint64_t, 5> args) override {
+    const JitProgram* p = current();
+    const std::size_t pc = st_.ctx.pc;
+    const auto base = p ? reinterpret_cast<uint64_t>(p->insns_.data()) : 0;
+    if (p == nullptr || function - base >= p->insns_.size() * sizeof(Insn) || (function - base) % sizeof(Insn) != 0) {
+      return Error{ErrorKind::kRuntime, fmt::format("callback 0x{:x} is not a subprogram of this program", function),
+                   pc, std::nullopt};
+    }
+    const std::size_t target = (function - base) / sizeof(Insn);
+    const Insn* saved_program = st_.program;
+    const uint32_t saved_depth = st_.depth;
+    st_.args = args;
+    const auto entry = reinterpret_cast<JitCallbackEntry>(p->code_ + p->layout_.callback_entry);
+    const uint64_t r0 = entry(&st_, reinterpret_cast<uint64_t>(p->code_ + p->layout_.insn_start[target]), target);
+    if (st_.status != Status::kOk) {
+      st_.ctx.stop = true;  // the helper returns, then the run ends with this error
+      return p->failure(st_);
+    }
+    // An early exit without an error (LD_ABS out of bounds) skips the callee's frame exit.
+    st_.ctx.pc = pc;
+    st_.program = saved_program;
+    st_.depth = saved_depth;
+    return r0;
   }
 
-  // Tail calls need the generated code to switch programs; until it can, bpf_tail_call fails
-  // (the program goes on after the call, as it does when a slot is empty).
-  bool tail_call(const Interpreter&, uint64_t) override { return false; }
-
-  static std::string callback_message() {
-    return "helpers that call back into the program (bpf_loop, bpf_for_each_map_elem) are not available in "
-           "JIT-compiled code yet; run it in the interpreter";
+  bool tail_call(const TailCallTarget& target, uint64_t ctx) override {
+    if (st_.tail_calls >= kMaxTailCalls) return false;
+    const JitProgram* jp = target.jit;
+    if (jp == nullptr || jp->checked_ != entered(0)->checked_) {
+      st_.status = Status::kTailCallJit;
+      st_.error_pc = st_.ctx.pc;
+      st_.error_program = st_.program;
+      st_.ctx.stop = true;
+      return false;
+    }
+    ++st_.tail_calls;
+    bool known = false;
+    for (uint32_t k = 0; k < st_.entered_count; ++k) known = known || st_.entered[k] == jp;
+    if (!known) st_.entered[st_.entered_count++] = jp;  // at most 1 + kMaxTailCalls
+    st_.tail_target = reinterpret_cast<uint64_t>(jp->code_ + jp->layout_.body);
+    st_.tail_ctx = ctx;
+    st_.ctx.stop = true;  // the code's stop path takes the tail call
+    return true;
   }
 
  private:
+  const JitProgram* entered(uint32_t k) const { return st_.entered[k]; }
+  const JitProgram* current() const {
+    for (uint32_t k = 0; k < st_.entered_count; ++k) {
+      if (st_.entered[k]->insns_.data() == st_.program) return st_.entered[k];
+    }
+    return nullptr;
+  }
   JitState& st_;
 };
-
-}  // namespace
 
 Result<uint64_t> JitProgram::run(const RunOptions& options) const {
   JitState st;
   JitHost host(st);
   st.ctx.options = &options;
   // Checked mode: helpers check the pointers they are given. Unchecked code was verified, and
-  // a verified program's pointers are trusted (HelperContext::host == nullptr).
-  if (checked_) st.ctx.host = &host;
+  // a verified program's pointers are trusted.
+  st.ctx.host = &host;
+  st.ctx.trusted = !checked_;
+  st.entered[0] = this;
+  st.entered_count = 1;
+  st.program = insns_.data();
   st.budget = options.branch_limit;  // 0: counts down from 2^64, never reached
   st.stack_lo = reinterpret_cast<uint64_t>(st.stack.data());
   st.helpers = helpers_;
@@ -221,11 +263,18 @@ Result<uint64_t> JitProgram::run(const RunOptions& options) const {
   const uint64_t r0 = entry(&st);
   if (st.status == Status::kOk) return r0;
 
+  return failure(st);
+}
+
+Error JitProgram::failure(const JitState& st) const {
   const std::size_t pc = st.error_pc;
+  const RunOptions& options = *st.ctx.options;
+  // The instruction of the program that failed: this one, or one it tail-called.
+  const Insn* program = st.error_program != nullptr ? st.error_program : insns_.data();
   auto fail = [&](std::string message) { return Error{ErrorKind::kRuntime, std::move(message), pc, std::nullopt}; };
   switch (st.status) {
     case Status::kBadAccess: {
-      const Insn& i = insns_[pc];
+      const Insn& i = program[pc];
       const bool load = i.info().kind == Kind::kLoad || i.info().kind == Kind::kLoadSx;
       return fail(fmt::format("invalid memory {} of {} bytes at 0x{:x} (r{} {:+d}): outside the stack and the "
                               "memory given to the program",
@@ -233,7 +282,7 @@ Result<uint64_t> JitProgram::run(const RunOptions& options) const {
                               i.off));
     }
     case Status::kMisaligned:
-      return fail(fmt::format("misaligned {}-byte atomic access at 0x{:x}", insns_[pc].info().mem_size(),
+      return fail(fmt::format("misaligned {}-byte atomic access at 0x{:x}", program[pc].info().mem_size(),
                               st.error_value));
     case Status::kBranchLimit:
       return fail(fmt::format("stopped after {} taken branches: the program does not terminate "
@@ -242,12 +291,13 @@ Result<uint64_t> JitProgram::run(const RunOptions& options) const {
     case Status::kCallDepth:
       return fail(fmt::format("the call stack of {} frames is too deep !", st.depth + 2));
     case Status::kKfunc:
-      return fail(fmt::format("kernel function calls (kfunc #{}) are not available in this runtime", insns_[pc].imm));
+      return fail(fmt::format("kernel function calls (kfunc #{}) are not available in this runtime", program[pc].imm));
     case Status::kCallxBad:
-      return fail(fmt::format("callx r{}: 0x{:x} is neither a subprogram nor a known helper", insns_[pc].dst,
+      return fail(fmt::format("callx r{}: 0x{:x} is neither a subprogram nor a known helper", program[pc].dst,
                               st.error_value));
-    case Status::kCallback:
-      return fail(JitHost::callback_message());
+    case Status::kTailCallJit:
+      return fail("bpf_tail_call: the target program has no JIT code of this mode (load every program of the chain "
+                  "with the same engine)");
     case Status::kInternal:
     case Status::kOk:
       break;

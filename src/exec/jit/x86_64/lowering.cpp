@@ -12,8 +12,20 @@
 //   r10  scratch
 //
 // Code layout: prologue (entry), the instructions in order, out-of-line failure paths and
-// shared stubs, then the callx jump table. The main program is entered with `call`, so every
-// BPF exit is a plain `ret`, whatever the depth: an unverified program may exit from anywhere.
+// shared stubs, the entry for callbacks, then the callx jump table. The main program is entered
+// with `call`, so every BPF exit is a plain `ret`, whatever the depth: an unverified program may
+// exit from anywhere.
+//
+// Tail calls: bpf_tail_call records the target's body in the JitState and asks to stop; the
+// stop path sees the target and jumps to it with r1 = ctx, in the same frame and with the same
+// return address, so the target's exit returns where the caller's would have. Any program of
+// the chain may therefore run with the entry's prologue, which is why a program that calls
+// helpers saves all of rbx and r13-r15: the targets may use them.
+//
+// Callbacks (bpf_loop, for_each_map_elem): the helper, C++ code, calls the callback entry,
+// which saves the host's callee-saved registers, opens a frame one deeper and calls the
+// subprogram. Early exits (errors, a helper asking to stop) unwind to the innermost entry,
+// through JitState::host_rsp and exit_to, never across the helper's C++ frames.
 #include "exec/jit/x86_64/lowering.hpp"
 
 #include <fmt/format.h>
@@ -116,6 +128,7 @@ class Lowering {
   void prologue();
   void instruction(std::size_t pc);
   void out_of_line();
+  void callback_entry();
 
   // Operations, by kind.
   void alu(const Insn& i, const OpInfo& r);
@@ -152,23 +165,26 @@ class Lowering {
   LoweredLabels labels_;
   Label epilogue_;
   Label early_exit_;
+  Label stop_;
   Label packet_out_;
   Label internal_;
   Label jump_table_;
   bool uses_jump_table_ = false;
   std::vector<FailSite> fail_sites_;
-  std::array<Label, 8> fail_tails_{};
+  std::array<Label, static_cast<std::size_t>(Status::kInternal) + 1> fail_tails_{};
   std::array<std::array<Label, 4>, 2> access_stubs_{};
   Label zero_frame_;
 };
 
 LoweredLabels Lowering::run() {
   labels_.entry = a_.newLabel();
+  labels_.callback_entry = a_.newLabel();
   labels_.body = a_.newLabel();
   labels_.out_of_line = a_.newLabel();
   labels_.data = a_.newLabel();
   epilogue_ = a_.newLabel();
   early_exit_ = a_.newLabel();
+  stop_ = a_.newLabel();
   packet_out_ = a_.newLabel();
   internal_ = a_.newLabel();
   jump_table_ = a_.newLabel();
@@ -208,10 +224,13 @@ LoweredLabels Lowering::run() {
 // then `call` the program so that its exits return here.
 void Lowering::prologue() {
   bool used[11] = {};
+  bool calls_out = false;  // helpers may tail-call into code that uses any of r6-r9
   for (const Insn& i : in_.insns) {
     used[i.dst] = true;
     used[i.src] = true;
+    calls_out = calls_out || i.op == Op::CallHelper || i.op == Op::Callx;
   }
+  if (calls_out) std::fill(used + 6, used + 10, true);
   std::vector<Gp> saved = {x86::rbp, x86::r12};
   for (uint8_t r = 6; r <= 9; ++r) {
     if (used[r]) saved.push_back(reg64(r));
@@ -225,6 +244,8 @@ void Lowering::prologue() {
   if (pad) a_.sub(x86::rsp, 8);
   a_.mov(kState, x86::rdi);
   a_.mov(BPFVM_STATE(host_rsp), x86::rsp);
+  a_.lea(kScratch, x86::ptr(epilogue_));
+  a_.mov(BPFVM_STATE(exit_to), kScratch);
   a_.mov(kBudget, BPFVM_STATE(budget));
   a_.lea(x86::rbp, state(offsetof(JitState, stack) + kJitStackBytes));  // r10 = top of frame 0
   for (uint8_t r = 1; r <= 5; ++r) {
@@ -272,7 +293,8 @@ void Lowering::instruction(std::size_t pc) {
                                 static_cast<uint64_t>(static_cast<int64_t>(pc) + 1 + i.imm) * sizeof(Insn);
         a_.mov(reg64(i.dst), target);
       } else {
-        a_.mov(reg64(i.dst), i.imm64);
+        // A map reference: the value the loader resolved it to, kept in the second slot.
+        a_.mov(reg64(i.dst), i.op == Op::LdImm64 ? i.imm64 : (&i)[1].imm64);
       }
       break;
     case Kind::kLdAbs: case Kind::kLdInd: packet_load(i, r); break;
@@ -518,13 +540,15 @@ void Lowering::may_goto(std::size_t pc, const Insn& i) {
 // JitState's first member. r0-r5 are caller-saved, exactly the registers BPF lets a call clobber.
 void Lowering::call_helper(std::size_t pc, HelperFn fn) {
   a_.mov(BPFVM_STATE(ctx.pc), static_cast<int32_t>(pc));
+  a_.mov(kScratch, reinterpret_cast<uint64_t>(in_.insns.data()));  // which program, for callbacks
+  a_.mov(BPFVM_STATE(program), kScratch);
   a_.mov(BPFVM_STATE(budget), kBudget);
   a_.mov(x86::r9, kState);
   a_.mov(kScratch, reinterpret_cast<uint64_t>(fn));
   a_.call(kScratch);
   a_.mov(kBudget, BPFVM_STATE(budget));
   a_.cmp(BPFVM_STATE(ctx.stop, 1), 0);
-  a_.jne(early_exit_);
+  a_.jne(stop_);
 }
 
 // A bpf-to-bpf call: a new frame 512 bytes below the caller's, zeroed; r6-r9 and r10 of the
@@ -792,6 +816,27 @@ Label& Lowering::zero_frame_stub() {
 
 void Lowering::out_of_line() {
   a_.bind(labels_.out_of_line);
+  // A helper asked to stop: a tail call, or the end of the run with r0 = its return value.
+  // The tail call continues as the target in this frame: registers as fresh as they can be
+  // (r1 = ctx, r10 kept), and the jump spends the branch budget as the interpreter does.
+  a_.bind(stop_);
+  a_.cmp(BPFVM_STATE(tail_target), 0);
+  a_.je(early_exit_);
+  a_.mov(BPFVM_STATE(ctx.stop, 1), 0);
+  a_.mov(kAddr, BPFVM_STATE(tail_target));
+  a_.mov(BPFVM_STATE(tail_target), 0);
+  a_.mov(reg64(1), BPFVM_STATE(tail_ctx));
+  if (in_.options.checked) {
+    Label budget_ok = a_.newLabel();
+    a_.dec(kBudget);
+    a_.jnz(budget_ok);
+    a_.xor_(kScratch.r32(), kScratch.r32());  // the target's first instruction
+    a_.jmp(fail_tail(Status::kBranchLimit));
+    a_.bind(budget_ok);
+  }
+  for (uint8_t r : {0, 2, 3, 4, 5, 6, 7, 8, 9}) a_.xor_(reg32(r), reg32(r));
+  a_.jmp(kAddr);
+  callback_entry();
   // Failure sites: r10 = pc, then the tail of their status (r11 already holds the value).
   for (const FailSite& site : fail_sites_) {
     a_.bind(site.label);
@@ -806,15 +851,18 @@ void Lowering::out_of_line() {
     a_.bind(fail_tails_[s]);
     a_.mov(BPFVM_STATE(error_pc), kScratch);
     a_.mov(BPFVM_STATE(error_value), kAddr);
+    a_.mov(kScratch, reinterpret_cast<uint64_t>(in_.insns.data()));
+    a_.mov(BPFVM_STATE(error_program), kScratch);
     a_.mov(BPFVM_STATE(status, 4), static_cast<int32_t>(s));
     a_.jmp(early_exit_);
   }
   a_.bind(packet_out_);
   a_.xor_(x86::eax, x86::eax);
-  // Ends the run from any depth: the host stack as the prologue left it, r0 = rax.
+  // Ends the run (or the callback) from any depth: the host stack as the innermost entry left
+  // it, r0 = rax.
   a_.bind(early_exit_);
   a_.mov(x86::rsp, BPFVM_STATE(host_rsp));
-  a_.jmp(epilogue_);
+  a_.jmp(BPFVM_STATE(exit_to));
 
   // Access checks beyond the first region: r11 = address; carry set when some region allows it.
   for (unsigned w = 0; w < 2; ++w) {
@@ -872,6 +920,55 @@ void Lowering::out_of_line() {
       a_.embedLabel(in_.insns[pc].op == Op::LdImm64Tail ? internal_ : labels_.insn[pc], 8);
     }
   }
+}
+
+// callback_entry(JitState* state, uint64_t target, uint64_t target_pc): called by a helper (C++)
+// through HelperHost::call. Saves every callee-saved register (the callback may use r6-r9),
+// makes early exits come back here, then enters `target` as a bpf-to-bpf call one frame deeper
+// than the helper's caller, with r1-r5 = state.args.
+void Lowering::callback_entry() {
+  Label done = a_.newLabel(), too_deep = a_.newLabel(), out_of_budget = a_.newLabel();
+  a_.bind(labels_.callback_entry);
+  for (const Gp& r : {x86::rbp, x86::rbx, x86::r12, x86::r13, x86::r14, x86::r15}) a_.push(r);
+  a_.mov(kState, x86::rdi);
+  a_.push(BPFVM_STATE(host_rsp));
+  a_.push(BPFVM_STATE(exit_to));  // 8 pushes in all: rsp is 8 mod 16 again, as `call` needs
+  a_.mov(BPFVM_STATE(host_rsp), x86::rsp);
+  a_.lea(kScratch, x86::ptr(done));
+  a_.mov(BPFVM_STATE(exit_to), kScratch);
+  a_.mov(kBudget, BPFVM_STATE(budget));
+  a_.mov(kAddr, x86::rsi);
+  a_.cmp(BPFVM_STATE(depth, 4), static_cast<int32_t>(kMaxCallFrames - 1));
+  a_.jae(too_deep);
+  if (in_.options.checked) {
+    a_.dec(kBudget);
+    a_.jz(out_of_budget);
+  }
+  a_.inc(BPFVM_STATE(depth, 4));
+  // r10 = the top of frame `depth`: frames are 512 bytes apart from the top of the stack.
+  a_.mov(x86::eax, BPFVM_STATE(depth, 4));
+  a_.shl(x86::eax, 9);
+  static_assert(kStackSize == 512);
+  a_.mov(x86::rbp, BPFVM_STATE(stack_lo));
+  a_.add(x86::rbp, static_cast<int32_t>(kJitStackBytes));
+  a_.sub(x86::rbp, x86::rax);
+  a_.call(zero_frame_stub());
+  for (uint8_t r = 1; r <= 5; ++r) a_.mov(reg64(r), state(offsetof(JitState, args) + 8 * (r - 1)));
+  a_.call(kAddr);
+  a_.bind(done);
+  a_.mov(BPFVM_STATE(budget), kBudget);
+  a_.pop(BPFVM_STATE(exit_to));
+  a_.pop(BPFVM_STATE(host_rsp));
+  for (const Gp& r : {x86::r15, x86::r14, x86::r13, x86::r12, x86::rbx, x86::rbp}) a_.pop(r);
+  a_.ret();
+  // Failures name the helper's instruction (depth) or the callback's first one (budget), as
+  // the interpreter does; the stack is unwound to `done` by the early exit.
+  a_.bind(too_deep);
+  a_.mov(kScratch, BPFVM_STATE(ctx.pc));
+  a_.jmp(fail_tail(Status::kCallDepth));
+  a_.bind(out_of_budget);
+  a_.mov(kScratch, x86::rdx);
+  a_.jmp(fail_tail(Status::kBranchLimit));
 }
 
 #undef BPFVM_STATE

@@ -14,7 +14,7 @@
 namespace bpfvm::jit::detail {
 
 struct LowerInput {
-  std::span<const isa::Insn> insns;
+  std::span<const isa::Insn> insns;   // ld_imm64 of maps: the value to load is in the tail's imm64
   std::span<const HelperFn> helper_at;  // by pc: the helper a CallHelper calls
   JitOptions options;
   bool bmi2 = false;                    // host has BMI2 and the options allow it
@@ -23,6 +23,7 @@ struct LowerInput {
 // Labels of the parts of the code, for JitProgram's layout and dump.
 struct LoweredLabels {
   asmjit::Label entry;                 // the function JitEntry points to
+  asmjit::Label callback_entry;        // the function JitCallbackEntry points to
   asmjit::Label body;
   std::vector<asmjit::Label> insn;     // by pc, where something jumps or calls to
   std::vector<std::size_t> insn_offset;  // by pc: where its code starts

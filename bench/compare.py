@@ -1,0 +1,240 @@
+#!/usr/bin/python3
+"""Times the benchmark programs (bench/progs) as native code, in the kernel's JIT, in bpfvm's
+JIT and in bpfvm's interpreter, in one run, interleaved, and writes the results table
+(docs/benchmarks.md) and a chart of ratios to native code (docs/benchmarks.png).
+
+The measuring is done by the C++ runner (bench/compare_runner.cpp, built as
+build/<preset>/bench/bpfvm_bench_compare); this script takes the medians, subtracts each
+engine's per-run overhead and writes the report. Run as root for the kernel's column.
+
+    cmake --build --preset default --target bpfvm_bench_compare
+    sudo bench/compare.py                   # writes docs/benchmarks.md and docs/benchmarks.png
+
+Debian's python3 (/usr/bin/python3) runs it: the chart needs python3-matplotlib, which
+scripts/install-deps.sh installs.
+"""
+
+import argparse
+import json
+import math
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+
+ENGINES = ["native", "kernel", "jit", "jit_unchecked", "interpreter"]
+TITLES = {
+    "native": "native (clang -O2)",
+    "kernel": "kernel JIT",
+    "jit": "bpfvm JIT",
+    "jit_unchecked": "bpfvm JIT, unchecked",
+    "interpreter": "bpfvm interpreter",
+}
+COLORS = {"kernel": "#888888", "jit": "#1f77b4", "jit_unchecked": "#9ecae1", "interpreter": "#ff7f0e"}
+
+
+def parse_args():
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(here)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--build-dir", default=os.path.join(root, "build", "default"))
+    p.add_argument("--out-dir", default=os.path.join(root, "docs"))
+    p.add_argument("--rounds", type=int, default=15)
+    p.add_argument("--target-ms", type=float, default=10.0, help="time per sample (one batch of runs)")
+    p.add_argument("--cpu", type=int, default=None, help="pin the runner to this CPU")
+    p.add_argument("--only", action="append", default=[], help="only this program (repeatable)")
+    p.add_argument("--no-kernel", action="store_true")
+    p.add_argument("--no-chart", action="store_true")
+    return p.parse_args()
+
+
+def run_runner(args):
+    runner = os.path.join(args.build_dir, "bench", "bpfvm_bench_compare")
+    if not os.path.exists(runner):
+        sys.exit(f"compare.py: {runner} is missing; build it: cmake --build --preset default --target bpfvm_bench_compare")
+    cmd = [runner, "--rounds", str(args.rounds), "--target-ms", str(args.target_ms)]
+    if args.cpu is not None:
+        cmd += ["--cpu", str(args.cpu)]
+    for name in args.only:
+        cmd += ["--only", name]
+    if args.no_kernel:
+        cmd.append("--no-kernel")
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"compare.py: the runner failed (exit {done.returncode})")
+    return json.loads(done.stdout)  # programs in the runner's order (ordered_json)
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def fmt_ns(v):
+    return f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
+
+
+def geomean(values):
+    values = [v for v in values if v > 0]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+
+def analyse(data):
+    programs = data["programs"]
+    empty = programs["empty"]
+    overhead = {e: statistics.median(empty["samples"][e]) for e in empty["samples"]}
+    rows = {}
+    for name, p in programs.items():
+        if name == "empty":
+            continue
+        raw = {e: statistics.median(s) for e, s in p["samples"].items()}
+        # Net of the engine's per-run overhead; never below 1% of the raw time (noise).
+        net = {e: max(raw[e] - overhead[e], raw[e] * 0.01) for e in raw}
+        ratio = {e: net[e] / net["native"] for e in net}
+        rows[name] = {"insns": p["insns"], "raw": raw, "net": net, "ratio": ratio, "compile_us": p["compile_us"]}
+    return overhead, rows
+
+
+def write_markdown(path, data, overhead, rows, command, engines):
+    shown = [e for e in engines if e != "native"]
+    lines = []
+    w = lines.append
+    w("# Benchmarks")
+    w("")
+    w("Produced by")
+    w("")
+    w("```sh")
+    w(command)
+    w("```")
+    w("")
+    w(f"on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {cpu_model()}, {os.cpu_count()} CPUs, "
+      f"Linux {platform.release()}; medians of {data['rounds']} rounds, each sample a batch of runs "
+      f"taking about {data['target_ms']:g} ms. The machine is shared with other builds: compare columns of one "
+      "run, not numbers across runs.")
+    if data["kernel_note"]:
+        w("")
+        w(f"**Kernel JIT not measured:** {data['kernel_note']}.")
+    w("")
+    w("## Time per run")
+    w("")
+    w("Nanoseconds per run of the program on a 1,500-byte packet, net of the engine's per-run overhead "
+      "(below); in parentheses, the ratio to native code.")
+    w("")
+    w("| program | BPF insns | " + " | ".join(TITLES[e] for e in engines) + " |")
+    w("|---|---:|" + "---:|" * len(engines))
+    for name, r in rows.items():
+        cells = [fmt_ns(r["net"]["native"])]
+        cells += [f"{fmt_ns(r['net'][e])} ({r['ratio'][e]:.2f}×)" for e in shown]
+        w(f"| {name} | {r['insns']} | " + " | ".join(cells) + " |")
+    means = [f"**{geomean([r['ratio'][e] for r in rows.values()]):.2f}×**" for e in shown]
+    w("| **geometric mean of ratios** | | 1.00× | " + " | ".join(means) + " |")
+    if "kernel" in shown:
+        slower = [n for n, r in rows.items() if r["net"]["jit"] > r["net"]["kernel"]]
+        w("")
+        w("bpfvm JIT (checked) slower than the kernel JIT on: " + (", ".join(slower) if slower else "none") + ".")
+    w("")
+    w("- *bpfvm JIT*: checked mode, as `bpfvm run` and `bpfvm::Object` run objects today (every memory access "
+      "bounds-checked, loops counted, helper arguments checked; there is no verifier yet).")
+    w("- *bpfvm JIT, unchecked*: the same code without run-time checks, as verified programs will run once the "
+      "verifier lands (safe here: the kernel's verifier accepts these programs).")
+    w("")
+    w("## Per-run overhead (subtracted above)")
+    w("")
+    w("Each engine runs a program through its own test-run path, as `BPF_PROG_TEST_RUN` does in the kernel: the "
+      "kernel's `duration` covers its loop around the program (context reset, timer checks); bpfvm's covers "
+      "`test_run()` calling the engine (run options, the JIT's state and zeroed 4 KiB stack); native code is a "
+      "direct call. That cost is measured with `bench/progs/empty.bpf.c` (returns XDP_PASS) in the same rounds, "
+      "and subtracted from each program's time in the same engine.")
+    w("")
+    w("| " + " | ".join(TITLES[e] for e in engines) + " |")
+    w("|" + "---:|" * len(engines))
+    w("| " + " | ".join(f"{overhead[e]:.1f} ns" for e in engines) + " |")
+    w("")
+    w("## Raw medians (ns per run, overhead included)")
+    w("")
+    w("| program | " + " | ".join(TITLES[e] for e in engines) + " |")
+    w("|---|" + "---:|" * len(engines))
+    for name, r in rows.items():
+        w(f"| {name} | " + " | ".join(fmt_ns(r["raw"][e]) for e in engines) + " |")
+    w("")
+    c = data["compile_1000"]
+    w("## JIT compile time")
+    w("")
+    w(f"A {c['insns']}-instruction program (`bench/thousand_insns.hpp`: ALU with division, stack loads and "
+      "stores, branches, loads through r1), median of repeated `JitProgram::compile` calls (checks, lowering, "
+      "W^X mapping):")
+    w("")
+    w(f"- checked mode: **{c['checked_us'] * 1000 / c['insns']:.0f} µs per 1,000 instructions**")
+    w(f"- unchecked: {c['unchecked_us'] * 1000 / c['insns']:.0f} µs per 1,000 instructions")
+    w("")
+    w("Each benchmark program (checked, as loaded): "
+      + ", ".join(f"{n} {r['compile_us']:.0f} µs ({r['insns']} insns)" for n, r in rows.items()) + ".")
+    w("")
+    w("## Method")
+    w("")
+    w("- One process (`bench/compare_runner.cpp`) loads each program into every engine: the object file built with "
+      "`clang -target bpf -O2` into the kernel (libbpf, BPF_PROG_TEST_RUN; loaded and test-run only, never "
+      "attached) and into bpfvm (twice: JIT and interpreter, each with its own maps); the same C source built with "
+      "`clang -O2` as a native function.")
+    w("- Batch sizes are calibrated once so that a sample takes about the target time. Then, round after round, "
+      "every program is measured in every engine, the order of the engines rotating from round to round, so slow "
+      "phases of the shared machine hit all engines alike. Medians over the rounds.")
+    w("- Every engine's result must equal the native code's, or the runner fails.")
+    w("- `ctest` only runs the runner once on one program with tiny batches (a smoke test, not a timing).")
+    w("")
+    w("![Ratios to native code](benchmarks.png)")
+    w("")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+
+
+def write_chart(path, rows, engines):
+    import matplotlib  # pylint: disable=import-outside-toplevel
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
+    shown = [e for e in engines if e != "native"]
+    names = list(rows)
+    width = 0.8 / len(shown)
+    fig, ax = plt.subplots(figsize=(11, 5))
+    for k, e in enumerate(shown):
+        xs = [i + (k - (len(shown) - 1) / 2) * width for i in range(len(names))]
+        ax.bar(xs, [rows[n]["ratio"][e] for n in names], width, label=TITLES[e], color=COLORS[e])
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names)
+    ax.set_ylabel("time / native time (log scale; lower is faster)")
+    ax.set_title("bpfvm benchmarks: ratio to native code (clang -O2), net of per-run overhead")
+    ax.legend()
+    ax.grid(axis="y", which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main():
+    args = parse_args()
+    data = run_runner(args)
+    overhead, rows = analyse(data)
+    engines = [e for e in ENGINES if e in overhead]
+    os.makedirs(args.out_dir, exist_ok=True)
+    command = "bench/compare.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    write_markdown(os.path.join(args.out_dir, "benchmarks.md"), data, overhead, rows, command.strip(), engines)
+    if not args.no_chart:
+        write_chart(os.path.join(args.out_dir, "benchmarks.png"), rows, engines)
+    for name, r in rows.items():
+        print(f"{name:10} " + "  ".join(f"{e} {r['ratio'][e]:.2f}x" for e in engines if e != "native"))
+    print(f"wrote {os.path.join(args.out_dir, 'benchmarks.md')}")
+
+
+if __name__ == "__main__":
+    main()
