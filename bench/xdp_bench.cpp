@@ -1,7 +1,8 @@
 // Packets per second of the XDP parser example (examples/xdp-filter.bpf.c) on packets held in
 // memory, through the path `bpfvm run --pcap` takes for each packet (run_packet: a test run
 // that builds the XDP context, runs the loaded program, counts the verdict and keeps the
-// packet that goes on). Run: ./build/default/bench/bpfvm_xdp_bench and read items_per_second.
+// packet that goes on), on the JIT (bpfvm run's default) and on the interpreter.
+// Run: ./build/default/bench/bpfvm_xdp_bench and read items_per_second.
 #include <benchmark/benchmark.h>
 
 #include <stdexcept>
@@ -20,25 +21,35 @@ T or_throw(Result<T> r) {
   return std::move(*r);
 }
 
-struct Setup {
-  LoadedObject object;
-  std::vector<std::vector<uint8_t>> packets;  // examples/packets.pcap: IPv4 TCP and UDP, IPv6, ARP
-};
-
-const Setup& setup() {
-  static Setup s{or_throw(LoadedObject::load(or_throw(object::open_object(BPFVM_EXAMPLES_DIR "/xdp-filter.bpf.o")))),
-                 or_throw(read_pcap(BPFVM_SOURCE_DIR "/examples/packets.pcap"))};
-  return s;
+LoadedObject load(Engine engine) {
+  return or_throw(LoadedObject::load(or_throw(object::open_object(BPFVM_EXAMPLES_DIR "/xdp-filter.bpf.o")), nullptr,
+                                     LoadOptions{engine}));
 }
 
-void BM_XdpFilterPackets(benchmark::State& state) {
-  const Setup& s = setup();
-  const LoadedProgram* program = s.object.program("xdp_filter");
+// examples/packets.pcap: IPv4 TCP and UDP, IPv6, ARP.
+const std::vector<std::vector<uint8_t>>& packets() {
+  static const auto p = or_throw(read_pcap(BPFVM_SOURCE_DIR "/examples/packets.pcap"));
+  return p;
+}
+
+// The engine `bpfvm run` uses by default (the JIT on x86-64), and the interpreter.
+void run_xdp_filter(benchmark::State& state, Engine engine) {
+  if (engine == Engine::kJit && !jit::jit_available()) {
+    state.SkipWithError("the JIT needs an x86-64 host");
+    return;
+  }
+  static const LoadedObject interpreted = load(Engine::kInterpreter);
+  const LoadedObject* object = &interpreted;
+  if (engine == Engine::kJit) {
+    static const LoadedObject jitted = load(Engine::kJit);
+    object = &jitted;
+  }
+  const LoadedProgram* program = object->program("xdp_filter");
   if (program == nullptr) throw std::runtime_error("xdp-filter.bpf.o has no program xdp_filter");
   const ProgramRunner runner = program->runner();
   PcapRunResult totals;
   for (auto _ : state) {
-    for (const auto& packet : s.packets) {
+    for (const auto& packet : packets()) {
       auto passed = run_packet(runner, program->prog_type(), packet, 1, totals);
       if (!passed) {
         state.SkipWithError(passed.error().to_string().c_str());
@@ -52,7 +63,11 @@ void BM_XdpFilterPackets(benchmark::State& state) {
   state.counters["dropped_share"] = benchmark::Counter(dropped, benchmark::Counter::kAvgThreads);
 }
 
-BENCHMARK(BM_XdpFilterPackets)->Threads(1)->Threads(2)->UseRealTime();
+void BM_XdpFilterPacketsJit(benchmark::State& s) { run_xdp_filter(s, Engine::kJit); }
+void BM_XdpFilterPacketsInterpreter(benchmark::State& s) { run_xdp_filter(s, Engine::kInterpreter); }
+
+BENCHMARK(BM_XdpFilterPacketsJit)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_XdpFilterPacketsInterpreter)->Threads(1)->Threads(2)->UseRealTime();
 
 }  // namespace
 

@@ -70,9 +70,11 @@ Status check_packet_type(uint32_t prog_type) {
 // run_packet without the type check, which run_pcap makes once.
 Result<std::optional<std::vector<uint8_t>>> run_checked_packet(const ProgramRunner& run, uint32_t prog_type,
                                                                std::span<const uint8_t> packet, uint32_t repeat,
-                                                               PcapRunResult& totals) {
+                                                               PcapRunResult& totals,
+                                                               const std::function<void()>& after_each_run = {}) {
   ++totals.packets;
-  auto r = test_run(run, TestRunRequest{prog_type, std::vector<uint8_t>(packet.begin(), packet.end()), {}, repeat});
+  auto r = test_run(run, TestRunRequest{prog_type, std::vector<uint8_t>(packet.begin(), packet.end()), {}, repeat,
+                                        after_each_run});
   if (!r) return r.error();
   totals.total_duration_ns += r->duration_ns;
   totals.verdicts[verdict_name(prog_type, r->retval).value_or(std::to_string(r->retval))]++;
@@ -107,7 +109,8 @@ Result<PcapRunResult> run_pcap(const ProgramRunner& run, const PcapRunOptions& o
   const u_char* bytes = nullptr;
   int status;
   while ((status = pcap_next_ex(in->get(), &header, &bytes)) == 1) {
-    auto passed = run_checked_packet(run, options.prog_type, {bytes, header->caplen}, options.repeat, result);
+    auto passed = run_checked_packet(run, options.prog_type, {bytes, header->caplen}, options.repeat, result,
+                                     options.after_each_run);
     if (!passed) {
       Error e = passed.error();
       e.message = fmt::format("packet {} of {}: {}", result.packets, options.input, e.message);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <span>
@@ -18,6 +19,7 @@ struct PcapRunOptions {
   std::string input;                // pcap file to read
   std::optional<std::string> output;  // pcap file to write (packets that go on)
   uint32_t repeat = 1;
+  std::function<void()> after_each_run = nullptr;  // as TestRunRequest's: untimed, after every run
 };
 
 struct PcapRunResult {

@@ -28,17 +28,21 @@ bool all_zero(const uint8_t* p, std::size_t from, std::size_t to) {
   return std::all_of(p + from, p + to, [](uint8_t b) { return b == 0; });
 }
 
-// Runs `repeat` times: the last run's r0 and the average duration.
-Result<TestRunResult> timed(const ProgramRunner& run, const RunOptions& options, uint32_t repeat) {
+// Runs `repeat` times: the last run's r0 and the average duration. `after_each_run` is not
+// timed: it is user space's work, not the program's.
+Result<TestRunResult> timed(const ProgramRunner& run, const RunOptions& options, uint32_t repeat,
+                            const std::function<void()>& after_each_run) {
   repeat = std::max<uint32_t>(repeat, 1);
   TestRunResult result;
-  const auto start = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::duration elapsed{};
   for (uint32_t i = 0; i < repeat; ++i) {
+    const auto start = std::chrono::steady_clock::now();
     auto r0 = run(options);
+    elapsed += std::chrono::steady_clock::now() - start;
+    if (after_each_run) after_each_run();
     if (!r0) return r0.error();
     result.r0 = *r0;
   }
-  const auto elapsed = std::chrono::steady_clock::now() - start;
   result.duration_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count()) / repeat;
   result.retval = static_cast<uint32_t>(result.r0);
   return result;
@@ -93,7 +97,7 @@ Result<TestRunResult> run_xdp(const ProgramRunner& run, const TestRunRequest& re
   options.regions.push_back(MemoryRegion{buffer, kPageSize, true});
   options.packet = std::span<const uint8_t>(meta + meta_len, req.data_in.size() - meta_len);
 
-  auto timed_result = timed(run, options, req.repeat);
+  auto timed_result = timed(run, options, req.repeat, req.after_each_run);
   if (!timed_result) return timed_result.error();
   TestRunResult& result = *timed_result;
   const uint8_t* out_meta = ptr32(ctx->data_meta);
@@ -184,7 +188,7 @@ Result<TestRunResult> run_skb(const ProgramRunner& run, const TestRunRequest& re
   options.regions.push_back(MemoryRegion{buffer, kPageSize, true});
   options.packet = std::span<const uint8_t>(data, static_cast<std::size_t>(end - data));
 
-  auto timed_result = timed(run, options, req.repeat);
+  auto timed_result = timed(run, options, req.repeat, req.after_each_run);
   if (!timed_result) return timed_result.error();
   TestRunResult& result = *timed_result;
   const uint8_t* out_data = ptr32(ctx->data);
@@ -222,7 +226,7 @@ Result<TestRunResult> run_raw_context(const ProgramRunner& run, const TestRunReq
   options.context = ctx.data();
   options.args[0] = ctx.empty() ? 0 : reinterpret_cast<uint64_t>(ctx.data());
   options.regions.push_back(MemoryRegion{ctx.data(), ctx.size(), writable});
-  auto timed_result = timed(run, options, req.repeat);
+  auto timed_result = timed(run, options, req.repeat, req.after_each_run);
   if (!timed_result) return timed_result.error();
   TestRunResult& result = *timed_result;
   if (writable && !ctx.empty()) result.ctx_out = ctx;
@@ -234,7 +238,7 @@ Result<TestRunResult> run_memory(const ProgramRunner& run, const TestRunRequest&
   std::vector<uint8_t> memory = req.data_in;
   RunOptions options = memory_run_options(memory);
   options.prog_type = req.prog_type;
-  auto result = timed(run, options, req.repeat);
+  auto result = timed(run, options, req.repeat, req.after_each_run);
   if (result) result->data_out = std::move(memory);
   return result;
 }

@@ -17,6 +17,9 @@ struct TestRunRequest {
   std::vector<uint8_t> data_in;     // the packet (packet types) or memory (unspec)
   std::vector<uint8_t> ctx_in;      // optional context (xdp_md, __sk_buff, pt_regs, raw bytes)
   uint32_t repeat = 1;
+  // Called after each of the `repeat` runs, outside the timed part: where user space reads
+  // what the run sent (perf and ring buffers) as a consumer that keeps up would.
+  std::function<void()> after_each_run = nullptr;
 };
 
 struct TestRunResult {

@@ -4,6 +4,8 @@
 #include <fmt/ranges.h>
 
 #include "btf/value_format.hpp"
+#include "maps/perf_event_array.hpp"
+#include "maps/ringbuf.hpp"
 
 namespace bpfvm {
 namespace {
@@ -44,9 +46,14 @@ OrderedJson percpu_values(const maps::Map& map, std::span<const uint8_t> value) 
 std::string hex_bytes(std::span<const uint8_t> bytes) { return fmt::format("{:02x}", fmt::join(bytes, " ")); }
 
 std::string dump_map_text(const LoadedObject& object, const NamedMap& m) {
+  const std::string type = maps::map_type_name(m.map->type());
+  if (dynamic_cast<const maps::PerfEventArrayMap*>(m.map.get()) != nullptr ||
+      dynamic_cast<const maps::RingBufMap*>(m.map.get()) != nullptr) {
+    return fmt::format("map {} ({}): no elements; its records are read as the program sends them\n", m.name, type);
+  }
   auto entries = entries_of(*m.map);
-  if (!entries) return fmt::format("map {}: {}\n", m.name, entries.error().message);
-  std::string out = fmt::format("map {} ({}):\n", m.name, maps::map_type_name(m.map->type()));
+  if (!entries) return fmt::format("map {} ({}): cannot dump: {}\n", m.name, type, entries.error().message);
+  std::string out = fmt::format("map {} ({}):\n", m.name, type);
   if (has_btf(object, m)) {
     btf::JsonText text(true);
     text.start_array();

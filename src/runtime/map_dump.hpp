@@ -19,7 +19,8 @@ using OrderedJson = nlohmann::ordered_json;
 
 // Plain text: with BTF, bpftool's pretty JSON-like block ("[{\n        \"key\": 0, ..."),
 // without, a "key: 00 00 00 00  value: 06 00 00 00" line per entry and "Found N elements".
-// A map whose elements cannot be read (ring buffers, perf event arrays) gets a line saying why.
+// Ring buffers and perf event arrays, which hold records rather than elements, get a line
+// saying so; a map whose elements cannot be read, a line saying why.
 [[nodiscard]] std::string dump_map_text(const LoadedObject& object, const NamedMap& map);
 
 // JSON: [{"key": [bytes], "value": [bytes], "formatted": {"key": K, "value": V}}]; per-CPU

@@ -163,6 +163,13 @@ TEST(Cli, RunPrintsPerfAndRingbufRecordsAndWhatWasLost) {
       "perf_event_output: samples cpu 0: 02 00 00 00\nringbuf: records: 0e 0d 00 00 00 00 00 00\n";
   EXPECT_TRUE(o.out.starts_with(run_once + run_once + "Return value: 2 (XDP_PASS)")) << o.out;
 
+  o = run_cli("run " + object + " --prog send --data-in " + packet.string() + " --dump-maps");
+  ASSERT_EQ(o.status, 0) << o.err;
+  EXPECT_NE(o.out.find("map samples (perf_event_array): no elements; its records are read as the program sends "
+                       "them\nmap records (ringbuf): no elements;"),
+            std::string::npos)
+      << o.out;
+
   o = run_cli("run " + object + " --prog send --data-in " + packet.string() + " --json");
   ASSERT_EQ(o.status, 0) << o.err;
   EXPECT_NE(o.out.find("\"events\":[{\"map\":\"samples\",\"cpu\":0,\"data\":[0,0,0,0]},"), std::string::npos) << o.out;

@@ -59,6 +59,13 @@ struct Fixture {
   }
 };
 
+// bpftool -j writes bytes as "0x2a" strings; bpfvm as numbers.
+OrderedJson bytes_of(const OrderedJson& hex_strings) {
+  OrderedJson out = OrderedJson::array();
+  for (const auto& h : hex_strings) out.push_back(std::stoul(h.get<std::string>(), nullptr, 16));
+  return out;
+}
+
 std::vector<uint8_t> random_bytes(std::mt19937& rng, std::size_t n) {
   std::vector<uint8_t> out(n);
   for (uint8_t& b : out) b = static_cast<uint8_t>(rng());
@@ -123,7 +130,18 @@ TEST(BtfDumpVsBpftool, SameFormattedEntriesPlainAndJson) {
     ASSERT_EQ(mine->size(), theirs.size());
     for (std::size_t i = 0; i < theirs.size(); ++i) {
       EXPECT_EQ((*mine)[i]["formatted"].dump(), theirs[i]["formatted"].dump()) << "entry " << i;
-      EXPECT_EQ((*mine)[i].contains("values"), theirs[i].contains("values"));
+      // The same bytes, and per-CPU values in the same {"cpu", "value"} shape.
+      EXPECT_EQ((*mine)[i]["key"], bytes_of(theirs[i]["key"])) << "entry " << i;
+      if (theirs[i].contains("values")) {
+        ASSERT_TRUE((*mine)[i].contains("values"));
+        ASSERT_EQ((*mine)[i]["values"].size(), theirs[i]["values"].size());
+        for (std::size_t cpu = 0; cpu < theirs[i]["values"].size(); ++cpu) {
+          EXPECT_EQ((*mine)[i]["values"][cpu]["cpu"], theirs[i]["values"][cpu]["cpu"]);
+          EXPECT_EQ((*mine)[i]["values"][cpu]["value"], bytes_of(theirs[i]["values"][cpu]["value"]));
+        }
+      } else {
+        EXPECT_EQ((*mine)[i]["value"], bytes_of(theirs[i]["value"])) << "entry " << i;
+      }
     }
     ++compared;
   }

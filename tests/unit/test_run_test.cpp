@@ -2,11 +2,16 @@
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstring>
+#include <functional>
+#include <thread>
 
 #include "hooks/pcap_run.hpp"
 #include "hooks/test_run.hpp"
+#include "runtime/low_memory.hpp"
 
 #include <fstream>
 #include "isa/assembler.hpp"
@@ -16,14 +21,15 @@ namespace bpfvm {
 namespace {
 
 Result<TestRunResult> run(uint32_t type, std::string_view source, std::vector<uint8_t> data,
-                          std::vector<uint8_t> ctx = {}, uint32_t repeat = 1) {
+                          std::vector<uint8_t> ctx = {}, uint32_t repeat = 1,
+                          std::function<void()> after_each_run = nullptr) {
   auto insns = isa::assemble(source);
   EXPECT_TRUE(insns.ok()) << insns.error().to_string();
   static const HelperTable helpers;
   auto interpreter = Interpreter::create(*insns, helpers);
   EXPECT_TRUE(interpreter.ok()) << interpreter.error().to_string();
   return test_run([&](const RunOptions& o) { return interpreter->run(o); },
-                  TestRunRequest{type, std::move(data), std::move(ctx), repeat});
+                  TestRunRequest{type, std::move(data), std::move(ctx), repeat, std::move(after_each_run)});
 }
 
 std::vector<uint8_t> frame(std::size_t size) {
@@ -102,6 +108,43 @@ TEST(TestRunHook, RepeatReportsAnAverageDuration) {
                {}, 3);
   ASSERT_TRUE(r.ok()) << r.error().to_string();
   EXPECT_GT(r->duration_ns, 1000u);  // 100k iterations cannot take a microsecond
+}
+
+TEST(LowMemory, ReusedBlocksComeBackZeroedAndLow) {
+  uint8_t* first = nullptr;
+  {
+    auto block = LowMemory::allocate(5000);
+    ASSERT_TRUE(block.ok()) << block.error().to_string();
+    first = block->data();
+    std::memset(block->data(), 0xab, block->size());
+  }
+  auto again = LowMemory::allocate(5000);  // the same size: the block just returned
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->data(), first);
+  EXPECT_TRUE(std::all_of(again->data(), again->data() + again->size(), [](uint8_t b) { return b == 0; }));
+  EXPECT_LT(reinterpret_cast<uintptr_t>(again->data()) + again->size(), uintptr_t{1} << 32);
+  // Blocks in use are never handed out twice.
+  auto other = LowMemory::allocate(5000);
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(other->data(), again->data());
+  // Blocks may end on another thread, and threads exit with blocks in their cache.
+  std::thread worker([block = std::move(*other)]() mutable {
+    auto own = LowMemory::allocate(5000);
+    EXPECT_TRUE(own.ok());
+    LowMemory gone = std::move(block);
+  });
+  worker.join();
+}
+
+TEST(TestRunHook, WhatUserSpaceDoesBetweenRunsIsNotTimed) {
+  int calls = 0;
+  auto r = run(BPF_PROG_TYPE_XDP, "mov %r0, 2\nexit\n", frame(14), {}, 3, [&] {
+    ++calls;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  });
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(calls, 3);  // after every run
+  EXPECT_LT(r->duration_ns, 10'000'000u);  // two instructions, without the 10 ms pauses
 }
 
 TEST(TestRunHook, UnsupportedAndBadInputs) {

@@ -139,8 +139,8 @@ int RunCommand::execute() const {
     if (type == nullptr) die(fmt::format("unknown program type '{}'", type_name));
   }
 
-  // User space reads what the program sends after each run, as a consumer polling its perf
-  // and ring buffers keeps up with the events.
+  // User space reads what the program sends after each run (untimed), as a consumer polling
+  // its perf and ring buffers keeps up with the events.
   std::optional<EventReader> events;
   if (object) {
     auto reader = EventReader::open(*object);
@@ -153,15 +153,15 @@ int RunCommand::execute() const {
   const ProgramRunner runner = [&](const RunOptions& options) {
     RunOptions o = options;
     o.trace = &trace;
-    auto r = loaded ? loaded->run(std::move(o)) : (jitted ? jitted->run(o) : interpreter->run(o));
-    if (events) events->read(records);
-    return r;
+    return loaded ? loaded->run(std::move(o)) : (jitted ? jitted->run(o) : interpreter->run(o));
   };
+  std::function<void()> read_events;
+  if (events) read_events = [&] { events->read(records); };
 
   Json out;
   std::vector<LostRecords> lost;  // known once the runs are done
   if (!pcap_in_.empty()) {
-    PcapRunOptions options{type->type, pcap_in_, std::nullopt, repeat_};
+    PcapRunOptions options{type->type, pcap_in_, std::nullopt, repeat_, read_events};
     if (!pcap_out_.empty()) options.output = pcap_out_;
     auto result = run_pcap(runner, options);
     if (!result) die(where(program_, result.error()));
@@ -180,7 +180,7 @@ int RunCommand::execute() const {
       for (const auto& [verdict, count] : result->verdicts) std::cout << fmt::format("  {}: {}\n", verdict, count);
     }
   } else {
-    TestRunRequest request{type->type, {}, {}, repeat_};
+    TestRunRequest request{type->type, {}, {}, repeat_, read_events};
     if (!data_in_.empty()) request.data_in = read_bytes(data_in_);
     if (!ctx_in_.empty()) request.ctx_in = read_bytes(ctx_in_);
     auto result = test_run(runner, request);
