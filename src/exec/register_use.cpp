@@ -1,23 +1,13 @@
 #include "exec/register_use.hpp"
 
-#include <deque>
+#include <cstdint>
+#include <vector>
 
 namespace bpfvm::regs {
 
 using isa::Insn;
 using isa::Kind;
 using isa::Op;
-
-Reads reads(const Insn& insn) {
-  Reads r;
-  const isa::OpInfo& row = insn.info();
-  if (reads_dst(row)) r.reg[r.count++] = insn.dst;
-  if (reads_src(row)) r.reg[r.count++] = insn.src;
-  if (row.kind == Kind::kExit || (row.kind == Kind::kAtomic && row.match_value == isa::code::kCmpxchg)) {
-    r.reg[r.count++] = 0;
-  }
-  return r;
-}
 
 namespace {
 
@@ -55,18 +45,23 @@ State after(const Insn& insn, State s) {
 InitAnalysis analyse_initialized(std::span<const Insn> insns) {
   const std::size_t n = insns.size();
   InitAnalysis a;
-  a.callback_entry.assign(n, false);
+  a.callback_entry.assign(n, 0);
   std::vector<State> in(n);
-  a.reached.assign(n, false);
-  std::deque<std::size_t> work;
+  a.reached.assign(n, 0);
+  // Sweeps in program order until nothing changes: forward edges settle in the same sweep, so
+  // code without loops takes one (this runs on every compile).
+  std::vector<uint8_t> dirty(n, 0);
+  std::size_t current = 0;
+  bool again = false;
   auto flow = [&](std::size_t pc, State s) {
     if (pc >= n) return;
     State& t = in[pc];
     const State merged{static_cast<uint16_t>(t.known & s.known), static_cast<uint16_t>(t.maybe | s.maybe)};
     if (a.reached[pc] && merged.known == t.known && merged.maybe == t.maybe) return;
-    a.reached[pc] = true;
+    a.reached[pc] = 1;
     t = merged;
-    work.push_back(pc);
+    dirty[pc] = 1;
+    if (pc <= current) again = true;
   };
   flow(0, State{static_cast<uint16_t>(bit(1) | bit(10)), static_cast<uint16_t>(kArgRegs | bit(10))});
   for (std::size_t pc = 0; pc < n; ++pc) {
@@ -74,39 +69,43 @@ InitAnalysis analyse_initialized(std::span<const Insn> insns) {
     if (insns[pc].op == Op::LdFunc) {
       const int64_t target = static_cast<int64_t>(pc) + 1 + insns[pc].imm;
       if (target >= 0 && static_cast<std::size_t>(target) < n) {
-        a.callback_entry[static_cast<std::size_t>(target)] = true;
+        a.callback_entry[static_cast<std::size_t>(target)] = 1;
         flow(static_cast<std::size_t>(target), State{static_cast<uint16_t>(kArgRegs | bit(10)),
                                                      static_cast<uint16_t>(kArgRegs | bit(10))});
       }
     }
   }
-  while (!work.empty()) {
-    const std::size_t pc = work.front();
-    work.pop_front();
-    const Insn& i = insns[pc];
-    const State s = in[pc];
-    const Kind kind = i.info().kind;
-    const auto next = pc + (kind == Kind::kLdImm64 ? 2 : 1);
-    auto target = isa::branch_target(i, pc);
-    switch (kind) {
-      case Kind::kExit: case Kind::kCallKfunc: case Kind::kTail: break;
-      case Kind::kJa: case Kind::kGotol:
-        if (target) flow(static_cast<std::size_t>(*target), s);
-        break;
-      case Kind::kJmpCond: case Kind::kMayGoto:
-        if (target) flow(static_cast<std::size_t>(*target), s);
-        flow(next, s);
-        break;
-      case Kind::kCallLocal:
-        if (target) {
-          flow(static_cast<std::size_t>(*target), State{static_cast<uint16_t>((s.known & kArgRegs) | bit(10)),
-                                                        static_cast<uint16_t>((s.maybe & kArgRegs) | bit(10))});
-        }
-        flow(next, after(i, s));
-        break;
-      default: flow(next, after(i, s)); break;
+  do {
+    again = false;
+    for (current = 0; current < n; ++current) {
+      const std::size_t pc = current;
+      if (!dirty[pc]) continue;
+      dirty[pc] = 0;
+      const Insn& i = insns[pc];
+      const State s = in[pc];
+      const Kind kind = i.info().kind;
+      const auto next = pc + (kind == Kind::kLdImm64 ? 2 : 1);
+      auto target = isa::branch_target(i, pc);
+      switch (kind) {
+        case Kind::kExit: case Kind::kCallKfunc: case Kind::kTail: break;
+        case Kind::kJa: case Kind::kGotol:
+          if (target) flow(static_cast<std::size_t>(*target), s);
+          break;
+        case Kind::kJmpCond: case Kind::kMayGoto:
+          if (target) flow(static_cast<std::size_t>(*target), s);
+          flow(next, s);
+          break;
+        case Kind::kCallLocal:
+          if (target) {
+            flow(static_cast<std::size_t>(*target), State{static_cast<uint16_t>((s.known & kArgRegs) | bit(10)),
+                                                          static_cast<uint16_t>((s.maybe & kArgRegs) | bit(10))});
+          }
+          flow(next, after(i, s));
+          break;
+        default: flow(next, after(i, s)); break;
+      }
     }
-  }
+  } while (again);
   a.known.resize(n);
   a.maybe.resize(n);
   for (std::size_t pc = 0; pc < n; ++pc) {

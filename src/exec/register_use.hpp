@@ -44,7 +44,16 @@ struct Reads {
   uint8_t count = 0;
   uint8_t reg[3] = {};
 };
-[[nodiscard]] Reads reads(const isa::Insn& insn);
+[[nodiscard]] inline Reads reads(const isa::Insn& insn) {
+  Reads r;
+  const isa::OpInfo& row = insn.info();
+  if (reads_dst(row)) r.reg[r.count++] = insn.dst;
+  if (reads_src(row)) r.reg[r.count++] = insn.src;
+  if (row.kind == isa::Kind::kExit || (row.kind == isa::Kind::kAtomic && row.match_value == isa::code::kCmpxchg)) {
+    r.reg[r.count++] = 0;
+  }
+  return r;
+}
 
 // For each instruction, the registers written before it on every path that reaches it
 // (`known`) and on at least one (`maybe`), with the interpreter's rules: r1 and r10 at entry
@@ -57,8 +66,8 @@ struct InitAnalysis {
   bool tracking = false;
   std::vector<uint16_t> known;
   std::vector<uint16_t> maybe;
-  std::vector<bool> reached;
-  std::vector<bool> callback_entry;  // ld_imm64 func targets: where callbacks may start
+  std::vector<uint8_t> reached;        // bytes, not bits: read on every compile
+  std::vector<uint8_t> callback_entry;  // ld_imm64 func targets: where callbacks may start
 };
 [[nodiscard]] InitAnalysis analyse_initialized(std::span<const isa::Insn> insns);
 

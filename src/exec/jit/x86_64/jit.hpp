@@ -98,7 +98,7 @@ class JitProgram {
   const HelperTable* helpers_ = nullptr;
   bool checked_ = true;
   bool tracking_ = false;               // checked code tracks register writes at run time
-  std::vector<bool> callback_entry_;    // checked, not tracking: where callbacks may start
+  std::vector<uint8_t> callback_entry_;  // checked, not tracking: where callbacks may start
   uint8_t* code_ = nullptr;     // mapped read+exec
   std::size_t code_size_ = 0;   // bytes of code and data
   std::size_t mapped_size_ = 0; // bytes mapped (page-rounded)
