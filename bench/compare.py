@@ -153,7 +153,8 @@ def write_markdown(path, data, overhead, rows, command, engines):
       "kernel's `duration` covers its loop around the program (context reset, timer checks); bpfvm's covers "
       "`test_run()` calling the engine (run options, the JIT's state and zeroed 4 KiB stack); native code is a "
       "direct call. That cost is measured with `bench/progs/empty.bpf.c` (returns XDP_PASS) in the same rounds, "
-      "and subtracted from each program's time in the same engine.")
+      "and subtracted from each program's time in the same engine. Where a program's run is not much longer than "
+      "an engine's overhead (parse: tens of nanoseconds), its net time is the least precise figure of the table.")
     w("")
     w("| " + " | ".join(TITLES[e] for e in engines) + " |")
     w("|" + "---:|" * len(engines))

@@ -213,7 +213,7 @@ int run(const Args& args) {
 
   const std::vector<uint8_t> data = packet(7);
   std::optional<std::string> kernel_note;
-  if (!args.kernel) kernel_note = "not measured (--no-kernel)";
+  if (!args.kernel) kernel_note = "--no-kernel was given";
   std::vector<std::unique_ptr<Subject>> subjects;
   for (const BenchProgram& p : chosen) {
     const std::string path = args.progs_dir + "/" + p.name + ".bpf.o";
