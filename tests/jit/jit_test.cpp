@@ -291,6 +291,25 @@ TEST(JitCallbacks, RefusedAndFailingCallbacksAsInTheInterpreter) {
   r = both("lddw_func %r1, f\ncall 2\nexit\nf:\nlddw_func %r1, f\ncall 2\nexit\n");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("too deep"), std::string::npos) << r.error().message;
+  // The one documented difference: a callback address made by arithmetic, into the middle of
+  // a subprogram. The interpreter calls it; checked JIT code (compiled knowing which registers
+  // are written where) refuses it, and the helper sees an error.
+  const char* forged = "lddw_func %r1, f\nadd %r1, 24\ncall 2\nexit\nf:\nmov %r0, 1\nmov %r0, 2\nexit\n";
+  EXPECT_EQ(*interpreter_run(forged, {}, {}, &helpers), 2u);
+  EXPECT_EQ(*jit_run(forged, {}, {}, {}, &helpers), 99u);
+  // A callback into the second half of an ld_imm64 is an internal error in both engines.
+  {
+    auto insns = isa::assemble("lddw_func %r1, f\ncall 2\nexit\nf:\nlddw %r0, 1\nexit\n");
+    ASSERT_TRUE(insns.ok());
+    (*insns)[0].imm += 1;  // f + 1: the tail of f's ld_imm64
+    auto program = JitProgram::compile(*insns, helpers);
+    auto interpreter = Interpreter::create(*insns, helpers);
+    ASSERT_TRUE(program.ok() && interpreter.ok());
+    for (const auto& failed : {program->run({}), interpreter->run({})}) {
+      ASSERT_FALSE(failed.ok());
+      EXPECT_EQ(failed.error().kind, ErrorKind::kInternal) << failed.error().to_string();
+    }
+  }
   // A helper in the callback asking to stop ends the run with the outer helper's r0.
   HelperTable stopping = helpers;
   stopping.add(Helper{3, "stop", [](uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, HelperContext& ctx) {

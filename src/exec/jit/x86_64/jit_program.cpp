@@ -190,6 +190,12 @@ class JitHost final : public HelperHost {
                    pc, std::nullopt};
     }
     const std::size_t target = (function - base) / sizeof(Insn);
+    if (p->insns_[target].op == isa::Op::LdImm64Tail) {
+      // The interpreter executes the tail and fails; so does the run here.
+      st_.status = Status::kInternal;
+      st_.ctx.stop = true;
+      return p->failure(st_);
+    }
     if (p->checked_ && !p->tracking_ && !p->callback_entry_[target]) {
       // Its code was compiled knowing which registers are written on the way to it; a callback
       // made up by arithmetic on a subprogram's address starts where that does not hold.
