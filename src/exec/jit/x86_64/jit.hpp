@@ -83,7 +83,7 @@ class JitProgram {
     std::size_t body = 0;                 // first BPF instruction
     std::vector<std::size_t> insn_start;  // by pc; ld_imm64 tails repeat the head's end
     std::size_t out_of_line = 0;          // failure paths and shared stubs
-    std::size_t callback_entry = 0;       // where helpers re-enter the code for callbacks
+    std::size_t callback_entry = 0;       // where helpers re-enter the code for callbacks (0: none)
     std::size_t data = 0;                 // jump table for callx (== code size if none)
   };
 

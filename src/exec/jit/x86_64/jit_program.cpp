@@ -139,7 +139,8 @@ Result<JitProgram> JitProgram::compile(std::vector<Insn> program, const HelperTa
   jp.layout_.body = offset(labels->body);
   jp.layout_.insn_start = std::move(labels->insn_offset);  // .text is the only section: offsets are final
   jp.layout_.out_of_line = offset(labels->out_of_line);
-  jp.layout_.callback_entry = offset(labels->callback_entry);
+  // 0 (the main entry, never a callback's): no callback entry, the program names no function.
+  jp.layout_.callback_entry = code.isLabelBound(labels->callback_entry) ? offset(labels->callback_entry) : 0;
   jp.layout_.data = offset(labels->data);
   return jp;
 }
@@ -185,7 +186,8 @@ class JitHost final : public HelperHost {
     const JitProgram* p = current();
     const std::size_t pc = st_.ctx.pc;
     const auto base = p ? reinterpret_cast<uint64_t>(p->insns_.data()) : 0;
-    if (p == nullptr || function - base >= p->insns_.size() * sizeof(Insn) || (function - base) % sizeof(Insn) != 0) {
+    if (p == nullptr || p->layout_.callback_entry == 0 || function - base >= p->insns_.size() * sizeof(Insn) ||
+        (function - base) % sizeof(Insn) != 0) {
       return Error{ErrorKind::kRuntime, fmt::format("callback 0x{:x} is not a subprogram of this program", function),
                    pc, std::nullopt};
     }

@@ -30,6 +30,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <optional>
@@ -189,7 +190,6 @@ LoweredLabels Lowering::run() {
   labels_.data = a_.newLabel();
   epilogue_ = a_.newLabel();
   early_exit_ = a_.newLabel();
-  stop_ = a_.newLabel();
   packet_out_ = a_.newLabel();
   internal_ = a_.newLabel();
   jump_table_ = a_.newLabel();
@@ -559,6 +559,7 @@ void Lowering::call_helper(std::size_t pc, HelperFn fn) {
   a_.mov(kBudget, BPFVM_STATE(budget));
   if (tracking()) args_scratched();
   a_.cmp(BPFVM_STATE(ctx.stop, 1), 0);
+  if (!stop_.isValid()) stop_ = a_.newLabel();
   a_.jne(stop_);
 }
 
@@ -886,28 +887,33 @@ Label& Lowering::zero_frame_stub() {
 
 void Lowering::out_of_line() {
   a_.bind(labels_.out_of_line);
-  // A helper asked to stop: a tail call, or the end of the run with r0 = its return value.
-  // The tail call continues as the target in this frame: registers as fresh as they can be
-  // (r1 = ctx, r10 kept), and the jump spends the branch budget as the interpreter does.
-  a_.bind(stop_);
-  a_.cmp(BPFVM_STATE(tail_target), 0);
-  a_.je(early_exit_);
-  a_.mov(BPFVM_STATE(ctx.stop, 1), 0);
-  a_.mov(kAddr, BPFVM_STATE(tail_target));
-  a_.mov(BPFVM_STATE(tail_target), 0);
-  a_.mov(reg64(1), BPFVM_STATE(tail_ctx));
-  a_.mov(BPFVM_STATE(init, 4), static_cast<int32_t>(regs::bit(1) | regs::bit(isa::kFrameReg)));
-  if (in_.options.checked) {
-    Label budget_ok = a_.newLabel();
-    a_.dec(kBudget);
-    a_.jnz(budget_ok);
-    a_.xor_(kScratch.r32(), kScratch.r32());  // the target's first instruction
-    a_.jmp(fail_tail(Status::kBranchLimit));
-    a_.bind(budget_ok);
+  if (stop_.isValid()) {
+    // A helper asked to stop: a tail call, or the end of the run with r0 = its return value.
+    // The tail call continues as the target in this frame: registers as fresh as they can be
+    // (r1 = ctx, r10 kept), and the jump spends the branch budget as the interpreter does.
+    a_.bind(stop_);
+    a_.cmp(BPFVM_STATE(tail_target), 0);
+    a_.je(early_exit_);
+    a_.mov(BPFVM_STATE(ctx.stop, 1), 0);
+    a_.mov(kAddr, BPFVM_STATE(tail_target));
+    a_.mov(BPFVM_STATE(tail_target), 0);
+    a_.mov(reg64(1), BPFVM_STATE(tail_ctx));
+    a_.mov(BPFVM_STATE(init, 4), static_cast<int32_t>(regs::bit(1) | regs::bit(isa::kFrameReg)));
+    if (in_.options.checked) {
+      Label budget_ok = a_.newLabel();
+      a_.dec(kBudget);
+      a_.jnz(budget_ok);
+      a_.xor_(kScratch.r32(), kScratch.r32());  // the target's first instruction
+      a_.jmp(fail_tail(Status::kBranchLimit));
+      a_.bind(budget_ok);
+    }
+    for (uint8_t r : {0, 2, 3, 4, 5, 6, 7, 8, 9}) a_.xor_(reg32(r), reg32(r));
+    a_.jmp(kAddr);
   }
-  for (uint8_t r : {0, 2, 3, 4, 5, 6, 7, 8, 9}) a_.xor_(reg32(r), reg32(r));
-  a_.jmp(kAddr);
-  callback_entry();
+  // Helpers can call back only into programs that name a subprogram (ld_imm64 func).
+  const bool names_functions = std::any_of(in_.insns.begin(), in_.insns.end(),
+                                           [](const Insn& i) { return i.op == Op::LdFunc; });
+  if (names_functions) callback_entry();
   // Failure sites: r10 = pc, then the tail of their status (r11 already holds the value).
   for (const FailSite& site : fail_sites_) {
     a_.bind(site.label);
