@@ -544,8 +544,8 @@ struct Row {
 const Row kRows[] = {
     {BPF_FUNC_probe_read, probe_read, {RetType::kInteger, {A::kPtrToUninitMem, A::kConstSizeOrZero, A::kAnything}, true}},
     {BPF_FUNC_ktime_get_ns, ktime_get_ns, {RetType::kInteger, {}, false}},
-    {BPF_FUNC_trace_printk, trace_printk,
-     {RetType::kInteger, {A::kPtrToMem, A::kConstSize, A::kAnything, A::kAnything, A::kAnything}, true}},
+    // Only the format is checked; the three values are read when the format names them.
+    {BPF_FUNC_trace_printk, trace_printk, {RetType::kInteger, {A::kPtrToMem, A::kConstSize}, true}},
     {BPF_FUNC_get_prandom_u32, get_prandom_u32, {RetType::kInteger, {}, false}},
     {BPF_FUNC_skb_store_bytes, skb_store_bytes,
      {RetType::kInteger, {A::kPtrToCtx, A::kAnything, A::kPtrToMem, A::kConstSize, A::kAnything}, false}},

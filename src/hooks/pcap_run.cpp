@@ -59,15 +59,40 @@ std::optional<std::size_t> kept_bytes(uint32_t prog_type, uint32_t retval, std::
   return size;
 }
 
+Status check_packet_type(uint32_t prog_type) {
+  const ProgTypeInfo* info = prog_type_info(prog_type);
+  if (info != nullptr && (info->context == ContextKind::kXdp || info->context == ContextKind::kSkb)) return ok_status();
+  return pcap_error(fmt::format("programs of type {} do not run on packets; use xdp, tc (sched_cls), "
+                                "socket_filter or cgroup_skb",
+                                info ? std::string(info->name) : std::to_string(prog_type)));
+}
+
+// run_packet without the type check, which run_pcap makes once.
+Result<std::optional<std::vector<uint8_t>>> run_checked_packet(const ProgramRunner& run, uint32_t prog_type,
+                                                               std::span<const uint8_t> packet, uint32_t repeat,
+                                                               PcapRunResult& totals) {
+  ++totals.packets;
+  auto r = test_run(run, TestRunRequest{prog_type, std::vector<uint8_t>(packet.begin(), packet.end()), {}, repeat});
+  if (!r) return r.error();
+  totals.total_duration_ns += r->duration_ns;
+  totals.verdicts[verdict_name(prog_type, r->retval).value_or(std::to_string(r->retval))]++;
+  const auto keep = kept_bytes(prog_type, r->retval, r->data_out.size());
+  if (!keep) return std::optional<std::vector<uint8_t>>();
+  r->data_out.resize(*keep);
+  return std::optional<std::vector<uint8_t>>(std::move(r->data_out));
+}
+
 }  // namespace
 
+Result<std::optional<std::vector<uint8_t>>> run_packet(const ProgramRunner& run, uint32_t prog_type,
+                                                       std::span<const uint8_t> packet, uint32_t repeat,
+                                                       PcapRunResult& totals) {
+  if (auto st = check_packet_type(prog_type); !st) return st.error();
+  return run_checked_packet(run, prog_type, packet, repeat, totals);
+}
+
 Result<PcapRunResult> run_pcap(const ProgramRunner& run, const PcapRunOptions& options) {
-  const ProgTypeInfo* info = prog_type_info(options.prog_type);
-  if (info == nullptr || (info->context != ContextKind::kXdp && info->context != ContextKind::kSkb)) {
-    return pcap_error(fmt::format("programs of type {} do not run on packets; use xdp, tc (sched_cls), "
-                                  "socket_filter or cgroup_skb",
-                                  info ? std::string(info->name) : std::to_string(options.prog_type)));
-  }
+  if (auto st = check_packet_type(options.prog_type); !st) return st.error();
   auto in = open_input(options.input);
   if (!in) return in.error();
   DumperHandle out;
@@ -82,21 +107,16 @@ Result<PcapRunResult> run_pcap(const ProgramRunner& run, const PcapRunOptions& o
   const u_char* bytes = nullptr;
   int status;
   while ((status = pcap_next_ex(in->get(), &header, &bytes)) == 1) {
-    ++result.packets;
-    TestRunRequest request{options.prog_type, std::vector<uint8_t>(bytes, bytes + header->caplen), {}, options.repeat};
-    auto r = test_run(run, request);
-    if (!r) {
-      Error e = r.error();
+    auto passed = run_checked_packet(run, options.prog_type, {bytes, header->caplen}, options.repeat, result);
+    if (!passed) {
+      Error e = passed.error();
       e.message = fmt::format("packet {} of {}: {}", result.packets, options.input, e.message);
       return e;
     }
-    result.total_duration_ns += r->duration_ns;
-    result.verdicts[verdict_name(options.prog_type, r->retval).value_or(std::to_string(r->retval))]++;
-    if (auto keep = kept_bytes(options.prog_type, r->retval, r->data_out.size()); keep && out) {
+    if (*passed && out) {
       pcap_pkthdr h = *header;
-      h.caplen = static_cast<bpf_u_int32>(*keep);
-      h.len = static_cast<bpf_u_int32>(*keep);
-      pcap_dump(reinterpret_cast<u_char*>(out.get()), &h, r->data_out.data());
+      h.caplen = h.len = static_cast<bpf_u_int32>((*passed)->size());
+      pcap_dump(reinterpret_cast<u_char*>(out.get()), &h, (*passed)->data());
       ++result.written;
     }
   }

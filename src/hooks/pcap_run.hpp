@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,14 @@ struct PcapRunResult {
 // TC_ACT_PIPE, TC_ACT_RECLASSIFY, TC_ACT_UNSPEC and TC_ACT_REDIRECT; and, for socket filters,
 // when the program keeps a non-zero length (truncated to it).
 [[nodiscard]] Result<PcapRunResult> run_pcap(const ProgramRunner& run, const PcapRunOptions& options);
+
+// What run_pcap does with each packet, for packets held in memory (benchmarks, embedders):
+// runs the program on it `repeat` times, counts the packet, its verdict and duration in
+// `totals`, and returns the packet as it goes on, or nullopt when the program dropped it.
+// Fails for program types that do not run on packets, and when the run fails.
+[[nodiscard]] Result<std::optional<std::vector<uint8_t>>> run_packet(const ProgramRunner& run, uint32_t prog_type,
+                                                                     std::span<const uint8_t> packet, uint32_t repeat,
+                                                                     PcapRunResult& totals);
 
 // Writes packets to a pcap file (Ethernet link type); for tests and tools.
 [[nodiscard]] Status write_pcap(const std::string& path, const std::vector<std::vector<uint8_t>>& packets);

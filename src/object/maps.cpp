@@ -283,10 +283,17 @@ Status collect_data_map(LoadContext& ctx, ObjectSpec& spec, const ElfSection& s,
         }
         v.offset = static_cast<uint32_t>(sym->value);
         v.size = static_cast<uint32_t>(size);
+        // clang leaves a DATASEC's variable offsets (and its size) to the loader, as libbpf's
+        // btf_fixup_datasec fills them in; values formatted by this BTF need them. The BTF is
+        // this object's own copy (btf__new in open_object).
+        auto* info = const_cast<btf_var_secinfo*>(&vars[i]);
+        info->offset = v.offset;
+        info->size = v.size;
         if (v.global) m.map_flags |= kMapFlagMmapable;
         m.vars.push_back(std::move(v));
       }
       std::sort(m.vars.begin(), m.vars.end(), [](const DataVar& a, const DataVar& b) { return a.offset < b.offset; });
+      const_cast<btf_type*>(datasec)->size = m.value_size;
     }
   }
   ctx.data_maps[s.index] = spec.maps.size();

@@ -36,6 +36,29 @@ maps::MapDef map_def(const object::MapSpec& spec) {
   return def;
 }
 
+// libbpf's bpf_object__create_map creates these map types without BTF (the kernel would
+// refuse key/value types for most of them).
+bool created_without_btf(uint32_t type) {
+  switch (type) {
+    case BPF_MAP_TYPE_PERF_EVENT_ARRAY:
+    case BPF_MAP_TYPE_CGROUP_ARRAY:
+    case BPF_MAP_TYPE_STACK_TRACE:
+    case BPF_MAP_TYPE_ARRAY_OF_MAPS:
+    case BPF_MAP_TYPE_HASH_OF_MAPS:
+    case BPF_MAP_TYPE_DEVMAP:
+    case BPF_MAP_TYPE_DEVMAP_HASH:
+    case BPF_MAP_TYPE_CPUMAP:
+    case BPF_MAP_TYPE_XSKMAP:
+    case BPF_MAP_TYPE_SOCKMAP:
+    case BPF_MAP_TYPE_SOCKHASH:
+    case BPF_MAP_TYPE_QUEUE:
+    case BPF_MAP_TYPE_STACK:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 LoadedProgram::LoadedProgram(std::string name, std::string section, uint32_t type, Interpreter interpreter,
@@ -77,6 +100,7 @@ maps::Map* LoadedObject::map(std::string_view name) const {
 Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec, std::shared_ptr<const HelperTable> helpers,
                                         LoadOptions options) {
   LoadedObject object;
+  object.btf_ = spec.btf;
   auto env = std::make_shared<ProgramEnvironment>();
   // The table lives as long as any program of the object (interpreters keep a pointer to it).
   env->helpers = helpers ? std::move(helpers) : std::shared_ptr<const HelperTable>(&linux_helpers(), [](const HelperTable*) {});
@@ -98,7 +122,12 @@ Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec, std::sha
     if (ms.read_only()) {
       if (auto st = m->freeze(); !st) return load_error(fmt::format("map '{}': {}", ms.name, st.error().message));
     }
-    object.maps_.push_back(NamedMap{ms.name, m});
+    NamedMap named{ms.name, m};
+    if (spec.btf && !created_without_btf(ms.type)) {
+      named.btf_key_type_id = ms.btf_key_type_id;
+      named.btf_value_type_id = ms.btf_value_type_id;
+    }
+    object.maps_.push_back(std::move(named));
     env->maps.push_back(m);
   }
   // Statically initialised map-in-map slots (`.values = { [i] = &inner }`).

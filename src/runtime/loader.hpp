@@ -63,6 +63,11 @@ class LoadedProgram {
 struct NamedMap {
   std::string name;  // libbpf's name: "counts", "hello.bss"
   maps::MapPtr map;
+  // The key's and value's types in LoadedObject::btf() (0: none), as libbpf gives them to the
+  // kernel: global data maps have a value type (the DATASEC) and no key type, and the map
+  // types libbpf creates without BTF (perf event arrays, queues, map-in-maps...) have neither.
+  uint32_t btf_key_type_id = 0;
+  uint32_t btf_value_type_id = 0;
 };
 
 class LoadedObject {
@@ -78,8 +83,11 @@ class LoadedObject {
   [[nodiscard]] const LoadedProgram* program(std::string_view name) const;
   [[nodiscard]] const std::vector<NamedMap>& maps() const { return maps_; }
   [[nodiscard]] maps::Map* map(std::string_view name) const;
+  // The object's BTF (nullptr when it has none): the types of NamedMap's type ids.
+  [[nodiscard]] const struct ::btf* btf() const { return btf_.get(); }
 
  private:
+  object::BtfHandle btf_;
   std::vector<NamedMap> maps_;
   std::vector<std::shared_ptr<LoadedProgram>> programs_;
 };

@@ -170,7 +170,11 @@ std::variant<Structure, Rejection> check_structure(std::span<const RawInsn> insn
   // The kernel checks the rest of each instruction when its path analysis reaches it; every
   // instruction is reachable now, so checking them in order finds the same faults.
   auto decoded = isa::decode(insns, isa::DecodeOptions{.linux_compatible = true});
-  if (!decoded) return reject(EINVAL, decoded.error().message, decoded.error().insn);
+  if (!decoded) {
+    // The kernel finds a write to r10 in check_reg_arg(), which answers EACCES.
+    const int error = decoded.error().message == "frame pointer is read only" ? EACCES : EINVAL;
+    return reject(error, decoded.error().message, decoded.error().insn);
+  }
   return Structure{std::move(*decoded), std::move(subs)};
 }
 

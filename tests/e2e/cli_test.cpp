@@ -153,6 +153,34 @@ TEST(Cli, RunErrors) {
 }
 
 // The bpf_conformance runner's protocol, on every conformance program.
+TEST(Cli, RunPrintsPerfAndRingbufRecordsAndWhatWasLost) {
+  const std::string object = std::string(BPFVM_OBJECT_PROGS_DIR) + "/events.bpf.o";
+  const auto packet = write("p60", std::string(60, '\0'));
+  auto o = run_cli("run " + object + " --prog send --data-in " + packet.string() + " --repeat 2");
+  ASSERT_EQ(o.status, 0) << o.err;
+  const std::string run_once =
+      "perf_event_output: samples cpu 0: 00 00 00 00\nperf_event_output: samples cpu 0: 01 00 00 00\n"
+      "perf_event_output: samples cpu 0: 02 00 00 00\nringbuf: records: 0e 0d 00 00 00 00 00 00\n";
+  EXPECT_TRUE(o.out.starts_with(run_once + run_once + "Return value: 2 (XDP_PASS)")) << o.out;
+
+  o = run_cli("run " + object + " --prog send --data-in " + packet.string() + " --json");
+  ASSERT_EQ(o.status, 0) << o.err;
+  EXPECT_NE(o.out.find("\"events\":[{\"map\":\"samples\",\"cpu\":0,\"data\":[0,0,0,0]},"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("{\"map\":\"records\",\"data\":[14,13,0,0,0,0,0,0]}]"), std::string::npos) << o.out;
+  EXPECT_EQ(o.out.find("events_lost"), std::string::npos) << o.out;
+
+  // 1000 samples of 64 bytes (80 with the perf header) in one run: 409 fit in 32 KiB.
+  o = run_cli("run " + object + " --prog flood --data-in " + packet.string());
+  ASSERT_EQ(o.status, 0) << o.err;
+  EXPECT_NE(o.out.find("perf_event_output: samples cpu 0: 98 01 00 00"), std::string::npos);  // sample 408
+  EXPECT_EQ(o.out.find("perf_event_output: samples cpu 0: 99 01 00 00"), std::string::npos);
+  EXPECT_NE(o.out.find("perf_event_output: samples cpu 0: lost 591 samples (perf buffer full)\n"), std::string::npos)
+      << o.out;
+  o = run_cli("run " + object + " --prog flood --data-in " + packet.string() + " --json");
+  ASSERT_EQ(o.status, 0) << o.err;
+  EXPECT_NE(o.out.find("\"events_lost\":[{\"map\":\"samples\",\"cpu\":0,\"count\":591}]"), std::string::npos);
+}
+
 TEST(ConformancePlugin, PassesTheWholeSuite) { EXPECT_EQ(run_conformance_plugin("''"), 313); }
 
 TEST(ConformancePlugin, WrapperScriptSpeaksTheRunnersArgumentOrder) {

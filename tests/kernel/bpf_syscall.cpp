@@ -29,7 +29,7 @@ std::optional<std::string> unavailable_reason() {
 }
 
 LoadResult load_program(uint32_t prog_type, const std::vector<isa::RawInsn>& insns, uint32_t log_level,
-                        const char* license) {
+                        const char* license, uint32_t expected_attach_type) {
   std::vector<char> log(log_level ? 1 << 20 : 0);
   union bpf_attr attr;
   std::memset(&attr, 0, sizeof(attr));
@@ -38,6 +38,7 @@ LoadResult load_program(uint32_t prog_type, const std::vector<isa::RawInsn>& ins
   attr.insn_cnt = static_cast<uint32_t>(insns.size());
   attr.license = ptr(license);
   attr.log_level = log_level;
+  attr.expected_attach_type = expected_attach_type;
   if (log_level) {
     attr.log_buf = ptr(log.data());
     attr.log_size = static_cast<uint32_t>(log.size());
@@ -109,14 +110,19 @@ TestRunOutput test_run(int prog_fd, const std::vector<uint8_t>& data_in, const s
   return out;
 }
 
-int create_array_map(uint32_t value_size, uint32_t max_entries) {
+int create_map(uint32_t type, uint32_t key_size, uint32_t value_size, uint32_t max_entries, uint32_t flags) {
   union bpf_attr attr;
   std::memset(&attr, 0, sizeof(attr));
-  attr.map_type = BPF_MAP_TYPE_ARRAY;
-  attr.key_size = 4;
+  attr.map_type = type;
+  attr.key_size = key_size;
   attr.value_size = value_size;
   attr.max_entries = max_entries;
+  attr.map_flags = flags;
   return static_cast<int>(sys_bpf(BPF_MAP_CREATE, &attr));
+}
+
+int create_array_map(uint32_t value_size, uint32_t max_entries) {
+  return create_map(BPF_MAP_TYPE_ARRAY, 4, value_size, max_entries, 0);
 }
 
 }  // namespace bpfvm::kernel

@@ -21,7 +21,7 @@ struct LoadResult {
 std::optional<std::string> unavailable_reason();
 
 LoadResult load_program(uint32_t prog_type, const std::vector<isa::RawInsn>& insns, uint32_t log_level,
-                        const char* license = "GPL");
+                        const char* license = "GPL", uint32_t expected_attach_type = 0);
 
 struct ProgInfo {
   uint32_t id = 0;
@@ -43,5 +43,7 @@ TestRunOutput test_run(int prog_fd, const std::vector<uint8_t>& data_in, const s
 
 // An array map (for ld_imm64 map references); returns the fd or -1.
 int create_array_map(uint32_t value_size, uint32_t max_entries);
+// Any map; returns the fd or -1.
+int create_map(uint32_t type, uint32_t key_size, uint32_t value_size, uint32_t max_entries, uint32_t flags = 0);
 
 }  // namespace bpfvm::kernel

@@ -7,7 +7,9 @@
 
 #include "hooks/test_run.hpp"
 #include "object/object.hpp"
+#include "runtime/events.hpp"
 #include "runtime/loader.hpp"
+#include "support/cpu.hpp"
 
 namespace bpfvm {
 namespace {
@@ -120,6 +122,92 @@ TEST(Loader, BadObjectsGetClearErrors) {
   auto spec = object::open_object(std::string(BPFVM_OBJECT_PROGS_DIR) + "/legacy_maps.bpf.o");
   ASSERT_FALSE(spec.ok());
   EXPECT_NE(spec.error().message.find("maps"), std::string::npos) << spec.error().message;
+}
+
+// ---- what programs send to user space (runtime/events.hpp) ----
+
+int64_t read_global(const LoadedObject& object, std::string_view map, std::size_t offset) {
+  EXPECT_NE(object.map(map), nullptr) << map;
+  if (object.map(map) == nullptr) return INT64_MIN;
+  auto value = object.map(map)->lookup(std::vector<uint8_t>(4, 0));
+  EXPECT_TRUE(value.ok()) << value.error().to_string();
+  int64_t v = 0;
+  if (value.ok() && value->size() >= offset + 8) std::memcpy(&v, value->data() + offset, 8);
+  return v;
+}
+
+std::vector<uint8_t> u32_bytes(uint32_t v) {
+  std::vector<uint8_t> b(4);
+  std::memcpy(b.data(), &v, 4);
+  return b;
+}
+
+Result<TestRunResult> run_send(const LoadedObject& object, uint32_t repeat = 1) {
+  return test_run(object.program("send")->runner(), TestRunRequest{BPF_PROG_TYPE_XDP, std::vector<uint8_t>(64, 0), {}, repeat});
+}
+
+TEST(Events, ReadsPerfSamplesThenRingbufRecordsInOrder) {
+  LoadedObject object = load(open("events"));
+  auto reader = EventReader::open(object);
+  ASSERT_TRUE(reader.ok()) << reader.error().to_string();
+  std::vector<SentRecord> records;
+  EXPECT_EQ(reader->read(records), 0u);
+  {
+    cpu::ScopedCpu on(cpu::possible() - 1);  // BPF_F_CURRENT_CPU picks the slot of this CPU
+    ASSERT_TRUE(run_send(object, 2).ok());
+  }
+  EXPECT_EQ(reader->read(records), 8u);
+  ASSERT_EQ(records.size(), 8u);
+  const uint32_t cpu = cpu::possible() - 1;
+  for (uint32_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(records[i].map, "samples");
+    EXPECT_EQ(records[i].cpu, std::optional<uint32_t>(cpu));
+    EXPECT_EQ(records[i].data, u32_bytes(i % 3)) << i;  // two runs of 0, 1, 2
+  }
+  for (std::size_t i = 6; i < 8; ++i) {
+    EXPECT_EQ(records[i].map, "records");
+    EXPECT_EQ(records[i].cpu, std::nullopt);
+    EXPECT_EQ(records[i].data, (std::vector<uint8_t>{0x0e, 0x0d, 0, 0, 0, 0, 0, 0}));
+  }
+  EXPECT_EQ(reader->read(records), 0u) << "records are read once";
+  EXPECT_TRUE(reader->lost().empty());
+  EXPECT_EQ(read_global(object, "events.data", 0), 0);  // perf_result
+  EXPECT_EQ(read_global(object, "events.data", 8), 0);  // ringbuf_result
+}
+
+TEST(Events, AFullPerfBufferLosesSamplesAndSaysSo) {
+  object::ObjectSpec spec = open("events");
+  const uint32_t ten = 10;
+  ASSERT_TRUE(spec.set_var("events.rodata", "count", {reinterpret_cast<const uint8_t*>(&ten), 4}).ok());
+  LoadedObject object = load(spec);
+  // Each 4-byte sample takes 16 bytes (perf header, size, padding to 8): 64 bytes hold 4.
+  auto reader = EventReader::open(object, 64);
+  ASSERT_TRUE(reader.ok()) << reader.error().to_string();
+  cpu::ScopedCpu on(0);
+  ASSERT_TRUE(run_send(object).ok());
+  EXPECT_EQ(read_global(object, "events.data", 0), -ENOSPC);  // what the program saw
+  std::vector<SentRecord> records;
+  reader->read(records);
+  ASSERT_EQ(records.size(), 5u);  // 4 samples and the ring buffer's record
+  EXPECT_EQ(records[3].data, u32_bytes(3));
+  const std::vector<LostRecords> lost = reader->lost();
+  ASSERT_EQ(lost.size(), 1u);
+  EXPECT_EQ(lost[0].map, "samples");
+  EXPECT_EQ(lost[0].cpu, 0u);
+  EXPECT_EQ(lost[0].count, 6u);
+  // Read, the buffer has room again.
+  ASSERT_TRUE(run_send(object).ok());
+  records.clear();
+  reader->read(records);
+  EXPECT_EQ(records.size(), 5u);
+  EXPECT_EQ(reader->lost()[0].count, 12u);
+}
+
+TEST(Events, WithoutAReaderPerfOutputFindsNoBuffer) {
+  LoadedObject object = load(open("events"));
+  ASSERT_TRUE(run_send(object).ok());
+  EXPECT_EQ(read_global(object, "events.data", 0), -ENOENT);  // as the kernel: no perf event in the slot
+  EXPECT_EQ(read_global(object, "events.data", 8), 0);        // a ring buffer needs no reader
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 // the opcode table in both syntaxes. Regenerate the golden files with BPFVM_BLESS=1.
 #include <gtest/gtest.h>
 
+#include "support/golden.hpp"
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -44,21 +46,7 @@ TEST(KernelSyntax, CallbacksOverrideNames) {
   EXPECT_EQ(kernel_text(make_insn(Op::CallKfunc, 0, 0, 0, 12345), options), "(85) call bpf_obj_new_impl#12345");
 }
 
-std::string golden_path(const std::string& name) { return std::string(BPFVM_GOLDEN_DIR) + "/" + name; }
-
-void check_golden(const std::string& name, const std::string& actual) {
-  const std::string path = golden_path(name);
-  if (std::getenv("BPFVM_BLESS") != nullptr) {
-    std::ofstream(path) << actual;
-    GTEST_SKIP() << "wrote " << path;
-  }
-  std::ifstream in(path);
-  ASSERT_TRUE(in.good()) << "missing golden file " << path << " (run with BPFVM_BLESS=1 to create it)";
-  std::stringstream expected;
-  expected << in.rdbuf();
-  EXPECT_EQ(actual, expected.str()) << "disassembly differs from " << path
-                                    << " (if the change is intended, refresh with BPFVM_BLESS=1)";
-}
+using test::check_golden;
 
 std::vector<Insn> every_op_program() {
   std::vector<Insn> program;

@@ -182,5 +182,40 @@ TEST(PcapRun, BadInputsAreClearErrors) {
   EXPECT_NE(r.error().message.find("packet 2 of"), std::string::npos) << r.error().message;
 }
 
+TEST(PcapRun, PacketsHeldInMemoryTakeTheSamePath) {
+  static const HelperTable helpers;
+  auto returning = [](int value) {
+    auto insns = isa::assemble("mov %r0, " + std::to_string(value) + "\nexit\n");
+    auto interpreter = Interpreter::create(*insns, helpers);
+    EXPECT_TRUE(interpreter.ok());
+    return std::make_shared<Interpreter>(std::move(*interpreter));
+  };
+  auto runner = [](std::shared_ptr<Interpreter> i) {
+    return ProgramRunner([i](const RunOptions& o) { return i->run(o); });
+  };
+  const std::vector<uint8_t> packet(60, 7);
+  PcapRunResult totals;
+  auto passed = run_packet(runner(returning(2)), BPF_PROG_TYPE_XDP, packet, 1, totals);
+  ASSERT_TRUE(passed.ok()) << passed.error().to_string();
+  EXPECT_EQ(*passed, std::optional<std::vector<uint8_t>>(packet));
+  auto dropped = run_packet(runner(returning(1)), BPF_PROG_TYPE_XDP, packet, 1, totals);
+  ASSERT_TRUE(dropped.ok());
+  EXPECT_EQ(*dropped, std::nullopt);
+  // A socket filter keeps as many bytes as it returns (from the network header on).
+  auto kept = run_packet(runner(returning(20)), BPF_PROG_TYPE_SOCKET_FILTER, packet, 1, totals);
+  ASSERT_TRUE(kept.ok());
+  ASSERT_TRUE(kept->has_value());
+  EXPECT_EQ((*kept)->size(), 20u);
+  EXPECT_EQ(totals.packets, 3u);
+  EXPECT_EQ(totals.verdicts["XDP_PASS"], 1u);
+  EXPECT_EQ(totals.verdicts["XDP_DROP"], 1u);
+
+  auto wrong_type = run_packet(runner(returning(0)), BPF_PROG_TYPE_KPROBE, packet, 1, totals);
+  ASSERT_FALSE(wrong_type.ok());
+  EXPECT_NE(wrong_type.error().message.find("do not run on packets"), std::string::npos);
+  auto too_short = run_packet(runner(returning(2)), BPF_PROG_TYPE_XDP, std::vector<uint8_t>(5, 0), 1, totals);
+  EXPECT_FALSE(too_short.ok());
+}
+
 }  // namespace
 }  // namespace bpfvm

@@ -17,6 +17,7 @@
 #include "isa/disasm.hpp"
 #include "cli_common.hpp"
 #include "prog_command.hpp"
+#include "verify_command.hpp"
 #include "run_command.hpp"
 #include "object_cmd.hpp"
 
@@ -130,6 +131,7 @@ int main(int argc, char** argv) {
 
   RunCommand run_command = add_run_command(app);
   const ProgCommand prog_command(app);
+  const VerifyCommand verify_command(app);
   cli::ObjectCommands object_cmds;
   cli::add_object_commands(app, object_cmds);
 
@@ -137,6 +139,7 @@ int main(int argc, char** argv) {
 
   if (run_command.parsed()) return run_command.execute();
   if (auto code = prog_command.execute()) return *code;
+  if (auto code = verify_command.execute()) return *code;
   if (auto code = cli::run_object_commands(object_cmds)) return *code;
 
   if (asm_cmd->parsed()) {

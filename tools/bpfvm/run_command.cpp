@@ -13,7 +13,9 @@
 #include "hooks/test_run.hpp"
 #include "object/object.hpp"
 #include "progtypes/progtypes.hpp"
+#include "runtime/events.hpp"
 #include "runtime/loader.hpp"
+#include "runtime/map_dump.hpp"
 
 namespace bpfvm::cli {
 namespace {
@@ -28,39 +30,30 @@ std::vector<uint8_t> read_bytes(const std::string& path) {
   return {text.begin(), text.end()};
 }
 
-std::string hex_bytes(std::span<const uint8_t> bytes) {
-  std::string out;
-  for (std::size_t i = 0; i < bytes.size(); ++i) {
-    if (i) out += ' ';
-    out += fmt::format("{:02x}", bytes[i]);
+using Json = OrderedJson;
+
+// Records the program sent through perf event arrays and ring buffers: one line each, the
+// bytes in hex (what was sent has no type user space can know), and what was lost.
+void print_events(const std::vector<SentRecord>& records, const std::vector<LostRecords>& lost) {
+  for (const SentRecord& r : records) {
+    if (r.cpu) std::cout << fmt::format("perf_event_output: {} cpu {}: {}\n", r.map, *r.cpu, hex_bytes(r.data));
+    else std::cout << fmt::format("ringbuf: {}: {}\n", r.map, hex_bytes(r.data));
   }
-  return out;
+  for (const LostRecords& l : lost) {
+    std::cout << fmt::format("perf_event_output: {} cpu {}: lost {} sample{} (perf buffer full)\n", l.map, l.cpu,
+                             l.count, l.count == 1 ? "" : "s");
+  }
 }
 
-// The maps' contents after the run, like `bpftool map dump` (plain) or `bpftool -j map dump`.
-void dump_maps(const LoadedObject& object, nlohmann::json* json) {
-  for (const NamedMap& m : object.maps()) {
-    std::vector<std::pair<std::vector<uint8_t>, std::vector<uint8_t>>> entries;
-    auto st = m.map->for_each([&](std::span<const uint8_t> key, std::span<const uint8_t> value) {
-      entries.emplace_back(std::vector<uint8_t>(key.begin(), key.end()), std::vector<uint8_t>(value.begin(), value.end()));
-      return true;
-    });
-    if (!st) {
-      if (!json) std::cout << fmt::format("map {}: {}\n", m.name, st.error().message);
-      continue;
-    }
-    if (json) {
-      nlohmann::json list = nlohmann::json::array();
-      for (const auto& [key, value] : entries) list.push_back(nlohmann::json{{"key", key}, {"value", value}});
-      (*json)["maps"][m.name] = std::move(list);
-      continue;
-    }
-    std::cout << fmt::format("map {} ({}):\n", m.name, maps::map_type_name(m.map->type()));
-    for (const auto& [key, value] : entries) {
-      std::cout << fmt::format("key: {}  value: {}\n", hex_bytes(key), hex_bytes(value));
-    }
-    std::cout << fmt::format("Found {} element{}\n", entries.size(), entries.size() == 1 ? "" : "s");
+Json events_json(const std::vector<SentRecord>& records) {
+  Json list = Json::array();
+  for (const SentRecord& r : records) {
+    Json e{{"map", r.map}};
+    if (r.cpu) e["cpu"] = *r.cpu;
+    e["data"] = r.data;
+    list.push_back(std::move(e));
   }
+  return list;
 }
 
 std::string verdict_suffix(uint32_t type, uint32_t retval) {
@@ -89,7 +82,7 @@ RunCommand::RunCommand(CLI::App& app) {
   pcap->excludes(data_in);
   command_->add_option("--repeat", repeat_, "run this many times and report the average duration")
       ->check(CLI::PositiveNumber);
-  command_->add_flag("--json", json_, "JSON output (retval, duration, data_out, trace, verdicts)");
+  command_->add_flag("--json", json_, "JSON output (retval, duration, data_out, trace, events, verdicts, maps)");
   command_->add_flag("--jit", jit_, "run JIT-compiled code (the default where the JIT is available)");
   command_->add_flag("--interpret", interpret_, "run in the interpreter");
 }
@@ -143,20 +136,33 @@ int RunCommand::execute() const {
     if (type == nullptr) die(fmt::format("unknown program type '{}'", type_name));
   }
 
+  // User space reads what the program sends after each run, as a consumer polling its perf
+  // and ring buffers keeps up with the events.
+  std::optional<EventReader> events;
+  if (object) {
+    auto reader = EventReader::open(*object);
+    if (!reader) die(fmt::format("{}: {}", program_, reader.error().message));
+    events.emplace(std::move(*reader));
+  }
+  std::vector<SentRecord> records;
+
   TraceLines trace;
   const ProgramRunner runner = [&](const RunOptions& options) {
     RunOptions o = options;
     o.trace = &trace;
-    if (loaded) return loaded->run(std::move(o));
-    return jitted ? jitted->run(o) : interpreter->run(o);
+    auto r = loaded ? loaded->run(std::move(o)) : (jitted ? jitted->run(o) : interpreter->run(o));
+    if (events) events->read(records);
+    return r;
   };
 
-  nlohmann::json out;
+  Json out;
+  std::vector<LostRecords> lost;  // known once the runs are done
   if (!pcap_in_.empty()) {
     PcapRunOptions options{type->type, pcap_in_, std::nullopt, repeat_};
     if (!pcap_out_.empty()) options.output = pcap_out_;
     auto result = run_pcap(runner, options);
     if (!result) die(where(program_, result.error()));
+    if (events) lost = events->lost();
     const uint64_t average = result->packets ? result->total_duration_ns / result->packets : 0;
     if (json_) {
       out["packets"] = result->packets;
@@ -165,6 +171,7 @@ int RunCommand::execute() const {
       out["duration"] = average;
     } else {
       for (const std::string& line : trace.lines) std::cout << "bpf_trace_printk: " << line << "\n";
+      print_events(records, lost);
       std::cout << fmt::format("Packets: {}, written: {}, duration (average): {}ns\n", result->packets,
                                result->written, average);
       for (const auto& [verdict, count] : result->verdicts) std::cout << fmt::format("  {}: {}\n", verdict, count);
@@ -175,6 +182,7 @@ int RunCommand::execute() const {
     if (!ctx_in_.empty()) request.ctx_in = read_bytes(ctx_in_);
     auto result = test_run(runner, request);
     if (!result) die(where(program_, result.error()));
+    if (events) lost = events->lost();
     if (!data_out_.empty()) {
       std::ofstream file(data_out_, std::ios::binary);
       file.write(reinterpret_cast<const char*>(result->data_out.data()),
@@ -188,13 +196,27 @@ int RunCommand::execute() const {
       if (!request.ctx_in.empty()) out["ctx_out"] = result->ctx_out;
     } else {
       for (const std::string& line : trace.lines) std::cout << "bpf_trace_printk: " << line << "\n";
+      print_events(records, lost);
       std::cout << fmt::format("Return value: {}{}, duration (average): {}ns\n", result->retval,
                                verdict_suffix(type->type, result->retval), result->duration_ns);
     }
   }
-  if (dump_maps_) dump_maps(*object, json_ ? &out : nullptr);
+  if (dump_maps_) {
+    for (const NamedMap& m : object->maps()) {
+      if (!json_) {
+        std::cout << dump_map_text(*object, m);
+      } else if (auto entries = dump_map_json(*object, m)) {
+        out["maps"][m.name] = std::move(*entries);
+      }
+    }
+  }
   if (json_) {
     out["trace"] = trace.lines;
+    out["events"] = events_json(records);
+    if (!lost.empty()) {
+      out["events_lost"] = Json::array();
+      for (const LostRecords& l : lost) out["events_lost"].push_back({{"map", l.map}, {"cpu", l.cpu}, {"count", l.count}});
+    }
     std::cout << out.dump() << "\n";
   }
   return 0;

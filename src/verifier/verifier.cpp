@@ -1,0 +1,1700 @@
+#include "verifier/verifier.hpp"
+
+#include <fmt/format.h>
+#include <linux/bpf.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <deque>
+#include <map>
+#include <unordered_map>
+
+#include "helpers/helper_table.hpp"
+#include "isa/disasm.hpp"
+#include "verifier/context_rules.hpp"
+#include "verifier/print.hpp"
+#include "verifier/state.hpp"
+#include "verifier/structure.hpp"
+
+namespace bpfvm::verifier {
+namespace {
+
+using isa::Insn;
+using isa::Kind;
+using isa::Op;
+
+struct HelperAvailability {
+  uint32_t prog_type;
+  uint64_t words[4];
+};
+#include "verifier/helper_availability.inc"
+
+constexpr uint64_t kComplexityLimit = 1'000'000;   // BPF_COMPLEXITY_LIMIT_INSNS
+constexpr std::size_t kMaxPendingBranches = 8192;  // BPF_COMPLEXITY_LIMIT_JMP_SEQ
+constexpr int kMaxCallFrames = 8;                  // MAX_CALL_FRAMES
+constexpr int64_t kMaxVarOff = 1 << 29;            // BPF_MAX_VAR_OFF
+constexpr uint64_t kMaxVarSize = 1ULL << 29;       // BPF_MAX_VAR_SIZ
+constexpr int kMaxPacketOff = 0xffff;              // MAX_PACKET_OFF
+
+// BPF_OP values of ALU operations and jumps.
+constexpr uint8_t kAdd = 0x00, kSub = 0x10, kMul = 0x20, kDiv = 0x30, kOr = 0x40, kAnd = 0x50, kLsh = 0x60,
+                  kRsh = 0x70, kNeg = 0x80, kMod = 0x90, kXor = 0xa0, kMov = 0xb0, kArsh = 0xc0;
+constexpr uint8_t kJeq = 0x10, kJgt = 0x20, kJge = 0x30, kJne = 0x50, kJlt = 0xa0, kJle = 0xb0;
+
+const char* alu_string(uint8_t op) {
+  switch (op) {
+    case kAdd: return "+=";
+    case kSub: return "-=";
+    case kMul: return "*=";
+    case kDiv: return "/=";
+    case kOr: return "|=";
+    case kAnd: return "&=";
+    case kLsh: return "<<=";
+    case kRsh: return ">>=";
+    case kNeg: return "neg";
+    case kMod: return "%=";
+    case kXor: return "^=";
+    case kMov: return "=";
+    case kArsh: return "s>>=";
+    default: return "?";
+  }
+}
+
+struct Failure {
+  int error;
+  std::string message;
+};
+using Check = std::optional<Failure>;
+
+Failure fail(int error, std::string message) { return Failure{error, std::move(message)}; }
+
+struct Explored {
+  State state;
+  int branches = 0;
+};
+
+// A pending path: the state at the start of `insn`, and what the log looked like then.
+struct Pending {
+  State state;
+  std::size_t insn = 0;
+  std::size_t prev_insn = 0;
+  std::size_t log_pos = 0;
+  std::vector<PathStep> path;
+};
+
+class Verifier {
+ public:
+  Verifier(const Structure& structure, const Options& options) : s_(structure), opt_(options) {}
+
+  Verdict run();
+
+ private:
+  // ---- log ----
+  void log(std::string_view text) {
+    if (opt_.log_level & 3) log_ += text;
+  }
+  void log_insn_line(std::size_t pc);
+  void log_scratched_state();
+  void log_full_state(std::size_t pc);
+
+  // ---- registers ----
+  Frame& frame() { return cur_.cur(); }
+  Reg& reg(int r) { return frame().regs[static_cast<std::size_t>(r)]; }
+  void scratch(int r) { scratched_regs_ |= 1U << r; }
+  Check read_reg(int r) {
+    scratch(r);
+    if (reg(r).type == RegType::kNotInit) return fail(EACCES, fmt::format("R{} !read_ok", r));
+    note_use(r);
+    return std::nullopt;
+  }
+  Check write_reg(int r) {
+    scratch(r);
+    if (r == 10) return fail(EACCES, "frame pointer is read only");
+    return std::nullopt;
+  }
+  void set_reg(int r, const Reg& value) {
+    reg(r) = value;
+    reg(r).defined_at = static_cast<int32_t>(pc_);
+  }
+  void note_use(int) {}
+
+  // ---- instructions ----
+  Check step(std::size_t pc, std::size_t& next, bool& path_done);
+  Check check_alu(const Insn& insn);
+  Check check_ptr_alu(const Insn& insn, int dst, const Reg& ptr, const Reg& off, bool commuted);
+  Check check_mem(int regno, int off, int size, bool write, int value_regno, bool atomic);
+  Check check_stack_access(int regno, const Reg& ptr, int off, int size, bool write, int value_regno);
+  Check check_mem_region(int regno, const Reg& ptr, int off, int size, uint64_t mem_size, bool zero_ok,
+                         const char* kind);
+  Check check_cond_jump(const Insn& insn, std::size_t pc, std::size_t& next);
+  Check check_helper_call(const Insn& insn, std::size_t pc, std::size_t& next);
+  Check check_helper_mem(int regno, const Reg& ptr, uint64_t size, bool write, bool zero_ok);
+  Check check_local_call(const Insn& insn, std::size_t pc, std::size_t& next);
+  Check check_exit(std::size_t pc, std::size_t& next, bool& path_done);
+  Check check_ld_imm64(const Insn& insn);
+  Check check_ld_abs(const Insn& insn);
+
+  // ---- paths ----
+  void push_branch(State state, std::size_t target, std::size_t from);
+  Check visit_prune_point(std::size_t pc, bool& pruned);
+  void path_finished();
+  bool states_equal(const State& old, const State& cur, bool exact) const;
+  bool regs_equal(const Reg& old, const Reg& cur, bool exact, std::unordered_map<uint32_t, uint32_t>& ids) const;
+
+  // ---- refinement ----
+  void mark_null_check(State& state, uint32_t id, bool is_null);
+  void mark_packet_range(State& state, const Reg& pkt, int new_range);
+  void sync_linked_scalars(State& state, const Reg& known);
+  template <typename F>
+  void for_each_reg(State& state, F&& f) {
+    for (Frame& fr : state.frames) {
+      for (Reg& r : fr.regs) f(r);
+      for (StackSlot& slot : fr.stack) {
+        if (slot.bytes[0] == SlotType::kSpill) f(slot.spilled);
+      }
+    }
+  }
+
+  [[nodiscard]] const MapInfo& map_of(const Reg& r) const { return opt_.maps[static_cast<std::size_t>(r.map)]; }
+  [[nodiscard]] std::string reg_text(const Reg& r) const { return format_reg(r, opt_.maps); }
+  [[nodiscard]] std::string type_name(const Reg& r) const { return reg_type_name(r); }
+
+  const Structure& s_;
+  const Options& opt_;
+  State cur_;
+  std::size_t pc_ = 0;
+  std::vector<Pending> stack_;
+  std::unordered_map<std::size_t, std::vector<Explored>> explored_;
+  std::vector<Explored*> explored_index_;  // by State::parent
+  std::deque<Explored> explored_store_;
+  std::vector<bool> prune_point_;
+  std::vector<int> max_stack_depth_;       // per subprogram start
+  uint32_t next_id_ = 0;
+  Stats stats_;
+  std::string log_;
+  uint32_t scratched_regs_ = 0;
+  uint64_t scratched_slots_ = 0;
+  std::size_t prev_line_start_ = 0;  // where the current instruction's log line starts
+  bool line_open_ = false;           // the last log line is an instruction awaiting its state
+  std::vector<PathStep> path_;
+  uint64_t insns_since_state_ = 0;
+  uint64_t jumps_since_state_ = 0;
+  std::array<Reg, 6> saved_args_{};
+};
+
+// ---------------------------------------------------------------------------------------------
+// log
+
+void Verifier::log_insn_line(std::size_t pc) {
+  if (!(opt_.log_level & 3)) return;
+  isa::KernelSyntaxOptions ko;
+  ko.imm_text = [this](const Insn& insn) -> std::optional<std::string> {
+    if (insn.op == Op::LdMapFd || insn.op == Op::LdMapValue) {
+      // The kernel prints the map's kernel address; bpfvm prints which map it is.
+      const auto idx = static_cast<std::size_t>(static_cast<uint32_t>(insn.imm));
+      const std::string name = idx < opt_.maps.size() ? opt_.maps[idx].name : "?";
+      if (insn.op == Op::LdMapValue) return fmt::format("map[id:{}][0]+{}", idx, insn.imm_hi());
+      return fmt::format("map[id:{}]{}", idx, name.empty() ? "" : " " + name);
+    }
+    return std::nullopt;
+  };
+  prev_line_start_ = log_.size();
+  log_ += fmt::format("{}: {}\n", pc, isa::kernel_text(s_.insns[pc], ko));
+  line_open_ = true;
+}
+
+void Verifier::log_scratched_state() {
+  if (!(opt_.log_level & 3) || !line_open_) return;
+  line_open_ = false;
+  std::string text;
+  const Frame& fr = frame();
+  for (int r = 0; r <= 10; ++r) {
+    if (!(scratched_regs_ & (1U << r))) continue;
+    const Reg& value = fr.regs[static_cast<std::size_t>(r)];
+    if (value.type == RegType::kNotInit) continue;
+    text += fmt::format(" R{}={}", r, reg_text(value));
+  }
+  for (int slot = 0; slot < kSlots; ++slot) {
+    if (!(scratched_slots_ & (1ULL << slot))) continue;
+    const std::string s = format_slot(fr.stack[static_cast<std::size_t>(slot)], opt_.maps);
+    if (!s.empty()) text += fmt::format(" fp{}={}", -8 * (slot + 1), s);
+  }
+  scratched_regs_ = 0;
+  scratched_slots_ = 0;
+  if (text.empty()) return;
+  // Replace the line's newline with padding and the state, as the kernel aligns it.
+  log_.pop_back();
+  const std::size_t len = log_.size() - prev_line_start_;
+  const std::size_t width = std::max<std::size_t>(len + 5, 40);
+  const std::size_t column = (width + 7) / 8 * 8 - 2;
+  if (column > len) log_.append(column - len, ' ');
+  log_ += ";" + text + "\n";
+}
+
+void Verifier::log_full_state(std::size_t pc) {
+  if (!(opt_.log_level & 3)) return;
+  log_ += fmt::format("{}:{}\n", pc, format_frame(frame(), opt_.maps));
+  scratched_regs_ = 0;
+  scratched_slots_ = 0;
+  line_open_ = false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ALU
+
+Check Verifier::check_alu(const Insn& insn) {
+  const auto& info = insn.info();
+  const uint8_t op = info.op_bits();
+  const bool alu64 = info.cls() == isa::code::kAlu64;
+  const int dst = insn.dst;
+  const int src = insn.src;
+  const bool x = info.reg_source();
+
+  if (info.kind == Kind::kEnd || info.kind == Kind::kBswap || info.kind == Kind::kNeg) {
+    if (auto e = read_reg(dst)) return e;
+    if (auto e = write_reg(dst)) return e;
+    if (reg(dst).is_pointer()) {
+      return fail(EACCES, fmt::format("R{} pointer arithmetic prohibited", dst));
+    }
+    Bounds b = reg(dst).b;
+    if (info.kind == Kind::kNeg) {
+      b = alu(kSub, Bounds::constant(0), b, !alu64);
+    } else {
+      const unsigned width = static_cast<unsigned>(insn.imm);
+      const bool swap = info.kind == Kind::kBswap || (info.code & isa::code::kSrcX);  // to big endian
+      if (b.is_const()) {
+        uint64_t v = b.var.value;
+        if (swap) {
+          v = width == 16 ? __builtin_bswap16(static_cast<uint16_t>(v))
+              : width == 32 ? __builtin_bswap32(static_cast<uint32_t>(v))
+                            : __builtin_bswap64(v);
+        } else if (width < 64) {
+          v &= (1ULL << width) - 1;
+        }
+        b = Bounds::constant(v);
+      } else if (!swap) {
+        b.truncate(width / 8);
+      } else {
+        b = Bounds::unsigned_of_size(width / 8);
+      }
+    }
+    set_reg(dst, Reg::scalar(b));
+    return std::nullopt;
+  }
+
+  if (info.kind == Kind::kMovSx) {
+    if (auto e = read_reg(src)) return e;
+    if (auto e = write_reg(dst)) return e;
+    Reg value = reg(src);
+    if (value.is_pointer()) {
+      set_reg(dst, Reg::unknown());
+      return std::nullopt;
+    }
+    Bounds b = value.b;
+    b.sign_extend(static_cast<unsigned>(insn.off) / 8);
+    if (!alu64) {
+      b.truncate(4);
+    }
+    set_reg(dst, Reg::scalar(b));
+    return std::nullopt;
+  }
+
+  if (op == kMov) {
+    if (x) {
+      if (auto e = read_reg(src)) return e;
+    }
+    if (auto e = write_reg(dst)) return e;
+    if (!x) {
+      const uint64_t v = alu64 ? static_cast<uint64_t>(static_cast<int64_t>(insn.imm))
+                               : static_cast<uint32_t>(insn.imm);
+      set_reg(dst, Reg::constant(v));
+      return std::nullopt;
+    }
+    Reg& from = reg(src);
+    if (alu64) {
+      if (from.type == RegType::kScalar && from.id == 0 && !from.b.is_const()) from.id = ++next_id_;
+      set_reg(dst, from);
+      return std::nullopt;
+    }
+    if (from.is_pointer()) {
+      set_reg(dst, Reg::unknown());
+      reg(dst).b.truncate(4);
+      return std::nullopt;
+    }
+    Reg value = from;
+    const bool upper_zero = value.b.umax <= 0xffffffffULL;
+    if (upper_zero && value.id == 0 && !value.b.is_const()) from.id = value.id = ++next_id_;
+    if (!upper_zero) value.id = 0;
+    value.b.truncate(4);
+    set_reg(dst, value);
+    return std::nullopt;
+  }
+
+  // Binary operations.
+  if (x) {
+    if (auto e = read_reg(src)) return e;
+  }
+  if (auto e = read_reg(dst)) return e;
+  if (auto e = write_reg(dst)) return e;
+  if (!x && (op == kDiv || op == kMod) && insn.imm == 0) return fail(EINVAL, "div by zero");
+  const unsigned bits = alu64 ? 64 : 32;
+  if (!x && (op == kLsh || op == kRsh || op == kArsh) && (insn.imm < 0 || static_cast<unsigned>(insn.imm) >= bits)) {
+    return fail(EINVAL, fmt::format("invalid shift {}", insn.imm));
+  }
+  const Reg src_reg = x ? reg(src) : Reg::constant(static_cast<uint64_t>(static_cast<int64_t>(insn.imm)));
+  const Reg dst_reg = reg(dst);
+
+  if (dst_reg.is_pointer() && src_reg.is_pointer()) {
+    if (op == kSub) {
+      set_reg(dst, Reg::unknown());
+      return std::nullopt;
+    }
+    return fail(EACCES, fmt::format("R{} pointer {} pointer prohibited", dst, alu_string(op)));
+  }
+  if (dst_reg.is_pointer()) {
+    if (!alu64) {
+      if (op == kSub) {
+        set_reg(dst, Reg::unknown());
+        return std::nullopt;
+      }
+      return fail(EACCES, fmt::format("R{} 32-bit pointer arithmetic prohibited", dst));
+    }
+    return check_ptr_alu(insn, dst, dst_reg, src_reg, false);
+  }
+  if (src_reg.is_pointer()) {
+    if (!alu64) {
+      return fail(EACCES, fmt::format("R{} 32-bit pointer arithmetic prohibited", dst));
+    }
+    return check_ptr_alu(insn, dst, src_reg, dst_reg, true);
+  }
+
+  // Scalar op scalar.
+  const bool trackable = op == kAdd || op == kSub || op == kMul || op == kAnd || op == kOr || op == kXor ||
+                         ((op == kLsh || op == kRsh || op == kArsh) && src_reg.b.is_const() &&
+                          src_reg.b.umax < bits);
+  Reg result = Reg::unknown();
+  if (trackable) {
+    result.b = alu(op, dst_reg.b, src_reg.b, !alu64);
+  } else if (!alu64) {
+    result.b.truncate(4);
+  }
+  // A constant added to a copy keeps the link to its originals (BPF_ADD_CONST) only in the
+  // kernel's newest form; bpfvm drops the link.
+  set_reg(dst, result);
+  return std::nullopt;
+}
+
+Check Verifier::check_ptr_alu(const Insn& insn, int dst, const Reg& ptr, const Reg& off, bool commuted) {
+  const uint8_t op = insn.info().op_bits();
+  const std::string tname = type_name(ptr);
+  if (ptr.maybe_null) {
+    return fail(EACCES, fmt::format("R{} pointer arithmetic on {} prohibited, null-check it first", dst, tname));
+  }
+  const bool known = off.b.is_const();
+  const int64_t val = static_cast<int64_t>(off.b.var.value);
+  switch (ptr.type) {
+    case RegType::kMapPtr:
+      if (known && val == 0 && op == kAdd) break;
+      [[fallthrough]];
+    case RegType::kPacketEnd:
+    case RegType::kFunc:
+      return fail(EACCES, fmt::format("R{} pointer arithmetic on {} prohibited", dst, tname));
+    default:
+      break;
+  }
+  if (op != kAdd && op != kSub) {
+    if (op == kAnd || op == kOr || op == kXor) {
+      return fail(EACCES, fmt::format("R{} bitwise operator {} on pointer prohibited", dst, alu_string(op)));
+    }
+    return fail(EACCES, fmt::format("R{} pointer arithmetic with {} operator prohibited", dst, alu_string(op)));
+  }
+  if (op == kSub && commuted) {
+    return fail(EACCES, fmt::format("R{} tried to subtract pointer from scalar", dst));
+  }
+  auto sane = [&](const Reg& r, bool is_offset) -> Check {
+    if (is_offset && known && (val >= kMaxVarOff || val <= -kMaxVarOff)) {
+      return fail(EINVAL, fmt::format("math between {} pointer and {} is not allowed", tname, val));
+    }
+    if (r.off >= kMaxVarOff || r.off <= -kMaxVarOff) {
+      return fail(EINVAL, fmt::format("{} pointer offset {} is not allowed", tname, r.off));
+    }
+    if (r.b.smin == std::numeric_limits<int64_t>::min()) {
+      return fail(EINVAL,
+                  fmt::format("math between {} pointer and register with unbounded min value is not allowed", tname));
+    }
+    if (r.b.smin >= kMaxVarOff || r.b.smin <= -kMaxVarOff) {
+      return fail(EINVAL, fmt::format("value {} makes {} pointer be out of bounds", r.b.smin, tname));
+    }
+    return std::nullopt;
+  };
+  if (auto e = sane(off, true)) return e;
+  if (auto e = sane(ptr, false)) return e;
+
+  Reg result = ptr;
+  if (known) {
+    const int64_t delta = op == kAdd ? val : -val;
+    const int64_t new_off = static_cast<int64_t>(ptr.off) + delta;
+    if (new_off >= kMaxVarOff || new_off <= -kMaxVarOff) {
+      return fail(EACCES, fmt::format("{} pointer offset {} is not allowed", tname, new_off));
+    }
+    result.off = static_cast<int32_t>(new_off);
+  } else {
+    if (ptr.type == RegType::kCtx) {
+      // The kernel lets this through and rejects the access; keep the variable part.
+    }
+    if (op == kSub && ptr.type == RegType::kStack) {
+      // fine: variable stack offsets are allowed for privileged programs
+    }
+    result.b = alu(op, ptr.b, off.b, false);
+    if (ptr.is_packet()) {
+      result.id = ++next_id_;
+      result.range = 0;
+    }
+  }
+  if (auto e = sane(result, false)) return e;
+  set_reg(dst, result);
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// memory
+
+Check Verifier::check_mem_region(int regno, const Reg& ptr, int off, int size, uint64_t mem_size, bool zero_ok,
+                                 const char* kind) {
+  auto access_ok = [&](int64_t at) {
+    const bool size_ok = size > 0 || (size == 0 && zero_ok);
+    return at >= 0 && size_ok && static_cast<uint64_t>(at) + static_cast<uint64_t>(size) <= mem_size;
+  };
+  auto message = [&](int64_t at) {
+    if (std::string_view(kind) == "map value") {
+      return fmt::format("invalid access to map value, value_size={} off={} size={}", mem_size, at, size);
+    }
+    if (std::string_view(kind) == "map key") {
+      return fmt::format("invalid access to map key, key_size={} off={} size={}", mem_size, at, size);
+    }
+    return fmt::format("invalid access to memory, mem_size={} off={} size={}", mem_size, at, size);
+  };
+  const int64_t smin = ptr.b.smin;
+  if (smin < 0 && (smin == std::numeric_limits<int64_t>::min() || smin + off < 0 ||
+                   static_cast<int64_t>(static_cast<int32_t>(off + smin)) != off + smin)) {
+    return fail(EACCES, fmt::format("R{} min value is negative, either use unsigned index or do a if (index >=0) check.",
+                                    regno));
+  }
+  if (!access_ok(smin + off)) return fail(EACCES, message(smin + off));
+  if (ptr.b.umax >= static_cast<uint64_t>(kMaxVarOff)) {
+    return fail(EACCES,
+                fmt::format("R{} unbounded memory access, make sure to bounds check any such access", regno));
+  }
+  const int64_t max_at = static_cast<int64_t>(ptr.b.umax) + off;
+  if (!access_ok(max_at)) return fail(EACCES, message(max_at));
+  return std::nullopt;
+}
+
+Check Verifier::check_stack_access(int regno, const Reg& ptr, int off, int size, bool write, int value_regno) {
+  Frame& fr = cur_.frames[static_cast<std::size_t>(ptr.frameno)];
+  const char* what = write ? " write to" : " read from";
+  int64_t min_off = 0, max_off = 0;
+  const bool fixed = ptr.b.is_const();
+  if (fixed) {
+    min_off = static_cast<int64_t>(ptr.b.var.value) + off;
+    max_off = min_off + size;
+  } else {
+    if (ptr.b.smax >= kMaxVarOff || ptr.b.smin <= -kMaxVarOff) {
+      return fail(EACCES, fmt::format("invalid unbounded variable-offset{} stack R{}", what, regno));
+    }
+    min_off = ptr.b.smin + off;
+    max_off = ptr.b.smax + off + size;
+  }
+  // check_ptr_alignment() comes first: stack accesses are always checked strictly.
+  if (fixed && min_off % size != 0) {
+    return fail(EACCES, fmt::format("misaligned stack access off {}+{}+{} size {}", ptr.b.var.value, ptr.off,
+                                    off - ptr.off, size));
+  }
+  if (min_off < -kStackSize || min_off >= 0 || max_off > 0) {
+    const int error = (min_off < -kStackSize || min_off >= 0) ? EACCES : EINVAL;
+    if (fixed) return fail(error, fmt::format("invalid{} stack R{} off={} size={}", what, regno, off, size));
+    return fail(error, fmt::format("invalid variable-offset{} stack R{} var_off={} off={} size={}", what, regno,
+                                   format_tnum(ptr.b.var), off, size));
+  }
+  fr.stack_depth = std::max(fr.stack_depth, static_cast<int>(-min_off));
+  auto byte_at = [&](int64_t fp_off) -> std::pair<StackSlot*, int> {
+    const int64_t idx = -fp_off - 1;  // 0 for fp-1
+    StackSlot& slot = fr.stack[static_cast<std::size_t>(idx / 8)];
+    return {&slot, static_cast<int>(7 - idx % 8)};
+  };
+  auto scratch_slot = [&](int64_t fp_off) { scratched_slots_ |= 1ULL << ((-fp_off - 1) / 8); };
+
+  if (write) {
+    const Reg* value = value_regno >= 0 ? &reg(value_regno) : nullptr;
+    const Insn& insn = s_.insns[pc_];
+    if (!fixed) {
+      // Variable-offset writes: every byte in range may change.
+      for (int64_t o = min_off; o < max_off; ++o) {
+        auto [slot, i] = byte_at(o);
+        if (slot->bytes[static_cast<std::size_t>(i)] == SlotType::kSpill) {
+          for (auto& b : slot->bytes) b = SlotType::kMisc;
+        }
+        slot->bytes[static_cast<std::size_t>(i)] = SlotType::kMisc;
+        scratch_slot(o);
+      }
+      return std::nullopt;
+    }
+    auto [slot, first] = byte_at(min_off);
+    scratch_slot(min_off);
+    const bool is_st_imm = insn.info().kind == Kind::kStore;
+    if (size == 8 && value && (value->is_pointer() || value->type == RegType::kScalar)) {
+      slot->spilled = *value;
+      for (auto& b : slot->bytes) b = SlotType::kSpill;
+      if (value->is_null_const()) {
+        // A spilled zero reads back as zero from any part of the slot.
+      }
+      return std::nullopt;
+    }
+    if (value && value->is_pointer()) return fail(EACCES, "invalid size of register spill");
+    if (size == 8 && is_st_imm && insn.imm != 0) {
+      slot->spilled = Reg::constant(static_cast<uint64_t>(static_cast<int64_t>(insn.imm)));
+      for (auto& b : slot->bytes) b = SlotType::kSpill;
+      return std::nullopt;
+    }
+    const bool zero = (value && value->is_null_const()) || (is_st_imm && insn.imm == 0);
+    if (slot->bytes[0] == SlotType::kSpill) {
+      // Overwriting part of a spill: the rest of the slot loses its register.
+      for (auto& b : slot->bytes) b = SlotType::kMisc;
+    }
+    for (int k = 0; k < size; ++k) {
+      slot->bytes[static_cast<std::size_t>(first + k)] = zero ? SlotType::kZero : SlotType::kMisc;
+    }
+    return std::nullopt;
+  }
+
+  // Read.
+  if (value_regno < 0) return std::nullopt;
+  if (!fixed) {
+    set_reg(value_regno, Reg::unknown());
+    if (size < 8) reg(value_regno).b.truncate(static_cast<unsigned>(size));
+    return std::nullopt;
+  }
+  auto [slot, first] = byte_at(min_off);
+  scratch_slot(min_off);
+  if (slot->bytes[0] == SlotType::kSpill && size == 8) {
+    set_reg(value_regno, slot->spilled);
+    return std::nullopt;
+  }
+  if (slot->bytes[0] == SlotType::kSpill && slot->spilled.type == RegType::kScalar &&
+      slot->spilled.b.is_const()) {
+    // A narrow fill of a spilled constant: the bytes are known (little endian).
+    const uint64_t v = slot->spilled.b.var.value >> (8 * first);
+    set_reg(value_regno, Reg::constant(size == 8 ? v : v & ((1ULL << (8 * size)) - 1)));
+    return std::nullopt;
+  }
+  bool all_zero = true;
+  for (int k = 0; k < size; ++k) {
+    if (slot->bytes[static_cast<std::size_t>(first + k)] != SlotType::kZero) all_zero = false;
+  }
+  if (all_zero) {
+    set_reg(value_regno, Reg::constant(0));
+    return std::nullopt;
+  }
+  Reg value = Reg::unknown();
+  if (size < 8) value.b.truncate(static_cast<unsigned>(size));
+  set_reg(value_regno, value);
+  return std::nullopt;
+}
+
+Check Verifier::check_mem(int regno, int insn_off, int size, bool write, int value_regno, bool atomic) {
+  const Reg ptr = reg(regno);
+  const int off = insn_off + ptr.off;
+  const std::string tname = type_name(ptr);
+  if (atomic && (ptr.type == RegType::kCtx || ptr.is_packet() || ptr.type == RegType::kPacketEnd)) {
+    return fail(EACCES, fmt::format("BPF_ATOMIC stores into R{} {} is not allowed", regno, tname));
+  }
+  if (ptr.maybe_null && ptr.is_pointer()) {
+    return fail(EACCES, fmt::format("R{} invalid mem access '{}'", regno, tname));
+  }
+  auto read_result = [&](Reg value) {
+    if (value_regno >= 0 && !write) {
+      if (value.type == RegType::kScalar && size < 8) value.b.truncate(static_cast<unsigned>(size));
+      set_reg(value_regno, value);
+    }
+  };
+  switch (ptr.type) {
+    case RegType::kStack:
+      return check_stack_access(regno, ptr, off, size, write, value_regno);
+    case RegType::kMapValue: {
+      const MapInfo& map = map_of(ptr);
+      if (write && (map.map_flags & BPF_F_RDONLY_PROG)) {
+        return fail(EACCES, fmt::format("write into map forbidden, value_size={} off={} size={}", map.value_size,
+                                        off, size));
+      }
+      if (auto e = check_mem_region(regno, ptr, off, size, map.value_size, false, "map value")) {
+        if (e->message.starts_with("invalid access to map value")) {
+          const bool min_side = ptr.b.smin + off < 0 || !ptr.b.is_const() ? true : true;
+          (void)min_side;
+        }
+        return e;
+      }
+      Reg value = Reg::unknown();
+      if (!write && ptr.b.is_const() && !map.frozen_value.empty() &&
+          static_cast<std::size_t>(off) + static_cast<std::size_t>(size) <= map.frozen_value.size()) {
+        uint64_t v = 0;
+        for (int k = size - 1; k >= 0; --k) v = (v << 8) | map.frozen_value[static_cast<std::size_t>(off + k)];
+        value = Reg::constant(v);
+      }
+      read_result(value);
+      return std::nullopt;
+    }
+    case RegType::kMapKey: {
+      if (write) return fail(EACCES, fmt::format("R{} invalid mem access '{}'", regno, tname));  // read-only
+      if (auto e = check_mem_region(regno, ptr, off, size, map_of(ptr).key_size, false, "map key")) return e;
+      read_result(Reg::unknown());
+      return std::nullopt;
+    }
+    case RegType::kMem: {
+      if (auto e = check_mem_region(regno, ptr, off, size, static_cast<uint64_t>(ptr.range), false, "mem")) return e;
+      read_result(Reg::unknown());
+      return std::nullopt;
+    }
+    case RegType::kCtx: {
+      if (!ptr.b.is_const()) {
+        return fail(EACCES, fmt::format("variable ctx access var_off={} disallowed", format_tnum(ptr.b.var)));
+      }
+      if (ptr.off != 0) {
+        return fail(EACCES, fmt::format("dereference of modified ctx ptr R{} off={} disallowed", regno, ptr.off));
+      }
+      const auto result = ctx_access(opt_.prog_type, opt_.expected_attach_type, off, size, write);
+      if (!result) return fail(EACCES, fmt::format("invalid bpf_context access off={} size={}", off, size));
+      if (write) return std::nullopt;
+      switch (*result) {
+        case CtxResult::kScalar: read_result(Reg::unknown()); break;
+        case CtxResult::kPacket: read_result(Reg::pointer(RegType::kPacket)); break;
+        case CtxResult::kPacketMeta: read_result(Reg::pointer(RegType::kPacketMeta)); break;
+        case CtxResult::kPacketEnd: read_result(Reg::pointer(RegType::kPacketEnd)); break;
+      }
+      return std::nullopt;
+    }
+    case RegType::kPacket:
+    case RegType::kPacketMeta: {
+      if (write && !may_write_packet(opt_.prog_type)) return fail(EACCES, "cannot write into packet");
+      if (ptr.b.smin < 0) {
+        return fail(EACCES, fmt::format(
+                                "R{} min value is negative, either use unsigned index or do a if (index >=0) check.",
+                                regno));
+      }
+      const bool ok = ptr.range >= 0 && off >= 0 && size > 0 &&
+                      static_cast<int64_t>(off) + size <= static_cast<int64_t>(ptr.range);
+      if (!ok) {
+        return fail(EACCES, fmt::format("invalid access to packet, off={} size={}, R{}(id={},off={},r={})", off, size,
+                                        regno, ptr.id, off, ptr.range));
+      }
+      read_result(Reg::unknown());
+      return std::nullopt;
+    }
+    default:
+      return fail(EACCES, fmt::format("R{} invalid mem access '{}'", regno, tname));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// jumps
+
+void Verifier::mark_null_check(State& state, uint32_t id, bool is_null) {
+  for_each_reg(state, [&](Reg& r) {
+    if (!r.is_pointer() || !r.maybe_null || r.id != id) return;
+    if (is_null) {
+      r = Reg::constant(0);
+    } else {
+      r.maybe_null = false;
+      if (r.type != RegType::kPacket) r.id = 0;
+    }
+  });
+  if (is_null) {
+    // A NULL from an acquiring helper holds no reference.
+    std::erase_if(state.refs, [&](const Reference& ref) { return ref.id == id; });
+  }
+}
+
+void Verifier::mark_packet_range(State& state, const Reg& pkt, int new_range) {
+  if (pkt.off < 0) return;
+  if (pkt.b.umax > static_cast<uint64_t>(kMaxPacketOff) || pkt.b.umax + static_cast<uint64_t>(pkt.off) > kMaxPacketOff) {
+    return;
+  }
+  for_each_reg(state, [&](Reg& r) {
+    if (r.type == pkt.type && r.id == pkt.id) r.range = std::max(r.range, new_range);
+  });
+}
+
+void Verifier::sync_linked_scalars(State& state, const Reg& known) {
+  if (known.type != RegType::kScalar || known.id == 0) return;
+  for_each_reg(state, [&](Reg& r) {
+    if (r.type == RegType::kScalar && r.id == known.id) r.b = known.b;
+  });
+}
+
+Check Verifier::check_cond_jump(const Insn& insn, std::size_t pc, std::size_t& next) {
+  const auto& info = insn.info();
+  const uint8_t op = info.op_bits();
+  const bool jmp32 = info.cls() == isa::code::kJmp32;
+  const int dst = insn.dst;
+  const bool x = info.reg_source();
+  if (x) {
+    if (auto e = read_reg(insn.src)) return e;
+  }
+  if (auto e = read_reg(dst)) return e;
+  const std::size_t target = pc + 1 + static_cast<std::size_t>(static_cast<int64_t>(insn.off));
+  Reg a = reg(dst);
+  Reg b = x ? reg(insn.src) : Reg::constant(jmp32 ? static_cast<uint32_t>(insn.imm)
+                                                  : static_cast<uint64_t>(static_cast<int64_t>(insn.imm)));
+
+  int taken = -1;
+  if (a.type == RegType::kScalar && b.type == RegType::kScalar) {
+    taken = branch_taken(op, a.b, b.b, jmp32);
+  } else if ((op == kJeq || op == kJne) && !jmp32) {
+    // A pointer that cannot be NULL compared with zero.
+    const Reg* ptr = a.is_pointer() ? &a : (b.is_pointer() ? &b : nullptr);
+    const Reg* other = ptr == &a ? &b : &a;
+    if (ptr && !ptr->maybe_null && other->is_null_const() && ptr->type != RegType::kScalar) {
+      taken = op == kJne ? 1 : 0;
+    }
+  }
+  if (taken == 1) {
+    next = target;
+    return std::nullopt;
+  }
+  if (taken == 0) {
+    next = pc + 1;
+    return std::nullopt;
+  }
+
+  // Both ways: the taken side goes on the stack, the fall-through continues.
+  State other = cur_;
+  State& fall = cur_;
+  auto refine_side = [&](State& st, uint8_t cond) -> bool {
+    Frame& fr = st.cur();
+    Reg& ra = fr.regs[static_cast<std::size_t>(dst)];
+    if (a.type == RegType::kScalar && b.type == RegType::kScalar) {
+      Bounds ba = a.b, bb = b.b;
+      if (!refine(cond, ba, bb, jmp32)) return false;
+      ra.b = ba;
+      sync_linked_scalars(st, ra);
+      if (x) {
+        Reg& rb = fr.regs[insn.src];
+        rb.b = bb;
+        sync_linked_scalars(st, rb);
+      }
+    }
+    return true;
+  };
+  const uint8_t neg = negate_condition(op);
+  const bool other_ok = refine_side(other, op);
+  const bool fall_ok = refine_side(fall, neg);
+
+  // NULL checks: `if ptr == 0` / `if ptr != 0`.
+  if ((op == kJeq || op == kJne) && !jmp32) {
+    const bool a_null_ptr = a.is_pointer() && a.maybe_null && b.is_null_const();
+    const bool b_null_ptr = b.is_pointer() && b.maybe_null && a.is_null_const();
+    if (a_null_ptr || b_null_ptr) {
+      const uint32_t id = a_null_ptr ? a.id : b.id;
+      mark_null_check(other, id, op == kJeq);
+      mark_null_check(fall, id, op == kJne);
+    }
+  }
+  // Packet bounds: comparisons of a packet pointer with the packet's end (or data with meta).
+  if (x && !jmp32) {
+    auto pair_matches = [](const Reg& p, const Reg& end) {
+      return (p.type == RegType::kPacket && end.type == RegType::kPacketEnd) ||
+             (p.type == RegType::kPacketMeta && end.type == RegType::kPacket);
+    };
+    // find_good_pkt_pointers(branch, pkt, right_open)
+    auto good = [&](State& st, const Reg& pkt, bool right_open) {
+      if (pkt.off < 0 || (pkt.off == 0 && right_open)) return;
+      mark_packet_range(st, pkt, pkt.off + (right_open ? 1 : 0));
+    };
+    if (pair_matches(a, b)) {  // pkt OP end
+      switch (op) {
+        case kJgt: good(fall, a, false); break;
+        case kJlt: good(other, a, true); break;
+        case kJge: good(fall, a, true); break;
+        case kJle: good(other, a, false); break;
+        default: break;
+      }
+    } else if (pair_matches(b, a)) {  // end OP pkt
+      switch (op) {
+        case kJgt: good(other, b, true); break;
+        case kJlt: good(fall, b, false); break;
+        case kJge: good(other, b, false); break;
+        case kJle: good(fall, b, true); break;
+        default: break;
+      }
+    }
+  }
+  if (other_ok) {
+    if (stack_.size() >= kMaxPendingBranches) {
+      return fail(E2BIG, fmt::format("The sequence of {} jumps is too complex.", stack_.size()));
+    }
+    push_branch(std::move(other), target, pc);
+  }
+  if (fall_ok) path_.push_back(PathStep{pc, pc + 1});
+  if (!fall_ok) {
+    // Only the jump can happen; continue there by popping it at once.
+    next = static_cast<std::size_t>(-1);
+    return std::nullopt;
+  }
+  next = pc + 1;
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// helper calls
+
+const char* arg_expected(ArgType t) {
+  switch (t) {
+    case ArgType::kConstMapPtr: return "map_ptr";
+    case ArgType::kPtrToCtx: return "ctx";
+    case ArgType::kPtrToMapKey:
+    case ArgType::kPtrToMapValue:
+    case ArgType::kPtrToUninitMapValue: return "fp, pkt, pkt_meta, map_key, map_value";
+    case ArgType::kPtrToMem:
+    case ArgType::kPtrToMemOrNull: return "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_";
+    case ArgType::kPtrToUninitMem: return "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf";
+    case ArgType::kPtrToLong: return "fp, pkt, pkt_meta, map_key, map_value";
+    case ArgType::kPtrToConstStr: return "map_value";
+    case ArgType::kPtrToFunc: return "func";
+    case ArgType::kPtrToStackOrNull: return "fp";
+    case ArgType::kPtrToSpinLock: return "map_value";
+    case ArgType::kPtrToAllocMem: return "ringbuf_mem";
+    default: return "scalar";
+  }
+}
+
+bool is_helper_allowed(uint32_t prog_type, int32_t id) {
+  for (const auto& row : kHelperAvailability) {
+    if (row.prog_type == prog_type) {
+      return (row.words[static_cast<std::size_t>(id) / 64] >> (static_cast<unsigned>(id) % 64)) & 1;
+    }
+  }
+  return true;
+}
+
+// check_map_func_compatibility(): which maps a helper takes, and which helpers a map type needs.
+bool map_func_compatible(uint32_t map_type, int32_t func) {
+  switch (map_type) {
+    case BPF_MAP_TYPE_PROG_ARRAY: return func == BPF_FUNC_tail_call;
+    case BPF_MAP_TYPE_PERF_EVENT_ARRAY:
+      return func == BPF_FUNC_perf_event_read || func == BPF_FUNC_perf_event_output ||
+             func == BPF_FUNC_skb_output || func == BPF_FUNC_perf_event_read_value || func == BPF_FUNC_xdp_output;
+    case BPF_MAP_TYPE_RINGBUF:
+      return func == BPF_FUNC_ringbuf_output || func == BPF_FUNC_ringbuf_reserve || func == BPF_FUNC_ringbuf_query ||
+             func == BPF_FUNC_ringbuf_reserve_dynptr || func == BPF_FUNC_ringbuf_submit_dynptr ||
+             func == BPF_FUNC_ringbuf_discard_dynptr;
+    case BPF_MAP_TYPE_QUEUE:
+    case BPF_MAP_TYPE_STACK:
+      return func == BPF_FUNC_map_peek_elem || func == BPF_FUNC_map_pop_elem || func == BPF_FUNC_map_push_elem;
+    case BPF_MAP_TYPE_BLOOM_FILTER:
+      return func == BPF_FUNC_map_peek_elem || func == BPF_FUNC_map_push_elem;
+    default: break;
+  }
+  switch (func) {
+    case BPF_FUNC_tail_call: return map_type == BPF_MAP_TYPE_PROG_ARRAY;
+    case BPF_FUNC_perf_event_output:
+    case BPF_FUNC_perf_event_read:
+    case BPF_FUNC_perf_event_read_value:
+    case BPF_FUNC_skb_output:
+    case BPF_FUNC_xdp_output: return map_type == BPF_MAP_TYPE_PERF_EVENT_ARRAY;
+    case BPF_FUNC_ringbuf_output:
+    case BPF_FUNC_ringbuf_reserve:
+    case BPF_FUNC_ringbuf_query: return map_type == BPF_MAP_TYPE_RINGBUF;
+    case BPF_FUNC_map_peek_elem:
+    case BPF_FUNC_map_pop_elem:
+    case BPF_FUNC_map_push_elem:
+      return map_type == BPF_MAP_TYPE_QUEUE || map_type == BPF_MAP_TYPE_STACK ||
+             map_type == BPF_MAP_TYPE_BLOOM_FILTER;
+    case BPF_FUNC_for_each_map_elem:
+      return map_type == BPF_MAP_TYPE_HASH || map_type == BPF_MAP_TYPE_LRU_HASH || map_type == BPF_MAP_TYPE_ARRAY ||
+             map_type == BPF_MAP_TYPE_PERCPU_HASH || map_type == BPF_MAP_TYPE_LRU_PERCPU_HASH ||
+             map_type == BPF_MAP_TYPE_PERCPU_ARRAY;
+    default: return true;
+  }
+}
+
+Check Verifier::check_helper_mem(int regno, const Reg& ptr, uint64_t size, bool write, bool zero_ok) {
+  if (size == 0 && zero_ok) return std::nullopt;
+  const int isize = static_cast<int>(std::min<uint64_t>(size, static_cast<uint64_t>(kMaxVarSize)));
+  switch (ptr.type) {
+    case RegType::kStack: {
+      Frame& fr = cur_.frames[static_cast<std::size_t>(ptr.frameno)];
+      const int off = ptr.off;
+      int64_t min_off = 0, max_off = 0;
+      if (ptr.b.is_const()) {
+        min_off = static_cast<int64_t>(ptr.b.var.value) + off;
+        max_off = min_off + isize;
+      } else {
+        if (ptr.b.smax >= kMaxVarOff || ptr.b.smin <= -kMaxVarOff) {
+          return fail(EACCES, fmt::format("invalid unbounded variable-offset indirect access to stack R{}", regno));
+        }
+        min_off = ptr.b.smin + off;
+        max_off = ptr.b.smax + off + isize;
+      }
+      if (min_off < -kStackSize || min_off >= 0 || max_off > 0) {
+        const int error = (min_off < -kStackSize || min_off >= 0) ? EACCES : EINVAL;
+        const char* what = write ? " write to" : " read from";
+        if (ptr.b.is_const()) {
+          return fail(error, fmt::format("invalid{} stack R{} off={} size={}", what, regno, off, isize));
+        }
+        return fail(error, fmt::format("invalid variable-offset{} stack R{} var_off={} off={} size={}", what, regno,
+                                       format_tnum(ptr.b.var), off, isize));
+      }
+      fr.stack_depth = std::max(fr.stack_depth, static_cast<int>(-min_off));
+      if (write) {
+        for (int64_t o = min_off; o < max_off; ++o) {
+          const int64_t idx = -o - 1;
+          StackSlot& slot = fr.stack[static_cast<std::size_t>(idx / 8)];
+          if (slot.bytes[0] == SlotType::kSpill) {
+            for (auto& b : slot.bytes) b = SlotType::kMisc;
+          }
+          slot.bytes[static_cast<std::size_t>(7 - idx % 8)] = SlotType::kMisc;
+          scratched_slots_ |= 1ULL << (idx / 8);
+        }
+      }
+      return std::nullopt;
+    }
+    case RegType::kPacket:
+    case RegType::kPacketMeta:
+      if (write && !may_write_packet(opt_.prog_type)) return fail(EACCES, "cannot write into packet");
+      return check_mem(regno, 0, isize, false, -1, false);
+    case RegType::kMapValue: {
+      const MapInfo& map = map_of(ptr);
+      if (write && (map.map_flags & BPF_F_RDONLY_PROG)) {
+        return fail(EACCES, fmt::format("write into map forbidden, value_size={} off={} size={}", map.value_size,
+                                        ptr.off, isize));
+      }
+      return check_mem_region(regno, ptr, ptr.off, isize, map.value_size, zero_ok, "map value");
+    }
+    case RegType::kMapKey:
+      return check_mem_region(regno, ptr, ptr.off, isize, map_of(ptr).key_size, zero_ok, "map key");
+    case RegType::kMem:
+      return check_mem_region(regno, ptr, ptr.off, isize, static_cast<uint64_t>(ptr.range), zero_ok, "mem");
+    default:
+      return fail(EACCES, fmt::format("R{} type={} expected=fp", regno, type_name(ptr)));
+  }
+}
+
+Check Verifier::check_helper_call(const Insn& insn, std::size_t pc, std::size_t& next) {
+  const int32_t id = insn.imm;
+  const std::string kname = isa::kernel_helper_name(id).value_or("unknown");
+  if (id <= 0 || id > kMaxHelperId) return fail(EINVAL, fmt::format("invalid func {}#{}", "unknown", id));
+  if (!is_helper_allowed(opt_.prog_type, id)) {
+    return fail(EINVAL, fmt::format("program of this type cannot use helper {}#{}", kname, id));
+  }
+  const Helper* helper = opt_.helpers ? opt_.helpers->find(id) : nullptr;
+  if (!helper) {
+    return fail(EINVAL, fmt::format("helper {}#{} is not implemented by bpfvm", kname, id));
+  }
+  const HelperProto& proto = helper->proto;
+  for (int r = 0; r <= 5; ++r) saved_args_[static_cast<std::size_t>(r)] = reg(r);
+  if (proto.gpl_only && !opt_.gpl_compatible) {
+    return fail(EINVAL, "cannot call GPL-restricted function from non-GPL compatible program");
+  }
+  int map = -1;
+  uint64_t alloc_size = 0;
+  int release_ref = -1;
+  int callback = -1;
+  uint32_t release_id = 0;
+  for (int i = 0; i < 5; ++i) {
+    const ArgType t = proto.args[static_cast<std::size_t>(i)];
+    if (t == ArgType::kNone) break;
+    const int regno = i + 1;
+    if (auto e = read_reg(regno)) return e;
+    const Reg& r = reg(regno);
+    auto mismatch = [&] {
+      return fail(EACCES, fmt::format("R{} type={} expected={}", regno, type_name(r), arg_expected(t)));
+    };
+    auto is_mem_ptr = [&](bool allow_mem) {
+      return r.type == RegType::kStack || r.is_packet() || r.type == RegType::kMapKey ||
+             r.type == RegType::kMapValue || (allow_mem && r.type == RegType::kMem);
+    };
+    switch (t) {
+      case ArgType::kAnything:
+        break;
+      case ArgType::kConstMapPtr:
+        if (r.type != RegType::kMapPtr) return mismatch();
+        map = r.map;
+        if (id == BPF_FUNC_tail_call && map_of(r).type != BPF_MAP_TYPE_PROG_ARRAY) {
+          return fail(EINVAL, "expected prog array map for tail call");
+        }
+        if (!map_func_compatible(map_of(r).type, id)) {
+          return fail(EINVAL, fmt::format("cannot pass map_type {} into func {}#{}", map_of(r).type, kname, id));
+        }
+        break;
+      case ArgType::kPtrToCtx:
+        if (r.type != RegType::kCtx) return mismatch();
+        if (r.off != 0 || !r.b.is_const() || r.b.var.value != 0) {
+          return fail(EACCES, fmt::format("dereference of modified ctx ptr R{} off={} disallowed", regno, r.off));
+        }
+        break;
+      case ArgType::kPtrToMapKey:
+      case ArgType::kPtrToMapValue:
+      case ArgType::kPtrToUninitMapValue: {
+        if (r.type == RegType::kScalar && r.maybe_null) return mismatch();
+        if (!is_mem_ptr(false) || r.maybe_null) return mismatch();
+        if (map < 0) return fail(EACCES, "invalid map_ptr to access map->key");
+        const MapInfo& m = opt_.maps[static_cast<std::size_t>(map)];
+        const uint64_t size = t == ArgType::kPtrToMapKey ? m.key_size : m.value_size;
+        if (auto e = check_helper_mem(regno, r, size, t == ArgType::kPtrToUninitMapValue, false)) return e;
+        break;
+      }
+      case ArgType::kPtrToMemOrNull:
+        if (r.is_null_const()) break;
+        [[fallthrough]];
+      case ArgType::kPtrToMem:
+      case ArgType::kPtrToUninitMem: {
+        if (!is_mem_ptr(true) || r.maybe_null) return mismatch();
+        // The size is the next argument.
+        const int sreg = regno + 1;
+        if (auto e = read_reg(sreg)) return e;
+        const Reg& size = reg(sreg);
+        const ArgType st = proto.args[static_cast<std::size_t>(i + 1)];
+        const bool zero_ok = st == ArgType::kConstSizeOrZero;
+        if (size.type != RegType::kScalar) {
+          return fail(EACCES, fmt::format("R{} type={} expected=scalar", sreg, type_name(size)));
+        }
+        if (size.b.smin < 0) {
+          return fail(EACCES,
+                      fmt::format("R{} min value is negative, either use unsigned or 'var &= const'", sreg));
+        }
+        if (size.b.umin == 0 && !zero_ok) {
+          return fail(EACCES, fmt::format("R{} invalid zero-sized read: u64=[{},{}]", sreg, size.b.umin, size.b.umax));
+        }
+        if (size.b.umax >= kMaxVarSize) {
+          return fail(EACCES, fmt::format("R{} unbounded memory access, use 'var &= const' or 'if (var < const)'",
+                                          sreg));
+        }
+        if (auto e = check_helper_mem(regno, r, size.b.umax, t == ArgType::kPtrToUninitMem, zero_ok)) return e;
+        ++i;
+        break;
+      }
+      case ArgType::kConstSize:
+      case ArgType::kConstSizeOrZero:
+        if (r.type != RegType::kScalar) return mismatch();
+        break;
+      case ArgType::kConstAllocSizeOrZero:
+        if (r.type != RegType::kScalar) return mismatch();
+        if (!r.b.is_const()) {
+          return fail(EACCES, fmt::format("R{} is not a known constant'", regno));
+        }
+        alloc_size = r.b.var.value;
+        break;
+      case ArgType::kPtrToLong:
+        if (!is_mem_ptr(false) || r.maybe_null) return mismatch();
+        if (auto e = check_helper_mem(regno, r, 8, true, false)) return e;
+        break;
+      case ArgType::kPtrToConstStr: {
+        if (r.type != RegType::kMapValue) return mismatch();
+        const MapInfo& m = map_of(r);
+        if (!(m.map_flags & BPF_F_RDONLY_PROG) || m.frozen_value.empty()) {
+          return fail(EACCES, fmt::format("R{} does not point to a readonly map'", regno));
+        }
+        if (!r.b.is_const()) return fail(EACCES, fmt::format("R{} is not a constant address'", regno));
+        const uint64_t at = static_cast<uint64_t>(r.off) + r.b.var.value;
+        if (at >= m.frozen_value.size() ||
+            std::find(m.frozen_value.begin() + static_cast<std::ptrdiff_t>(at), m.frozen_value.end(), 0) ==
+                m.frozen_value.end()) {
+          return fail(EACCES, "string is not zero-terminated");
+        }
+        break;
+      }
+      case ArgType::kPtrToFunc:
+        if (r.type != RegType::kFunc) return mismatch();
+        callback = r.subprog;
+        break;
+      case ArgType::kPtrToStackOrNull:
+        if (r.is_null_const()) break;
+        if (r.type != RegType::kStack) return mismatch();
+        break;
+      case ArgType::kPtrToSpinLock:
+        return fail(EINVAL, fmt::format("{}#{} needs BTF for bpf_spin_lock, which bpfvm does not verify yet", kname, id));
+      case ArgType::kPtrToAllocMem:
+        if (r.type != RegType::kMem || !r.ringbuf) return mismatch();
+        if (r.maybe_null) return mismatch();
+        if (r.off != 0 || !r.b.is_const() || r.b.var.value != 0) {
+          return fail(EACCES, fmt::format("R{} must have zero offset when passed to release func", regno));
+        }
+        if (r.ref_obj_id == 0) return fail(EINVAL, fmt::format("R{} must be referenced when passed to release function", regno));
+        release_ref = regno;
+        release_id = r.ref_obj_id;
+        break;
+      case ArgType::kNone:
+        break;
+    }
+  }
+  if (release_ref >= 0) {
+    auto it = std::find_if(cur_.refs.begin(), cur_.refs.end(), [&](const Reference& ref) { return ref.id == release_id; });
+    if (it == cur_.refs.end()) return fail(EINVAL, fmt::format("release reference id={} not found", release_id));
+    cur_.refs.erase(it);
+    // Every copy of the released pointer becomes unusable.
+    for_each_reg(cur_, [&](Reg& r) {
+      if (r.ref_obj_id == release_id) r = Reg::unknown();
+    });
+  }
+  // Caller-saved registers.
+  for (int r = 1; r <= 5; ++r) {
+    reg(r) = Reg{};
+  }
+  Reg ret = Reg::unknown();
+  switch (proto.ret) {
+    case RetType::kInteger:
+      break;
+    case RetType::kVoid:
+      ret = Reg{};
+      ret.type = RegType::kNotInit;
+      break;
+    case RetType::kPtrToMapValueOrNull:
+      ret = Reg::pointer(RegType::kMapValue);
+      ret.maybe_null = true;
+      ret.map = map;
+      ret.id = ++next_id_;
+      break;
+    case RetType::kPtrToAllocMemOrNull:
+      ret = Reg::pointer(RegType::kMem);
+      ret.maybe_null = true;
+      ret.ringbuf = true;
+      ret.range = static_cast<int32_t>(alloc_size);
+      ++next_id_;  // the NULL-check id, replaced by the reference's
+      ret.id = ++next_id_;
+      ret.ref_obj_id = ret.id;
+      cur_.refs.push_back(Reference{ret.id, pc});
+      break;
+  }
+  if (proto.ret != RetType::kVoid) {
+    set_reg(0, ret);
+  } else {
+    reg(0) = Reg{};
+  }
+  scratch(0);
+  next = pc + 1;
+  if (callback >= 0) {
+    // Verify the callback as a frame called from here, with the arguments the helper passes.
+    if (static_cast<int>(cur_.frames.size()) >= kMaxCallFrames) {
+      return fail(E2BIG, fmt::format("the call stack of {} frames is too deep !", cur_.frames.size() + 1));
+    }
+    Frame callee;
+    callee.callsite = pc + 1;
+    callee.subprog_start = static_cast<std::size_t>(callback);
+    callee.callback = true;
+    callee.regs[10] = Reg::pointer(RegType::kStack);
+    callee.regs[10].frameno = static_cast<int32_t>(cur_.frames.size());
+    if (id == BPF_FUNC_loop) {
+      callee.regs[1] = Reg::unknown();
+      callee.regs[1].b.truncate(4);
+      callee.regs[2] = saved_args_[3];
+    } else {  // for_each_map_elem
+      callee.regs[1] = Reg::pointer(RegType::kMapPtr);
+      callee.regs[1].map = map;
+      callee.regs[2] = Reg::pointer(RegType::kMapKey);
+      callee.regs[2].map = map;
+      callee.regs[3] = Reg::pointer(RegType::kMapValue);
+      callee.regs[3].map = map;
+      callee.regs[4] = saved_args_[3];
+    }
+    cur_.frames.push_back(callee);
+    next = static_cast<std::size_t>(callback);
+  }
+  return std::nullopt;
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// calls, exits, special loads
+
+Check Verifier::check_local_call(const Insn& insn, std::size_t pc, std::size_t& next) {
+  if (static_cast<int>(cur_.frames.size()) >= kMaxCallFrames) {
+    return fail(E2BIG, fmt::format("the call stack of {} frames is too deep !", cur_.frames.size() + 1));
+  }
+  const std::size_t target = pc + 1 + static_cast<std::size_t>(static_cast<int64_t>(insn.imm));
+  Frame callee;
+  callee.callsite = pc + 1;
+  callee.subprog_start = target;
+  for (int r = 1; r <= 5; ++r) callee.regs[static_cast<std::size_t>(r)] = reg(r);
+  callee.regs[10] = Reg::pointer(RegType::kStack);
+  callee.regs[10].frameno = static_cast<int32_t>(cur_.frames.size());
+  for (int r = 0; r <= 5; ++r) reg(r) = Reg{};
+  cur_.frames.push_back(std::move(callee));
+  next = target;
+  return std::nullopt;
+}
+
+// The range a program type's return value must be in, if it has one.
+std::optional<std::pair<int64_t, int64_t>> return_range(uint32_t prog_type, uint32_t attach) {
+  switch (prog_type) {
+    case BPF_PROG_TYPE_CGROUP_SKB:
+      if (attach == BPF_CGROUP_INET_EGRESS) return std::pair<int64_t, int64_t>{0, 3};
+      return std::pair<int64_t, int64_t>{0, 1};
+    case BPF_PROG_TYPE_CGROUP_SOCK:
+    case BPF_PROG_TYPE_CGROUP_DEVICE:
+    case BPF_PROG_TYPE_CGROUP_SYSCTL:
+    case BPF_PROG_TYPE_CGROUP_SOCKOPT:
+    case BPF_PROG_TYPE_SK_LOOKUP:
+      return std::pair<int64_t, int64_t>{0, 1};
+    default:
+      return std::nullopt;
+  }
+}
+
+Check Verifier::check_exit(std::size_t pc, std::size_t& next, bool& path_done) {
+  (void)pc;
+  if (auto e = read_reg(0)) return e;
+  if (cur_.frames.size() > 1) {
+    Frame callee = std::move(cur_.frames.back());
+    cur_.frames.pop_back();
+    const Reg r0 = callee.regs[0];
+    if (r0.type == RegType::kStack && r0.frameno == static_cast<int32_t>(cur_.frames.size())) {
+      return fail(EINVAL, "cannot return stack pointer to the caller");
+    }
+    if (callee.callback) {
+      if (r0.type != RegType::kScalar) {
+        return fail(EINVAL, fmt::format("At callback return the register R0 is not a known value ({})", type_name(r0)));
+      }
+      if (r0.b.smin < 0 || r0.b.smax > 1) {
+        return fail(EINVAL, fmt::format("At callback return the register R0 has {} should have been in [0, 1]",
+                                        format_range_words(r0.b)));
+      }
+    } else {
+      reg(0) = r0;
+    }
+    // Remember how deep the callee's stack went, for the combined-size check.
+    auto& depth = max_stack_depth_[callee.subprog_start];
+    depth = std::max(depth, callee.stack_depth);
+    next = callee.callsite;
+    return std::nullopt;
+  }
+  if (!cur_.refs.empty()) {
+    const Reference& ref = cur_.refs.front();
+    return fail(EINVAL, fmt::format("Unreleased reference id={} alloc_insn={}", ref.id, ref.insn));
+  }
+  const Reg& r0 = reg(0);
+  if (const auto range = return_range(opt_.prog_type, opt_.expected_attach_type)) {
+    if (r0.type != RegType::kScalar) {
+      return fail(EINVAL, fmt::format("At program exit the register R0 is not a known value ({})", type_name(r0)));
+    }
+    if (r0.b.smin < range->first || r0.b.smax > range->second) {
+      return fail(EINVAL, fmt::format("At program exit the register R0 has {} should have been in [{}, {}]",
+                                      format_range_words(r0.b), range->first, range->second));
+    }
+  }
+  max_stack_depth_[0] = std::max(max_stack_depth_[0], frame().stack_depth);
+  path_done = true;
+  return std::nullopt;
+}
+
+Check Verifier::check_ld_imm64(const Insn& insn) {
+  if (auto e = write_reg(insn.dst)) return e;
+  switch (insn.op) {
+    case Op::LdImm64:
+      set_reg(insn.dst, Reg::constant(insn.imm64));
+      return std::nullopt;
+    case Op::LdMapFd:
+    case Op::LdMapValue: {
+      const auto idx = static_cast<uint32_t>(insn.imm);
+      if (idx >= opt_.maps.size()) return fail(EBADF, fmt::format("fd {} is not pointing to valid bpf_map", insn.imm));
+      const MapInfo& map = opt_.maps[idx];
+      if (insn.op == Op::LdMapFd) {
+        Reg r = Reg::pointer(RegType::kMapPtr);
+        r.map = static_cast<int32_t>(idx);
+        set_reg(insn.dst, r);
+        return std::nullopt;
+      }
+      if (map.type != BPF_MAP_TYPE_ARRAY || map.max_entries != 1) {
+        return fail(EINVAL, "no direct value access support for this map type");
+      }
+      if (insn.imm_hi() >= map.value_size) {
+        return fail(EINVAL, fmt::format("direct value offset of {} is not allowed", insn.imm_hi()));
+      }
+      Reg r = Reg::pointer(RegType::kMapValue);
+      r.map = static_cast<int32_t>(idx);
+      r.off = static_cast<int32_t>(insn.imm_hi());
+      set_reg(insn.dst, r);
+      return std::nullopt;
+    }
+    case Op::LdFunc: {
+      if (!opt_.btf_func_info) return fail(EINVAL, "missing btf func_info");
+      Reg r = Reg::pointer(RegType::kFunc);
+      r.subprog = static_cast<int32_t>(pc_ + 1 + static_cast<std::size_t>(static_cast<int64_t>(insn.imm)));
+      set_reg(insn.dst, r);
+      return std::nullopt;
+    }
+    default:
+      return fail(EINVAL, "fd_idx without fd_array is invalid");
+  }
+}
+
+Check Verifier::check_ld_abs(const Insn& insn) {
+  const uint32_t t = opt_.prog_type;
+  if (t != BPF_PROG_TYPE_SOCKET_FILTER && t != BPF_PROG_TYPE_SCHED_CLS && t != BPF_PROG_TYPE_SCHED_ACT) {
+    return fail(EINVAL, "BPF_LD_[ABS|IND] instructions not allowed for this program type");
+  }
+  if (auto e = read_reg(6)) return e;
+  if (!cur_.refs.empty()) {
+    return fail(EINVAL, "BPF_LD_[ABS|IND] cannot be mixed with socket references");
+  }
+  if (reg(6).type != RegType::kCtx) return fail(EINVAL, "at the time of BPF_LD_ABS|IND R6 != pointer to skb");
+  if (insn.info().kind == Kind::kLdInd) {
+    if (auto e = read_reg(insn.src)) return e;
+  }
+  for (int r = 1; r <= 5; ++r) reg(r) = Reg{};
+  Reg r0 = Reg::unknown();
+  r0.b.truncate(insn.info().mem_size());
+  set_reg(0, r0);
+  scratch(0);
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// one instruction
+
+Check Verifier::step(std::size_t pc, std::size_t& next, bool& path_done) {
+  const Insn& insn = s_.insns[pc];
+  const auto& info = insn.info();
+  next = pc + 1;
+  switch (info.kind) {
+    case Kind::kAlu:
+    case Kind::kMovSx:
+    case Kind::kNeg:
+    case Kind::kEnd:
+    case Kind::kBswap:
+      return check_alu(insn);
+    case Kind::kLoad:
+    case Kind::kLoadSx: {
+      if (auto e = read_reg(insn.src)) return e;
+      if (auto e = write_reg(insn.dst)) return e;
+      const int size = static_cast<int>(info.mem_size());
+      if (auto e = check_mem(insn.src, insn.off, size, false, insn.dst, false)) return e;
+      if (info.kind == Kind::kLoadSx && reg(insn.dst).type == RegType::kScalar) {
+        Reg r = reg(insn.dst);
+        r.b.sign_extend(static_cast<unsigned>(size));
+        reg(insn.dst) = r;
+      }
+      return std::nullopt;
+    }
+    case Kind::kStore:
+      if (auto e = read_reg(insn.dst)) return e;
+      return check_mem(insn.dst, insn.off, static_cast<int>(info.mem_size()), true, -1, false);
+    case Kind::kStoreReg:
+      if (auto e = read_reg(insn.src)) return e;
+      if (auto e = read_reg(insn.dst)) return e;
+      return check_mem(insn.dst, insn.off, static_cast<int>(info.mem_size()), true, insn.src, false);
+    case Kind::kAtomic: {
+      if (auto e = read_reg(insn.src)) return e;
+      if (auto e = read_reg(insn.dst)) return e;
+      const bool cmpxchg = insn.imm == isa::code::kCmpxchg;
+      if (cmpxchg) {
+        if (auto e = read_reg(0)) return e;
+      }
+      const int size = static_cast<int>(info.mem_size());
+      if (auto e = check_mem(insn.dst, insn.off, size, false, -1, true)) return e;
+      if (auto e = check_mem(insn.dst, insn.off, size, true, -1, true)) return e;
+      const bool fetch = (insn.imm & isa::code::kFetch) != 0;
+      if (cmpxchg) {
+        Reg r = Reg::unknown();
+        if (size == 4) r.b.truncate(4);
+        set_reg(0, r);
+      } else if (fetch) {
+        Reg r = Reg::unknown();
+        if (size == 4) r.b.truncate(4);
+        set_reg(insn.src, r);
+      }
+      return std::nullopt;
+    }
+    case Kind::kJa:
+      next = pc + 1 + static_cast<std::size_t>(static_cast<int64_t>(insn.off));
+      return std::nullopt;
+    case Kind::kGotol:
+      next = pc + 1 + static_cast<std::size_t>(static_cast<int64_t>(insn.imm));
+      return std::nullopt;
+    case Kind::kMayGoto: {
+      const std::size_t target = pc + 1 + static_cast<std::size_t>(static_cast<int64_t>(insn.off));
+      push_branch(cur_, target, pc);
+      return std::nullopt;
+    }
+    case Kind::kJmpCond:
+      return check_cond_jump(insn, pc, next);
+    case Kind::kCallHelper:
+      return check_helper_call(insn, pc, next);
+    case Kind::kCallLocal:
+      return check_local_call(insn, pc, next);
+    case Kind::kExit:
+      return check_exit(pc, next, path_done);
+    case Kind::kLdImm64:
+      next = pc + 2;
+      return check_ld_imm64(insn);
+    case Kind::kLdAbs:
+    case Kind::kLdInd:
+      return check_ld_abs(insn);
+    case Kind::kCallKfunc:
+    case Kind::kCallx:
+    case Kind::kTail:
+      break;
+  }
+  return fail(EINVAL, fmt::format("unknown opcode {:02x}", info.code));
+}
+
+// ---------------------------------------------------------------------------------------------
+// paths and pruning
+
+void Verifier::push_branch(State state, std::size_t target, std::size_t from) {
+  if (state.parent >= 0) ++explored_index_[static_cast<std::size_t>(state.parent)]->branches;
+  Pending p;
+  p.state = std::move(state);
+  p.insn = target;
+  p.prev_insn = from;
+  p.log_pos = log_.size();
+  p.path = path_;
+  p.path.push_back(PathStep{from, target});
+  stack_.push_back(std::move(p));
+}
+
+void Verifier::path_finished() {
+  int p = cur_.parent;
+  while (p >= 0) {
+    Explored& e = *explored_index_[static_cast<std::size_t>(p)];
+    if (--e.branches > 0) break;
+    p = e.state.parent;
+  }
+}
+
+bool Verifier::regs_equal(const Reg& old, const Reg& cur, bool exact,
+                          std::unordered_map<uint32_t, uint32_t>& ids) const {
+  auto same_id = [&](uint32_t a, uint32_t b) {
+    if (a == 0 && b == 0) return true;
+    if (a == 0 || b == 0) return false;
+    auto [it, inserted] = ids.emplace(a, b);
+    return inserted || it->second == b;
+  };
+  if (old.type == RegType::kNotInit) return !exact || cur.type == RegType::kNotInit;
+  if (old.type != cur.type) return false;
+  if (old.type == RegType::kScalar) {
+    if (exact) return old.b == cur.b && same_id(old.id, cur.id);
+    if (!cur.b.within(old.b)) return false;
+    return old.id == 0 || same_id(old.id, cur.id);
+  }
+  if (old.maybe_null != cur.maybe_null || old.ringbuf != cur.ringbuf || old.off != cur.off || old.map != cur.map ||
+      old.frameno != cur.frameno || old.subprog != cur.subprog) {
+    return false;
+  }
+  if (exact ? !(old.b == cur.b) : !cur.b.within(old.b)) return false;
+  if (old.is_packet()) {
+    if (exact ? old.range != cur.range : old.range > cur.range) return false;
+  } else if (old.type == RegType::kMem && old.range != cur.range) {
+    return false;
+  }
+  return same_id(old.id, cur.id) && same_id(old.ref_obj_id | 0x80000000U, cur.ref_obj_id | 0x80000000U);
+}
+
+bool Verifier::states_equal(const State& old, const State& cur, bool exact) const {
+  if (old.frames.size() != cur.frames.size() || old.refs.size() != cur.refs.size()) return false;
+  std::unordered_map<uint32_t, uint32_t> ids;
+  for (std::size_t f = 0; f < old.frames.size(); ++f) {
+    const Frame& fo = old.frames[f];
+    const Frame& fc = cur.frames[f];
+    if (fo.callsite != fc.callsite || fo.callback != fc.callback) return false;
+    for (std::size_t r = 0; r < fo.regs.size(); ++r) {
+      if (!regs_equal(fo.regs[r], fc.regs[r], exact, ids)) return false;
+    }
+    for (std::size_t i = 0; i < fo.stack.size(); ++i) {
+      const StackSlot& so = fo.stack[i];
+      const StackSlot& sc = fc.stack[i];
+      if (so.bytes[0] == SlotType::kSpill) {
+        if (sc.bytes[0] != SlotType::kSpill || !regs_equal(so.spilled, sc.spilled, exact, ids)) return false;
+        continue;
+      }
+      for (std::size_t k = 0; k < 8; ++k) {
+        const SlotType o = so.bytes[k], c = sc.bytes[k];
+        if (o == c) continue;
+        if (exact) return false;
+        if (o == SlotType::kInvalid) continue;
+        if (o == SlotType::kMisc && c == SlotType::kZero) continue;
+        if (o == SlotType::kMisc && c == SlotType::kSpill && sc.spilled.type == RegType::kScalar) continue;
+        return false;
+      }
+    }
+  }
+  for (std::size_t i = 0; i < old.refs.size(); ++i) {
+    auto it = ids.find(old.refs[i].id);
+    if (it != ids.end() && it->second != cur.refs[i].id) return false;
+  }
+  return true;
+}
+
+Check Verifier::visit_prune_point(std::size_t pc, bool& pruned) {
+  pruned = false;
+  auto& list = explored_[pc];
+  for (Explored& e : list) {
+    if (e.branches > 0) {
+      if (states_equal(e.state, cur_, true)) {
+        return fail(EINVAL, fmt::format("infinite loop detected at insn {}", pc));
+      }
+      continue;
+    }
+    if (states_equal(e.state, cur_, false)) {
+      pruned = true;
+      return std::nullopt;
+    }
+  }
+  const bool add = jumps_since_state_ >= 2 && insns_since_state_ >= 8;
+  if (!add) return std::nullopt;
+  jumps_since_state_ = 0;
+  insns_since_state_ = 0;
+  Explored e;
+  e.state = cur_;
+  e.branches = 1;
+  list.push_back(std::move(e));
+  explored_index_.push_back(&list.back());
+  cur_.parent = static_cast<int>(explored_index_.size() - 1);
+  ++stats_.total_states;
+  stats_.max_states_per_insn = std::max<uint32_t>(stats_.max_states_per_insn, static_cast<uint32_t>(list.size()));
+  stats_.peak_states = std::max(stats_.peak_states, stats_.total_states);
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// the walk
+
+Verdict Verifier::run() {
+  Verdict verdict;
+  const std::size_t n = s_.insns.size();
+  prune_point_.assign(n, false);
+  max_stack_depth_.assign(n, 0);
+  for (std::size_t i = 0; i < n; ++i) {
+    const Insn& insn = s_.insns[i];
+    const Kind k = insn.info().kind;
+    const auto target = [&](int64_t rel) { return static_cast<std::size_t>(static_cast<int64_t>(i) + 1 + rel); };
+    if (k == Kind::kJmpCond || k == Kind::kMayGoto) {
+      prune_point_[target(insn.off)] = true;
+      if (i + 1 < n) prune_point_[i + 1] = true;
+    } else if (k == Kind::kJa) {
+      prune_point_[target(insn.off)] = true;
+    } else if (k == Kind::kGotol) {
+      prune_point_[target(insn.imm)] = true;
+    } else if (k == Kind::kCallLocal || k == Kind::kCallHelper) {
+      if (i + 1 < n) prune_point_[i + 1] = true;
+    }
+  }
+  // Explored entries must not move once indexed.
+  explored_.reserve(n);
+
+  Frame main;
+  main.regs[1] = Reg::pointer(RegType::kCtx);
+  main.regs[10] = Reg::pointer(RegType::kStack);
+  cur_.frames.push_back(main);
+  std::size_t pc = 0;
+  scratched_regs_ = (1U << 1) | (1U << 10);
+  log_full_state(0);
+
+  auto pop = [&]() -> bool {
+    if (stack_.empty()) return false;
+    Pending p = std::move(stack_.back());
+    stack_.pop_back();
+    cur_ = std::move(p.state);
+    pc = p.insn;
+    path_ = std::move(p.path);
+    if (opt_.log_level & 2) {
+      log_ += fmt::format("\nfrom {} to {}:{}\n", p.prev_insn, p.insn, format_frame(frame(), opt_.maps));
+    } else if (opt_.log_level & 1) {
+      log_.resize(std::min(log_.size(), p.log_pos));
+      if (!log_.empty() && log_.back() == '\n') log_.back() = ' ';
+    }
+    log_full_state(pc);
+    return true;
+  };
+
+  for (;;) {
+    if (++stats_.insns_processed > kComplexityLimit) {
+      verdict.error = E2BIG;
+      verdict.message = fmt::format("BPF program is too complex");
+      verdict.insn = pc;
+      break;
+    }
+    pc_ = pc;
+    ++insns_since_state_;
+    if (prune_point_[pc]) {
+      bool pruned = false;
+      if (auto e = visit_prune_point(pc, pruned)) {
+        verdict.error = e->error;
+        verdict.message = e->message;
+        verdict.insn = pc;
+        break;
+      }
+      if (pruned) {
+        if (opt_.log_level & 2) log_ += fmt::format("{}: safe\n", pc);
+        path_finished();
+        if (!pop()) {
+          verdict.accepted = true;
+          break;
+        }
+        continue;
+      }
+    }
+    log_insn_line(pc);
+    std::size_t next = pc + 1;
+    bool done = false;
+    if (s_.insns[pc].info().cls() == isa::code::kJmp || s_.insns[pc].info().cls() == isa::code::kJmp32) ++jumps_since_state_;
+    if (auto e = step(pc, next, done)) {
+      verdict.error = e->error;
+      verdict.message = e->message;
+      verdict.insn = pc;
+      break;
+    }
+    log_scratched_state();
+    if (done || next == static_cast<std::size_t>(-1)) {
+      if (done) path_finished();
+      if (!pop()) {
+        verdict.accepted = true;
+        break;
+      }
+      continue;
+    }
+    pc = next;
+  }
+
+  if (verdict.accepted) {
+    // check_max_stack_depth(): the frames of one call chain share 512 bytes.
+    // (Per-frame limits were enforced by every access.)
+  }
+  if (!verdict.accepted) {
+    log_ += verdict.message + "\n";
+    verdict.path = path_;
+    for (const Reg& r : frame().regs) {
+      verdict.registers.push_back(r.type == RegType::kNotInit ? std::string{} : reg_text(r));
+      verdict.defined_at.push_back(r.defined_at);
+    }
+  } else if ((opt_.log_level & 3) == 1) {
+    // A successful load at level 1 keeps only the statistics.
+    log_.clear();
+  }
+  verdict.stats = stats_;
+  if (opt_.log_level) log_ += stats_line(stats_) + "\n";
+  verdict.log = std::move(log_);
+  return verdict;
+}
+
+}  // namespace
+
+std::string stats_line(const Stats& s) {
+  return fmt::format("processed {} insns (limit {}) max_states_per_insn {} total_states {} peak_states {} mark_read {}",
+                     s.insns_processed, kComplexityLimit, s.max_states_per_insn, s.total_states, s.peak_states,
+                     s.mark_read);
+}
+
+Verdict verify(std::span<const isa::RawInsn> insns, const Options& options) {
+  auto structure = check_structure(insns);
+  if (const auto* r = std::get_if<Rejection>(&structure)) {
+    Verdict v;
+    v.error = r->error;
+    v.message = r->message;
+    v.insn = r->insn;
+    if (options.log_level) v.log = r->message + "\n" + stats_line(Stats{}) + "\n";
+    return v;
+  }
+  Verifier verifier(std::get<Structure>(structure), options);
+  return verifier.run();
+}
+
+}  // namespace bpfvm::verifier
