@@ -117,7 +117,7 @@ def write_markdown(path, data, overhead, rows, command, engines):
     w("```")
     w("")
     w(f"on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {cpu_model()}, {os.cpu_count()} CPUs, "
-      f"Linux {platform.release()}; medians of {data['rounds']} rounds, each sample a batch of runs "
+      f"Linux {platform.release()}, load average {os.getloadavg()[0]:.1f} at the end; medians of {data['rounds']} rounds, each sample a batch of runs "
       f"taking about {data['target_ms']:g} ms. The machine is shared with other builds: compare columns of one "
       "run, not numbers across runs.")
     if data["kernel_note"]:
@@ -153,7 +153,8 @@ def write_markdown(path, data, overhead, rows, command, engines):
       "kernel's `duration` covers its loop around the program (context reset, timer checks); bpfvm's covers "
       "`test_run()` calling the engine (run options, the JIT's state and zeroed 4 KiB stack); native code is a "
       "direct call. That cost is measured with `bench/progs/empty.bpf.c` (returns XDP_PASS) in the same rounds, "
-      "and subtracted from each program's time in the same engine.")
+      "and subtracted from each program's time in the same engine. Where a program's run is not much longer than "
+      "an engine's overhead (parse: tens of nanoseconds), its net time is the least precise figure of the table.")
     w("")
     w("| " + " | ".join(TITLES[e] for e in engines) + " |")
     w("|" + "---:|" * len(engines))
@@ -170,8 +171,8 @@ def write_markdown(path, data, overhead, rows, command, engines):
     w("## JIT compile time")
     w("")
     w(f"A {c['insns']}-instruction program (`bench/thousand_insns.hpp`: ALU with division, stack loads and "
-      "stores, branches, loads through r1), median of repeated `JitProgram::compile` calls (checks, lowering, "
-      "W^X mapping):")
+      "stores, branches, loads through r1), median CPU time of repeated `JitProgram::compile` calls (checks, "
+      "analysis, lowering, W^X mapping):")
     w("")
     w(f"- checked mode: **{c['checked_us'] * 1000 / c['insns']:.0f} µs per 1,000 instructions**")
     w(f"- unchecked: {c['unchecked_us'] * 1000 / c['insns']:.0f} µs per 1,000 instructions")
@@ -185,6 +186,9 @@ def write_markdown(path, data, overhead, rows, command, engines):
       "`clang -target bpf -O2` into the kernel (libbpf, BPF_PROG_TEST_RUN; loaded and test-run only, never "
       "attached) and into bpfvm (twice: JIT and interpreter, each with its own maps); the same C source built with "
       "`clang -O2` as a native function.")
+    w("- Time is CPU time: the thread's CPU clock (CLOCK_THREAD_CPUTIME_ID) around each batch for native code and "
+      "bpfvm, the kernel's own `duration` for its JIT (its test-run loop stops the clock while it yields the CPU). "
+      "Time the machine gives to other processes counts for no engine.")
     w("- Batch sizes are calibrated once so that a sample takes about the target time. Then, round after round, "
       "every program is measured in every engine, the order of the engines rotating from round to round, so slow "
       "phases of the shared machine hit all engines alike. Medians over the rounds.")

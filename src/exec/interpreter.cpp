@@ -7,6 +7,8 @@
 #include <limits>
 #include <utility>
 
+#include "exec/register_use.hpp"
+
 namespace bpfvm {
 namespace {
 
@@ -17,8 +19,10 @@ using isa::OpInfo;
 
 #define BPFVM_ALWAYS_INLINE inline __attribute__((always_inline))
 
-constexpr uint16_t bit(unsigned reg) { return static_cast<uint16_t>(1u << reg); }
-constexpr uint16_t kArgRegs = bit(1) | bit(2) | bit(3) | bit(4) | bit(5);
+using regs::bit;
+using regs::kArgRegs;
+using regs::reads_dst;
+using regs::reads_src;
 
 struct Frame {
   // Where the caller continues: its program (a tail call may have changed the callee's) and pc.
@@ -29,27 +33,6 @@ struct Frame {
   std::array<uint64_t, 4> saved{};  // caller's r6..r9
   uint16_t init = 0;                // caller's initialized-register mask
 };
-
-// Registers an operation reads, as a function of its row (checked before it runs: reading a
-// register nobody wrote is the kernel's "R%d !read_ok").
-constexpr bool reads_dst(const OpInfo& r) {
-  switch (r.kind) {
-    case Kind::kAlu: return r.op_bits() != isa::code::kMov;
-    case Kind::kNeg: case Kind::kEnd: case Kind::kBswap: case Kind::kJmpCond: case Kind::kCallx:
-    case Kind::kStore: case Kind::kStoreReg: case Kind::kAtomic:
-      return true;
-    default: return false;
-  }
-}
-constexpr bool reads_src(const OpInfo& r) {
-  switch (r.kind) {
-    case Kind::kAlu: case Kind::kJmpCond: return r.reg_source();
-    case Kind::kMovSx: case Kind::kLoad: case Kind::kLoadSx: case Kind::kStoreReg: case Kind::kAtomic:
-    case Kind::kLdInd:
-      return true;
-    default: return false;
-  }
-}
 
 template <typename T>
 BPFVM_ALWAYS_INLINE T load(const uint8_t* p) {
@@ -298,12 +281,18 @@ struct Machine final : HelperHost {
       code = target->insns().data();
       count = target->insns().size();
       helper_at = &target->helper_at_for_tail_calls();
+      // Unwritten registers hold zero (helper arguments are not read-checked; the JIT agrees).
+      for (unsigned k = 0; k < 10; ++k) reg[k] = 0;
       reg[1] = tail_call_ctx;
       init = static_cast<uint16_t>(bit(1) | bit(10));
       pc = 0;
       return count_branch();
     }
     reg[0] = r0;
+    // r1-r5 are unwritten now. They hold zero, not what they held before: their values can
+    // still reach a helper (arguments are not read-checked), and the JIT's registers hold
+    // whatever the helper left there, so both engines zero them.
+    for (unsigned k = 1; k <= 5; ++k) reg[k] = 0;
     init = static_cast<uint16_t>((init & ~kArgRegs) | bit(0));
     ++pc;
     if (ctx.stop) stopped = true;

@@ -153,15 +153,6 @@ Result<std::vector<Insn>> decode(std::span<const RawInsn> raw, DecodeOptions opt
   return out;
 }
 
-std::optional<int64_t> branch_target(const Insn& insn, std::size_t pc) {
-  const int64_t next = static_cast<int64_t>(pc) + 1;
-  switch (insn.info().kind) {
-    case Kind::kJmpCond: case Kind::kJa: case Kind::kMayGoto: return next + insn.off;
-    case Kind::kGotol: case Kind::kCallLocal: return next + insn.imm;
-    default: return std::nullopt;
-  }
-}
-
 Status check_control_flow(std::span<const Insn> insns) {
   if (insns.empty()) return input_error("program has no instructions");
   const auto n = static_cast<int64_t>(insns.size());

@@ -81,7 +81,15 @@ struct DecodeOptions {
 [[nodiscard]] Insn make_insn(Op op, uint8_t dst = 0, uint8_t src = 0, int16_t off = 0, int32_t imm = 0,
                              uint64_t imm64 = 0);
 
-// Target of a jump or local call at pc, or nullopt for other instructions.
-[[nodiscard]] std::optional<int64_t> branch_target(const Insn& insn, std::size_t pc);
+// Target of a jump or local call at pc, or nullopt for other instructions. Inline: the
+// JIT's passes ask it of every instruction, and compile time counts.
+[[nodiscard]] inline std::optional<int64_t> branch_target(const Insn& insn, std::size_t pc) {
+  const int64_t next = static_cast<int64_t>(pc) + 1;
+  switch (insn.info().kind) {
+    case Kind::kJmpCond: case Kind::kJa: case Kind::kMayGoto: return next + insn.off;
+    case Kind::kGotol: case Kind::kCallLocal: return next + insn.imm;
+    default: return std::nullopt;
+  }
+}
 
 }  // namespace bpfvm::isa

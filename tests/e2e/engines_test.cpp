@@ -1,7 +1,8 @@
-// The interpreter and the JIT on every example object: every program, on every packet of
-// examples/packets.pcap (packet types), on an empty context (the others) or on application
-// memory (the embedding example), through bpfvm::Object. Return values, packets as the
-// programs left them, trace lines, errors and the maps afterwards must be the same.
+// The interpreter and the JIT on every example object (the verifier's examples too: unverified,
+// they run with run-time checks): every program, on every packet of examples/packets.pcap
+// (packet types), on an empty context (the others) or on application memory (the embedding
+// example). Return values, packets as the programs left them, what they sent through perf
+// and ring buffers, trace lines, errors and the maps afterwards must be the same.
 #include <gtest/gtest.h>
 
 #include <bpfvm/bpfvm.hpp>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "hooks/pcap_run.hpp"
+#include "runtime/events.hpp"
 #include "progtypes/progtypes.hpp"
 
 namespace bpfvm {
@@ -39,57 +41,71 @@ uint64_t app_log(uint64_t, uint64_t, uint64_t value, uint64_t, uint64_t, HelperC
 
 Outcome run_everything(const std::string& name, Engine engine) {
   Outcome out;
-  auto object = Object::open(std::string(BPFVM_EXAMPLES_DIR) + "/" + name + ".bpf.o");
-  EXPECT_TRUE(object.ok()) << object.error().to_string();
-  if (!object) return out;
-  EXPECT_TRUE(object->add_helper(Helper{1000, "app_log", app_log}).ok());  // the embedding example's
-  auto loaded = object->load(LoadOptions{engine});
-  EXPECT_TRUE(loaded.ok()) << loaded.error().to_string();
-  if (!loaded) return out;
+  auto spec = object::open_object(std::string(BPFVM_EXAMPLES_DIR) + "/" + name + ".bpf.o");
+  EXPECT_TRUE(spec.ok()) << spec.error().to_string();
+  if (!spec) return out;
+  auto helpers = std::make_shared<HelperTable>(linux_helpers());
+  helpers->add(Helper{1000, "app_log", app_log});  // the embedding example's
+  auto loaded = LoadedObject::load(*spec, helpers, LoadOptions{engine});
+  if (!loaded) {  // both engines must refuse it alike
+    out.runs.push_back("load: " + loaded.error().to_string());
+    return out;
+  }
+  auto events = EventReader::open(*loaded);  // perf buffers and ring buffers, as a consumer
+  EXPECT_TRUE(events.ok()) << events.error().to_string();
+  if (!events) return out;
   auto packets = read_pcap(std::string(BPFVM_SOURCE_DIR) + "/examples/packets.pcap");
   EXPECT_TRUE(packets.ok() && !packets->empty());
   if (!packets) return out;
 
   Lines trace;
-  auto record = [&](const std::string& prog, const Result<TestRunResult>& r) {
-    out.runs.push_back(r ? fmt::format("{}: {} {}", prog, r->r0, hex(r->data_out))
-                         : fmt::format("{}: error {}", prog, r.error().to_string()));
+  std::vector<SentRecord> sent;
+  auto record = [&](const std::string& prog, const std::string& result) {
+    out.runs.push_back(prog + ": " + result);
+    sent.clear();
+    events->read(sent);
+    for (const SentRecord& r : sent) out.runs.push_back(fmt::format("  sent to {}: {}", r.map, hex(r.data)));
   };
-  for (const object::ProgramSpec& spec : object->spec().programs) {
-    auto program = object->program(spec.name);
-    EXPECT_TRUE(program.has_value()) << spec.name;
-    if (!program) continue;
+  auto tested = [&](const Result<TestRunResult>& r) {
+    return r ? fmt::format("{} {}", r->r0, hex(r->data_out)) : "error " + r.error().to_string();
+  };
+  for (const auto& program : loaded->programs()) {
     EXPECT_EQ(program->engine(), engine);
-    const ProgTypeInfo* type = prog_type_info(program->type());
+    const ProgTypeInfo* type = prog_type_info(program->prog_type());
     const ContextKind context = type ? type->context : ContextKind::kNone;
+    const ProgramRunner runner = program->runner(&trace);
     if (context == ContextKind::kXdp || context == ContextKind::kSkb) {
-      for (const auto& packet : *packets) record(spec.name, program->test_run(TestRunRequest{0, packet, {}, 1}, &trace));
+      for (const auto& packet : *packets) {
+        record(program->name(), tested(test_run(runner, TestRunRequest{program->prog_type(), packet, {}, 1})));
+      }
     } else if (context == ContextKind::kMemory || context == ContextKind::kNone) {
       for (std::string text : {"hello", "queue", "", "aeiou xyz"}) {
-        auto r = program->run_on({reinterpret_cast<uint8_t*>(text.data()), text.size()}, &trace);
-        out.runs.push_back(r ? fmt::format("{}: {}", spec.name, *r) : fmt::format("{}: error {}", spec.name, r.error().to_string()));
+        auto r = runner(memory_run_options({reinterpret_cast<uint8_t*>(text.data()), text.size()}));
+        record(program->name(), r ? std::to_string(*r) : "error " + r.error().to_string());
       }
     } else {
-      for (int k = 0; k < 4; ++k) record(spec.name, program->test_run(TestRunRequest{0, {}, {}, 1}, &trace));
+      for (int k = 0; k < 4; ++k) {
+        record(program->name(), tested(test_run(runner, TestRunRequest{program->prog_type(), {}, {}, 1})));
+      }
     }
   }
   out.trace = trace.lines;
-  for (const object::MapSpec& m : object->spec().maps) {
-    maps::Map* map = object->map(m.name);
-    EXPECT_NE(map, nullptr) << m.name;
-    if (map == nullptr || map->type() == BPF_MAP_TYPE_PROG_ARRAY) continue;  // program ids differ per load
-    auto st = map->for_each([&](std::span<const uint8_t> key, std::span<const uint8_t> value) {
+  for (const NamedMap& m : loaded->maps()) {
+    if (m.map->type() == BPF_MAP_TYPE_PROG_ARRAY) continue;  // program ids differ per load
+    auto st = m.map->for_each([&](std::span<const uint8_t> key, std::span<const uint8_t> value) {
       out.maps.push_back(fmt::format("{}: {} -> {}", m.name, hex(key), hex(value)));
       return true;
     });
-    EXPECT_TRUE(st.ok()) << m.name;
+    if (!st) out.maps.push_back(m.name + ": " + st.error().message);  // not iterable (perf event arrays)
   }
   return out;
 }
 
 TEST(EnginesAgree, OnEveryExampleProgramPacketAndMap) {
   if (!jit::jit_available()) GTEST_SKIP() << "no JIT on this host";
-  for (const char* name : {"hello", "hello-map", "hello-func", "tail-calls", "xdp-filter", "embed/scorer"}) {
+  for (const char* name : {"hello", "hello-map", "hello-buffer", "hello-func", "tail-calls", "xdp-filter",
+                           "embed/scorer", "verifier/hello-verifier", "verifier/no-license", "verifier/wrong-map",
+                           "verifier/null-deref", "verifier/past-end"}) {
     SCOPED_TRACE(name);
     const Outcome interpreted = run_everything(name, Engine::kInterpreter);
     const Outcome jitted = run_everything(name, Engine::kJit);

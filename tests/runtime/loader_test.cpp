@@ -25,8 +25,8 @@ object::ObjectSpec open(const std::string& name) {
   return spec.ok() ? std::move(*spec) : object::ObjectSpec{};
 }
 
-LoadedObject load(const object::ObjectSpec& spec) {
-  auto loaded = LoadedObject::load(spec);
+LoadedObject load(const object::ObjectSpec& spec, Engine engine = default_engine()) {
+  auto loaded = LoadedObject::load(spec, nullptr, LoadOptions{engine});
   EXPECT_TRUE(loaded.ok()) << loaded.error().to_string();
   if (!loaded) std::abort();
   return std::move(*loaded);
@@ -103,6 +103,19 @@ TEST(Loader, TailCallChainsAndMapInMap) {
   ASSERT_TRUE(r.ok()) << r.error().to_string();
   EXPECT_EQ(r->retval, static_cast<uint32_t>(XDP_TX));  // stage_one -> stage_two -> stage_three
   EXPECT_EQ(read_u64(*object.map("inner_a"), 0), 2u);   // through the outer map's slot 0
+}
+
+TEST(Loader, TailCallsStopAfterThirtyThreeInEitherEngine) {
+  for (Engine engine : {Engine::kInterpreter, Engine::kJit}) {
+    if (engine == Engine::kJit && !jit::jit_available()) continue;
+    LoadedObject object = load(open("tail_loop"), engine);
+    auto r = test_run(object.program("again")->runner(), TestRunRequest{BPF_PROG_TYPE_XDP, std::vector<uint8_t>(64, 0), {}, 1});
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    EXPECT_EQ(r->retval, static_cast<uint32_t>(XDP_TX));     // the 34th entry's tail call failed
+    maps::Map* bss = object.map("tail_loo.bss");  // libbpf keeps 8 characters of the object name
+    ASSERT_NE(bss, nullptr);
+    EXPECT_EQ(read_u64(*bss, 0), 1u + kMaxTailCalls);
+  }
 }
 
 TEST(Loader, BadObjectsGetClearErrors) {

@@ -45,6 +45,10 @@ std::string JitProgram::dump() const {
   const Disassembler dis;
   std::string out = fmt::format("; {} BPF instructions, {} bytes of x86-64 at {}\n", insns_.size(), code_size_,
                                 static_cast<const void*>(code_));
+  if (checked_) {
+    out += tracking_ ? "; checked; register writes tracked at run time (some reads depend on the path)\n"
+                     : "; checked; every register read decided when compiling\n";
+  }
   out += "; prologue\n";
   dis.lines(code_, 0, layout_.body, out);
   for (std::size_t pc = 0; pc < insns_.size(); ++pc) {

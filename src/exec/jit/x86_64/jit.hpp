@@ -9,10 +9,16 @@
 // only), calls back into the program (bpf_loop, bpf_for_each_map_elem) and switches programs
 // (bpf_tail_call, to a target's JIT code compiled in the same mode).
 //
-// One difference from the interpreter, which goes away with the verifier: the interpreter
-// reports reads of registers nobody wrote ("R0 !read_ok"); the JIT starts r0 and r6-r9 at zero
-// and does not track writes, so such programs run (and a helper call leaves r1-r5 holding
-// whatever the helper left in them, where the interpreter would refuse to read them).
+// Reads of registers nobody wrote end the run with the interpreter's "R%d !read_ok", in
+// checked mode: an analysis when compiling (exec/register_use.hpp) decides each read that is
+// written on every path or on none; a program with a read written on some paths only (or with
+// callx) tracks writes at run time instead (tracks_registers()). Registers a helper call or a
+// tail call leaves unwritten hold zero, in both engines.
+//
+// Differences from the interpreter, for unverified programs only: the analysis assumes r1 is
+// written at entry (RunOptions::initialized_args >= 1, as every caller passes), and a callback
+// into an instruction no ld_imm64 names (a forged subprogram address) is refused unless the
+// code tracks registers.
 #pragma once
 
 #include <cstddef>
@@ -60,6 +66,9 @@ class JitProgram {
 
   [[nodiscard]] const std::vector<isa::Insn>& insns() const { return insns_; }
   [[nodiscard]] bool checked() const { return checked_; }
+  // Checked code whose register reads the compile-time analysis could not all decide: it
+  // tracks register writes at run time (slower). Programs clang writes never need it.
+  [[nodiscard]] bool tracks_registers() const { return tracking_; }
   [[nodiscard]] const uint8_t* code() const { return code_; }
   [[nodiscard]] std::size_t code_size() const { return code_size_; }
 
@@ -74,7 +83,7 @@ class JitProgram {
     std::size_t body = 0;                 // first BPF instruction
     std::vector<std::size_t> insn_start;  // by pc; ld_imm64 tails repeat the head's end
     std::size_t out_of_line = 0;          // failure paths and shared stubs
-    std::size_t callback_entry = 0;       // where helpers re-enter the code for callbacks
+    std::size_t callback_entry = 0;       // where helpers re-enter the code for callbacks (0: none)
     std::size_t data = 0;                 // jump table for callx (== code size if none)
   };
 
@@ -88,6 +97,8 @@ class JitProgram {
   std::vector<isa::Insn> insns_;
   const HelperTable* helpers_ = nullptr;
   bool checked_ = true;
+  bool tracking_ = false;               // checked code tracks register writes at run time
+  std::vector<uint8_t> callback_entry_;  // checked, not tracking: where callbacks may start
   uint8_t* code_ = nullptr;     // mapped read+exec
   std::size_t code_size_ = 0;   // bytes of code and data
   std::size_t mapped_size_ = 0; // bytes mapped (page-rounded)

@@ -10,6 +10,7 @@
 #include "exec/jit/x86_64/jit.hpp"
 #include "exec/jit/x86_64/lowering.hpp"
 #include "exec/jit/x86_64/run_state.hpp"
+#include "exec/register_use.hpp"
 
 namespace bpfvm::jit {
 
@@ -29,6 +30,8 @@ JitProgram::JitProgram(JitProgram&& other) noexcept
     : insns_(std::move(other.insns_)),
       helpers_(other.helpers_),
       checked_(other.checked_),
+      tracking_(other.tracking_),
+      callback_entry_(std::move(other.callback_entry_)),
       code_(std::exchange(other.code_, nullptr)),
       code_size_(std::exchange(other.code_size_, 0)),
       mapped_size_(std::exchange(other.mapped_size_, 0)),
@@ -40,6 +43,8 @@ JitProgram& JitProgram::operator=(JitProgram&& other) noexcept {
     insns_ = std::move(other.insns_);
     helpers_ = other.helpers_;
     checked_ = other.checked_;
+    tracking_ = other.tracking_;
+    callback_entry_ = std::move(other.callback_entry_);
     code_ = std::exchange(other.code_, nullptr);
     code_size_ = std::exchange(other.code_size_, 0);
     mapped_size_ = std::exchange(other.mapped_size_, 0);
@@ -92,6 +97,13 @@ Result<JitProgram> JitProgram::compile(std::vector<Insn> program, const HelperTa
   input.helper_at = helper_at;
   input.options = options;
   input.bmi2 = options.use_bmi2 && asmjit::CpuInfo::host().features().x86().hasBMI2();
+  regs::InitAnalysis init;
+  if (options.checked) {
+    init = regs::analyse_initialized(jp.insns_);
+    input.init = &init;
+    jp.tracking_ = init.tracking;
+    jp.callback_entry_ = std::move(init.callback_entry);
+  }
   auto labels = detail::lower(code, input);
   if (!labels) return labels.error();
 
@@ -127,7 +139,8 @@ Result<JitProgram> JitProgram::compile(std::vector<Insn> program, const HelperTa
   jp.layout_.body = offset(labels->body);
   jp.layout_.insn_start = std::move(labels->insn_offset);  // .text is the only section: offsets are final
   jp.layout_.out_of_line = offset(labels->out_of_line);
-  jp.layout_.callback_entry = offset(labels->callback_entry);
+  // 0 (the main entry, never a callback's): no callback entry, the program names no function.
+  jp.layout_.callback_entry = code.isLabelBound(labels->callback_entry) ? offset(labels->callback_entry) : 0;
   jp.layout_.data = offset(labels->data);
   return jp;
 }
@@ -173,13 +186,31 @@ class JitHost final : public HelperHost {
     const JitProgram* p = current();
     const std::size_t pc = st_.ctx.pc;
     const auto base = p ? reinterpret_cast<uint64_t>(p->insns_.data()) : 0;
-    if (p == nullptr || function - base >= p->insns_.size() * sizeof(Insn) || (function - base) % sizeof(Insn) != 0) {
+    if (p == nullptr || p->layout_.callback_entry == 0 || function - base >= p->insns_.size() * sizeof(Insn) ||
+        (function - base) % sizeof(Insn) != 0) {
       return Error{ErrorKind::kRuntime, fmt::format("callback 0x{:x} is not a subprogram of this program", function),
                    pc, std::nullopt};
     }
     const std::size_t target = (function - base) / sizeof(Insn);
+    if (p->insns_[target].op == isa::Op::LdImm64Tail) {
+      // The interpreter executes the tail and fails; so does the run here.
+      st_.status = Status::kInternal;
+      st_.ctx.stop = true;
+      return p->failure(st_);
+    }
+    if (p->checked_ && !p->tracking_ && !p->callback_entry_[target]) {
+      // Its code was compiled knowing which registers are written on the way to it; a callback
+      // made up by arithmetic on a subprogram's address starts where that does not hold.
+      return Error{ErrorKind::kRuntime,
+                   fmt::format("callback 0x{:x} (insn {}) is not a subprogram an ld_imm64 names: JIT-compiled code "
+                               "only calls back there (the interpreter calls back anywhere)",
+                               function, target),
+                   pc, std::nullopt};
+    }
     const Insn* saved_program = st_.program;
     const uint32_t saved_depth = st_.depth;
+    const uint32_t saved_init = st_.init;
+    st_.init = regs::kArgRegs | regs::bit(isa::kFrameReg);
     st_.args = args;
     const auto entry = reinterpret_cast<JitCallbackEntry>(p->code_ + p->layout_.callback_entry);
     const uint64_t r0 = entry(&st_, reinterpret_cast<uint64_t>(p->code_ + p->layout_.insn_start[target]), target);
@@ -191,6 +222,7 @@ class JitHost final : public HelperHost {
     st_.ctx.pc = pc;
     st_.program = saved_program;
     st_.depth = saved_depth;
+    st_.init = saved_init;
     return r0;
   }
 
@@ -236,6 +268,8 @@ Result<uint64_t> JitProgram::run(const RunOptions& options) const {
   st.entered[0] = this;
   st.entered_count = 1;
   st.program = insns_.data();
+  st.init = regs::bit(isa::kFrameReg);
+  for (unsigned k = 1; k <= options.initialized_args && k <= 5; ++k) st.init |= regs::bit(k);
   st.budget = options.branch_limit;  // 0: counts down from 2^64, never reached
   st.stack_lo = reinterpret_cast<uint64_t>(st.stack.data());
   st.helpers = helpers_;
@@ -295,6 +329,8 @@ Error JitProgram::failure(const JitState& st) const {
     case Status::kCallxBad:
       return fail(fmt::format("callx r{}: 0x{:x} is neither a subprogram nor a known helper", program[pc].dst,
                               st.error_value));
+    case Status::kNotReadOk:
+      return fail(fmt::format("R{} !read_ok", st.error_value));
     case Status::kTailCallJit:
       return fail("bpf_tail_call: the target program has no JIT code of this mode (load every program of the chain "
                   "with the same engine)");

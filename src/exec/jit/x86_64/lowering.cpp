@@ -30,6 +30,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <optional>
@@ -115,6 +116,7 @@ struct FailSite {
   Label label;
   Status status;
   std::size_t pc;
+  int64_t value = -1;  // when >= 0, r11 = value (else r11 already holds it)
 };
 
 class Lowering {
@@ -155,7 +157,11 @@ class Lowering {
   void check_depth(std::size_t pc);
   void enter_frame();
   void leave_frame();
-  Label fail(Status status, std::size_t pc);
+  Label fail(Status status, std::size_t pc, int64_t value = -1);
+  bool tracking() const { return in_.init != nullptr && in_.init->tracking; }
+  void check_reads(std::size_t pc, const Insn& i);
+  void track_writes(const Insn& i, const OpInfo& r);
+  void args_scratched();
   Label& fail_tail(Status status);
   Label& access_stub(bool write, unsigned size);
   Label& zero_frame_stub();
@@ -184,7 +190,6 @@ LoweredLabels Lowering::run() {
   labels_.data = a_.newLabel();
   epilogue_ = a_.newLabel();
   early_exit_ = a_.newLabel();
-  stop_ = a_.newLabel();
   packet_out_ = a_.newLabel();
   internal_ = a_.newLabel();
   jump_table_ = a_.newLabel();
@@ -265,6 +270,8 @@ void Lowering::prologue() {
 void Lowering::instruction(std::size_t pc) {
   const Insn& i = in_.insns[pc];
   const OpInfo& r = i.info();
+  if (in_.init != nullptr) check_reads(pc, i);
+  if (tracking()) track_writes(i, r);  // before: a failing access ends the run anyway
   switch (r.kind) {
     case Kind::kAlu: alu(i, r); break;
     case Kind::kMovSx: movsx(i, r); break;
@@ -546,8 +553,13 @@ void Lowering::call_helper(std::size_t pc, HelperFn fn) {
   a_.mov(x86::r9, kState);
   a_.mov(kScratch, reinterpret_cast<uint64_t>(fn));
   a_.call(kScratch);
+  // r1-r5 are unwritten now and hold what the helper left there, host values: zero them, as
+  // the interpreter does (they can still be passed to a helper unchecked).
+  for (uint8_t r = 1; r <= 5; ++r) a_.xor_(reg32(r), reg32(r));
   a_.mov(kBudget, BPFVM_STATE(budget));
+  if (tracking()) args_scratched();
   a_.cmp(BPFVM_STATE(ctx.stop, 1), 0);
+  if (!stop_.isValid()) stop_ = a_.newLabel();
   a_.jne(stop_);
 }
 
@@ -561,6 +573,16 @@ void Lowering::check_depth(std::size_t pc) {
 }
 
 void Lowering::enter_frame() {
+  if (tracking()) {
+    // The callee starts with the caller's r1-r5 and r10 written; the caller's set comes back
+    // on return (16 bytes of host stack: alignment kept).
+    a_.push(BPFVM_STATE(init));
+    a_.sub(x86::rsp, 8);
+    a_.mov(kScratch.r32(), BPFVM_STATE(init, 4));
+    a_.and_(kScratch.r32(), static_cast<int32_t>(regs::kArgRegs));
+    a_.or_(kScratch.r32(), static_cast<int32_t>(regs::bit(isa::kFrameReg)));
+    a_.mov(BPFVM_STATE(init, 4), kScratch.r32());
+  }
   a_.inc(BPFVM_STATE(depth, 4));
   a_.push(x86::rbx);
   a_.push(x86::r13);
@@ -578,6 +600,54 @@ void Lowering::leave_frame() {
   a_.pop(x86::r13);
   a_.pop(x86::rbx);
   a_.dec(BPFVM_STATE(depth, 4));
+  if (tracking()) {
+    a_.add(x86::rsp, 8);
+    a_.pop(kScratch);
+    a_.mov(BPFVM_STATE(init, 4), kScratch.r32());
+    args_scratched();
+  }
+}
+
+// Reads of registers nobody wrote end the run as the interpreter ends it ("R%d !read_ok"),
+// checked in its order (dst, src, then r0 for exit and cmpxchg). Where the static analysis
+// knows the answer, nothing (written) or a jump to the failure (never written) is emitted;
+// otherwise, in tracking mode, the run-time set is tested. Tracking mode tests every read: it
+// is also the mode for callx and callbacks, which may enter code anywhere.
+void Lowering::check_reads(std::size_t pc, const Insn& i) {
+  const regs::InitAnalysis& init = *in_.init;
+  const regs::Reads reads = regs::reads(i);
+  for (uint8_t k = 0; k < reads.count; ++k) {
+    const uint8_t reg = reads.reg[k];
+    const uint16_t b = regs::bit(reg);
+    if (tracking()) {
+      if (reg == isa::kFrameReg) continue;  // always written
+      a_.test(BPFVM_STATE(init, 4), static_cast<int32_t>(b));
+      a_.jz(fail(Status::kNotReadOk, pc, reg));
+    } else if (init.reached[pc] && !(init.maybe[pc] & b)) {
+      a_.jmp(fail(Status::kNotReadOk, pc, reg));
+      return;
+    }
+  }
+}
+
+// Tracking mode: the registers an instruction writes (calls and LD_ABS: args_scratched).
+void Lowering::track_writes(const Insn& i, const OpInfo& r) {
+  int reg = -1;
+  switch (r.kind) {
+    case Kind::kAlu: case Kind::kMovSx: case Kind::kLoad: case Kind::kLoadSx: case Kind::kLdImm64: reg = i.dst; break;
+    case Kind::kAtomic:
+      if (r.match_value == isa::code::kCmpxchg) reg = 0;
+      else if ((r.match_value & isa::code::kFetch) != 0) reg = i.src;
+      break;
+    default: break;
+  }
+  if (reg >= 0) a_.or_(BPFVM_STATE(init, 4), static_cast<int32_t>(regs::bit(static_cast<unsigned>(reg))));
+}
+
+// After a helper call, LD_ABS/LD_IND or a return: r1-r5 unwritten, r0 written.
+void Lowering::args_scratched() {
+  a_.and_(BPFVM_STATE(init, 4), static_cast<int32_t>(~regs::kArgRegs & regs::kAllRegs));
+  a_.or_(BPFVM_STATE(init, 4), static_cast<int32_t>(regs::bit(0)));
 }
 
 void Lowering::call_local(std::size_t pc, std::size_t target) {
@@ -758,6 +828,7 @@ void Lowering::atomic(std::size_t pc, const Insn& i, const OpInfo& r) {
 // the program with r0 = 0.
 void Lowering::packet_load(const Insn& i, const OpInfo& r) {
   const unsigned n = r.mem_size();
+  if (tracking()) args_scratched();  // out of bounds ends the run: nothing reads the set after
   if (r.kind == Kind::kLdAbs) {
     if (i.imm < 0) {
       a_.jmp(packet_out_);
@@ -791,9 +862,9 @@ void Lowering::packet_load(const Insn& i, const OpInfo& r) {
 // ---------------------------------------------------------------------------------------
 // Out-of-line code
 
-Label Lowering::fail(Status status, std::size_t pc) {
+Label Lowering::fail(Status status, std::size_t pc, int64_t value) {
   Label label = a_.newLabel();
-  fail_sites_.push_back(FailSite{label, status, pc});
+  fail_sites_.push_back(FailSite{label, status, pc, value});
   return label;
 }
 
@@ -816,30 +887,37 @@ Label& Lowering::zero_frame_stub() {
 
 void Lowering::out_of_line() {
   a_.bind(labels_.out_of_line);
-  // A helper asked to stop: a tail call, or the end of the run with r0 = its return value.
-  // The tail call continues as the target in this frame: registers as fresh as they can be
-  // (r1 = ctx, r10 kept), and the jump spends the branch budget as the interpreter does.
-  a_.bind(stop_);
-  a_.cmp(BPFVM_STATE(tail_target), 0);
-  a_.je(early_exit_);
-  a_.mov(BPFVM_STATE(ctx.stop, 1), 0);
-  a_.mov(kAddr, BPFVM_STATE(tail_target));
-  a_.mov(BPFVM_STATE(tail_target), 0);
-  a_.mov(reg64(1), BPFVM_STATE(tail_ctx));
-  if (in_.options.checked) {
-    Label budget_ok = a_.newLabel();
-    a_.dec(kBudget);
-    a_.jnz(budget_ok);
-    a_.xor_(kScratch.r32(), kScratch.r32());  // the target's first instruction
-    a_.jmp(fail_tail(Status::kBranchLimit));
-    a_.bind(budget_ok);
+  if (stop_.isValid()) {
+    // A helper asked to stop: a tail call, or the end of the run with r0 = its return value.
+    // The tail call continues as the target in this frame: registers as fresh as they can be
+    // (r1 = ctx, r10 kept), and the jump spends the branch budget as the interpreter does.
+    a_.bind(stop_);
+    a_.cmp(BPFVM_STATE(tail_target), 0);
+    a_.je(early_exit_);
+    a_.mov(BPFVM_STATE(ctx.stop, 1), 0);
+    a_.mov(kAddr, BPFVM_STATE(tail_target));
+    a_.mov(BPFVM_STATE(tail_target), 0);
+    a_.mov(reg64(1), BPFVM_STATE(tail_ctx));
+    a_.mov(BPFVM_STATE(init, 4), static_cast<int32_t>(regs::bit(1) | regs::bit(isa::kFrameReg)));
+    if (in_.options.checked) {
+      Label budget_ok = a_.newLabel();
+      a_.dec(kBudget);
+      a_.jnz(budget_ok);
+      a_.xor_(kScratch.r32(), kScratch.r32());  // the target's first instruction
+      a_.jmp(fail_tail(Status::kBranchLimit));
+      a_.bind(budget_ok);
+    }
+    for (uint8_t r : {0, 2, 3, 4, 5, 6, 7, 8, 9}) a_.xor_(reg32(r), reg32(r));
+    a_.jmp(kAddr);
   }
-  for (uint8_t r : {0, 2, 3, 4, 5, 6, 7, 8, 9}) a_.xor_(reg32(r), reg32(r));
-  a_.jmp(kAddr);
-  callback_entry();
+  // Helpers can call back only into programs that name a subprogram (ld_imm64 func).
+  const bool names_functions = std::any_of(in_.insns.begin(), in_.insns.end(),
+                                           [](const Insn& i) { return i.op == Op::LdFunc; });
+  if (names_functions) callback_entry();
   // Failure sites: r10 = pc, then the tail of their status (r11 already holds the value).
   for (const FailSite& site : fail_sites_) {
     a_.bind(site.label);
+    if (site.value >= 0) a_.mov(kAddr.r32(), static_cast<uint32_t>(site.value));
     a_.mov(kScratch.r32(), static_cast<uint32_t>(site.pc));
     a_.jmp(fail_tail(site.status));
   }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "exec/jit/x86_64/jit.hpp"
+#include "exec/register_use.hpp"
 #include "helpers/helper_table.hpp"
 #include "isa/insn.hpp"
 #include "support/result.hpp"
@@ -18,6 +19,9 @@ struct LowerInput {
   std::span<const HelperFn> helper_at;  // by pc: the helper a CallHelper calls
   JitOptions options;
   bool bmi2 = false;                    // host has BMI2 and the options allow it
+  // Checked mode: which reads of unwritten registers to report ("R%d !read_ok"), and whether
+  // run time tracks writes (JitState::init) to decide the rest. Null: no such checks.
+  const regs::InitAnalysis* init = nullptr;
 };
 
 // Labels of the parts of the code, for JitProgram's layout and dump.

@@ -24,6 +24,7 @@ enum class Status : uint32_t {
   kKfunc,         // kernel function call
   kCallxBad,      // callx to neither a subprogram nor a helper; value = the register
   kTailCallJit,   // bpf_tail_call to a program without JIT code of the same mode
+  kNotReadOk,     // read a register nobody wrote; value = the register
   kInternal,      // executed something that is never executed (an ld_imm64 tail)
 };
 
@@ -53,6 +54,7 @@ struct JitState {
   uint64_t packet_size = 0;
   uint32_t depth = 0;           // nested bpf-to-bpf calls
   Status status = Status::kOk;
+  uint32_t init = 0;            // registers written (bit n: rn), when the code tracks them
   uint64_t error_pc = 0;
   uint64_t error_value = 0;
   const isa::Insn* error_program = nullptr;  // the instructions error_pc indexes (tail calls)
