@@ -40,6 +40,20 @@ Result<ProgramCase> program_case(const object::ObjectSpec& object, const object:
     }
     c.options.maps.push_back(std::move(info));
   }
+  // Inner map definitions of maps-in-maps go after the object's maps.
+  for (std::size_t i = 0; i < object.maps.size(); ++i) {
+    const auto& inner = object.maps[i].inner;
+    if (!inner) continue;
+    MapInfo info;
+    info.type = inner->type;
+    info.key_size = inner->key_size;
+    info.value_size = inner->value_size;
+    info.max_entries = inner->max_entries;
+    info.map_flags = inner->map_flags;
+    info.name = inner->name;
+    c.options.maps[i].inner = static_cast<int32_t>(c.options.maps.size());
+    c.options.maps.push_back(std::move(info));
+  }
   return c;
 }
 

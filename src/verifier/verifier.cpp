@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <deque>
+#include <list>
+#include <memory>
 #include <map>
 #include <unordered_map>
 
@@ -33,6 +35,7 @@ struct HelperAvailability {
 constexpr uint64_t kComplexityLimit = 1'000'000;   // BPF_COMPLEXITY_LIMIT_INSNS
 constexpr std::size_t kMaxPendingBranches = 8192;  // BPF_COMPLEXITY_LIMIT_JMP_SEQ
 constexpr int kMaxCallFrames = 8;                  // MAX_CALL_FRAMES
+constexpr std::size_t kEvictAbove = 64;            // explored states kept per insn before evicting
 constexpr int64_t kMaxVarOff = 1 << 29;            // BPF_MAX_VAR_OFF
 constexpr uint64_t kMaxVarSize = 1ULL << 29;       // BPF_MAX_VAR_SIZ
 constexpr int kMaxPacketOff = 0xffff;              // MAX_PACKET_OFF
@@ -69,9 +72,40 @@ using Check = std::optional<Failure>;
 
 Failure fail(int error, std::string message) { return Failure{error, std::move(message)}; }
 
+// The branch decisions of a path, shared by the paths that fork from it.
+struct PathNode {
+  PathStep step;
+  std::shared_ptr<const PathNode> prev;
+};
+
 struct Explored {
   State state;
   int branches = 0;
+  uint32_t hits = 0;    // times it pruned a path
+  uint32_t misses = 0;  // times it was compared in vain
+};
+
+// Which ids of an explored state correspond to which of the current state (few per state).
+class IdMap {
+ public:
+  void clear() { pairs_.clear(); }
+  // Records old -> cur; false when old already maps to something else.
+  bool map(uint32_t old_id, uint32_t cur_id) {
+    for (const auto& [o, c] : pairs_) {
+      if (o == old_id) return c == cur_id;
+    }
+    pairs_.emplace_back(old_id, cur_id);
+    return true;
+  }
+  [[nodiscard]] const uint32_t* find(uint32_t old_id) const {
+    for (const auto& p : pairs_) {
+      if (p.first == old_id) return &p.second;
+    }
+    return nullptr;
+  }
+
+ private:
+  std::vector<std::pair<uint32_t, uint32_t>> pairs_;
 };
 
 // A pending path: the state at the start of `insn`, and what the log looked like then.
@@ -80,7 +114,7 @@ struct Pending {
   std::size_t insn = 0;
   std::size_t prev_insn = 0;
   std::size_t log_pos = 0;
-  std::vector<PathStep> path;
+  std::shared_ptr<const PathNode> path;
 };
 
 class Verifier {
@@ -140,8 +174,15 @@ class Verifier {
   void push_branch(State state, std::size_t target, std::size_t from);
   Check visit_prune_point(std::size_t pc, bool& pruned);
   void path_finished();
-  bool states_equal(const State& old, const State& cur, bool exact) const;
-  bool regs_equal(const Reg& old, const Reg& cur, bool exact, std::unordered_map<uint32_t, uint32_t>& ids) const;
+  bool states_equal(const State& old, const State& cur, bool exact, std::size_t pc);
+  // Which registers matter at an instruction when comparing states (see compute_needs()).
+  void compute_needs();
+  void mark_sensitive(std::size_t pc, uint16_t regs) {
+    if ((sensitive_[pc] | regs) == sensitive_[pc]) return;
+    sensitive_[pc] |= regs;
+    needs_dirty_ = true;
+  }
+  bool regs_equal(const Reg& old, const Reg& cur, bool exact, IdMap& ids) const;
 
   // ---- refinement ----
   void mark_null_check(State& state, uint32_t id, bool is_null);
@@ -169,7 +210,8 @@ class Verifier {
   std::vector<Pending> stack_;
   // A deque per instruction: explored_index_ points into them, and push_back must not move
   // the states already there (a vector's growth left those pointers dangling).
-  std::unordered_map<std::size_t, std::deque<Explored>> explored_;
+  std::unordered_map<std::size_t, std::list<Explored>> explored_;
+  IdMap ids_;
   std::vector<Explored*> explored_index_;  // by State::parent
   std::vector<bool> prune_point_;
   std::vector<int> max_stack_depth_;       // per subprogram start
@@ -180,10 +222,19 @@ class Verifier {
   uint64_t scratched_slots_ = 0;
   std::size_t prev_line_start_ = 0;  // where the current instruction's log line starts
   bool line_open_ = false;           // the last log line is an instruction awaiting its state
-  std::vector<PathStep> path_;
+  std::shared_ptr<const PathNode> path_;  // the branch decisions of the current path, newest first
   uint64_t insns_since_state_ = 0;
   uint64_t jumps_since_state_ = 0;
   std::array<Reg, 6> saved_args_{};
+  // Precision, approximated: registers whose exact value some instruction relied on
+  // (pointer arithmetic, helper sizes, branches decided by a value, checked return values),
+  // traced back through the arithmetic that computed them. Scalars outside that set are
+  // compared loosely when pruning, as the kernel treats scalars it did not mark precise.
+  std::vector<uint16_t> sensitive_;  // per instruction: registers it relied on
+  std::vector<uint16_t> live_;       // per instruction: registers read before written
+  std::vector<uint16_t> needed_;     // per instruction: registers whose value matters
+  bool needs_dirty_ = true;
+  bool whole_program_needed_ = false;  // local calls or callbacks: compare everything
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -355,6 +406,8 @@ Check Verifier::check_alu(const Insn& insn) {
     }
     return fail(EACCES, fmt::format("R{} pointer {} pointer prohibited", dst, alu_string(op)));
   }
+  if (dst_reg.is_pointer() && x && !src_reg.is_pointer()) mark_sensitive(pc_, static_cast<uint16_t>(1U << src));
+  if (src_reg.is_pointer() && !dst_reg.is_pointer()) mark_sensitive(pc_, static_cast<uint16_t>(1U << dst));
   if (dst_reg.is_pointer()) {
     if (!alu64) {
       if (op == kSub) {
@@ -794,6 +847,10 @@ Check Verifier::check_cond_jump(const Insn& insn, std::size_t pc, std::size_t& n
       taken = op == kJne ? 1 : 0;
     }
   }
+  if (taken >= 0 && a.type == RegType::kScalar && b.type == RegType::kScalar) {
+    // The path depends on these values: states must agree on them to be pruned.
+    mark_sensitive(pc, static_cast<uint16_t>((1U << dst) | (x ? 1U << insn.src : 0U)));
+  }
   if (taken == 1) {
     next = target;
     return std::nullopt;
@@ -871,7 +928,7 @@ Check Verifier::check_cond_jump(const Insn& insn, std::size_t pc, std::size_t& n
     }
     push_branch(std::move(other), target, pc);
   }
-  if (fall_ok) path_.push_back(PathStep{pc, pc + 1});
+  if (fall_ok) path_ = std::make_shared<const PathNode>(PathNode{PathStep{pc, pc + 1}, path_});
   if (!fall_ok) {
     // Only the jump can happen; continue there by popping it at once.
     next = static_cast<std::size_t>(-1);
@@ -1132,6 +1189,7 @@ Check Verifier::check_helper_call(const Insn& insn, std::size_t pc, std::size_t&
           return fail(EACCES, fmt::format("R{} unbounded memory access, use 'var &= const' or 'if (var < const)'",
                                           sreg));
         }
+        mark_sensitive(pc, static_cast<uint16_t>(1U << sreg));
         if (auto e = check_helper_mem(regno, r, size.b.umax, t == ArgType::kPtrToUninitMem, zero_ok)) return e;
         ++i;
         break;
@@ -1146,6 +1204,7 @@ Check Verifier::check_helper_call(const Insn& insn, std::size_t pc, std::size_t&
           return fail(EACCES, fmt::format("R{} is not a known constant'", regno));
         }
         alloc_size = r.b.var.value;
+        mark_sensitive(pc, static_cast<uint16_t>(1U << regno));
         break;
       case ArgType::kPtrToLong:
         if (!is_mem_ptr(false) || r.maybe_null) return mismatch();
@@ -1230,6 +1289,12 @@ Check Verifier::check_helper_call(const Insn& insn, std::size_t pc, std::size_t&
       }
       ret.maybe_null = true;
       ret.id = ++next_id_;
+      if (map_of(ret).type == BPF_MAP_TYPE_ARRAY_OF_MAPS || map_of(ret).type == BPF_MAP_TYPE_HASH_OF_MAPS) {
+        // A map-in-map's value is the inner map.
+        ret.type = RegType::kMapPtr;
+        ret.map = map_of(ret).inner;
+        if (ret.map < 0) return fail(EINVAL, "map-in-map without an inner map definition");
+      }
       break;
     case RetType::kPtrToAllocMemOrNull:
       ret = Reg::pointer(RegType::kMem);
@@ -1318,8 +1383,8 @@ std::optional<std::pair<int64_t, int64_t>> return_range(uint32_t prog_type, uint
 }
 
 Check Verifier::check_exit(std::size_t pc, std::size_t& next, bool& path_done) {
-  (void)pc;
   if (auto e = read_reg(0)) return e;
+  if (cur_.frames.back().callback || return_range(opt_.prog_type, opt_.expected_attach_type)) mark_sensitive(pc, 1);
   if (cur_.frames.size() > 1) {
     Frame callee = std::move(cur_.frames.back());
     cur_.frames.pop_back();
@@ -1524,8 +1589,7 @@ void Verifier::push_branch(State state, std::size_t target, std::size_t from) {
   p.insn = target;
   p.prev_insn = from;
   p.log_pos = log_.size();
-  p.path = path_;
-  p.path.push_back(PathStep{from, target});
+  p.path = std::make_shared<const PathNode>(PathNode{PathStep{from, target}, path_});
   stack_.push_back(std::move(p));
 }
 
@@ -1539,12 +1603,11 @@ void Verifier::path_finished() {
 }
 
 bool Verifier::regs_equal(const Reg& old, const Reg& cur, bool exact,
-                          std::unordered_map<uint32_t, uint32_t>& ids) const {
+                          IdMap& ids) const {
   auto same_id = [&](uint32_t a, uint32_t b) {
     if (a == 0 && b == 0) return true;
     if (a == 0 || b == 0) return false;
-    auto [it, inserted] = ids.emplace(a, b);
-    return inserted || it->second == b;
+    return ids.map(a, b);
   };
   if (old.type == RegType::kNotInit) return !exact || cur.type == RegType::kNotInit;
   if (old.type != cur.type) return false;
@@ -1566,17 +1629,116 @@ bool Verifier::regs_equal(const Reg& old, const Reg& cur, bool exact,
   return same_id(old.id, cur.id) && same_id(old.ref_obj_id | 0x80000000U, cur.ref_obj_id | 0x80000000U);
 }
 
-bool Verifier::states_equal(const State& old, const State& cur, bool exact) const {
+void Verifier::compute_needs() {
+  needs_dirty_ = false;
+  const std::size_t n = s_.insns.size();
+  live_.assign(n, 0);
+  needed_.assign(n, 0);
+  if (whole_program_needed_) {
+    live_.assign(n, 0x7ff);
+    needed_.assign(n, 0x7ff);
+    return;
+  }
+  auto bit = [](int r) { return static_cast<uint16_t>(1U << r); };
+  auto successors = [&](std::size_t i, std::size_t out[2]) -> int {
+    const Insn& insn = s_.insns[i];
+    const Kind k = insn.info().kind;
+    if (k == Kind::kExit) return 0;
+    if (k == Kind::kLdImm64) { out[0] = i + 2; return 1; }
+    if (k == Kind::kJa) { out[0] = i + 1 + static_cast<std::size_t>(static_cast<int64_t>(insn.off)); return 1; }
+    if (k == Kind::kGotol) { out[0] = i + 1 + static_cast<std::size_t>(static_cast<int64_t>(insn.imm)); return 1; }
+    if (k == Kind::kJmpCond || k == Kind::kMayGoto) {
+      out[0] = i + 1;
+      out[1] = i + 1 + static_cast<std::size_t>(static_cast<int64_t>(insn.off));
+      return 2;
+    }
+    out[0] = i + 1;
+    return 1;
+  };
+  // Backward dataflow to a fixed point: liveness, and needs traced through arithmetic.
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    for (std::size_t j = n; j-- > 0;) {
+      const Insn& insn = s_.insns[j];
+      const auto& info = insn.info();
+      if (info.kind == Kind::kTail) continue;
+      std::size_t succ[2];
+      const int ns = successors(j, succ);
+      uint16_t live_out = 0, need_out = 0;
+      for (int k = 0; k < ns; ++k) {
+        if (succ[k] < n) {
+          live_out |= live_[succ[k]];
+          need_out |= needed_[succ[k]];
+        }
+      }
+      uint16_t uses = 0, defs = 0, need = need_out;
+      const int dst = insn.dst, src = insn.src;
+      switch (info.kind) {
+        case Kind::kAlu: case Kind::kMovSx: case Kind::kNeg: case Kind::kEnd: case Kind::kBswap: {
+          const bool mov = info.op_bits() == kMov || info.kind == Kind::kMovSx;
+          const bool x = info.reg_source() || info.kind == Kind::kMovSx;
+          uses = static_cast<uint16_t>((mov ? 0 : bit(dst)) | (x ? bit(src) : 0));
+          defs = bit(dst);
+          need = static_cast<uint16_t>(need_out & ~defs);
+          if (need_out & bit(dst)) need |= uses;
+          break;
+        }
+        case Kind::kLoad: case Kind::kLoadSx:
+          uses = bit(src); defs = bit(dst); need = static_cast<uint16_t>(need_out & ~defs); break;
+        case Kind::kStore: uses = bit(dst); break;
+        case Kind::kStoreReg: case Kind::kAtomic:
+          uses = static_cast<uint16_t>(bit(dst) | bit(src) | (insn.imm == isa::code::kCmpxchg ? bit(0) : 0));
+          defs = (insn.imm & isa::code::kFetch) ? bit(insn.imm == isa::code::kCmpxchg ? 0 : src) : 0;
+          need = static_cast<uint16_t>(need_out & ~defs);
+          break;
+        case Kind::kJmpCond: uses = static_cast<uint16_t>(bit(dst) | (info.reg_source() ? bit(src) : 0)); break;
+        case Kind::kCallHelper:
+          uses = 0x3e; defs = 0x3f; need = static_cast<uint16_t>(need_out & ~defs); break;
+        case Kind::kExit: uses = bit(0); break;
+        case Kind::kLdImm64: defs = bit(dst); need = static_cast<uint16_t>(need_out & ~defs); break;
+        case Kind::kLdAbs: case Kind::kLdInd:
+          uses = static_cast<uint16_t>(bit(6) | (info.kind == Kind::kLdInd ? bit(src) : 0));
+          defs = 0x3f;
+          need = static_cast<uint16_t>(need_out & ~defs);
+          break;
+        default: break;
+      }
+      const uint16_t live_in = static_cast<uint16_t>((live_out & ~defs) | uses);
+      need = static_cast<uint16_t>(need | sensitive_[j]);
+      if (live_in != live_[j] || need != needed_[j]) {
+        live_[j] = live_in;
+        needed_[j] = need;
+        changed = true;
+      }
+    }
+  }
+}
+
+bool Verifier::states_equal(const State& old, const State& cur, bool exact, std::size_t pc) {
   if (old.frames.size() != cur.frames.size() || old.refs.size() != cur.refs.size()) return false;
-  std::unordered_map<uint32_t, uint32_t> ids;
+  if (needs_dirty_) compute_needs();
+  IdMap& ids = ids_;
+  ids.clear();
   for (std::size_t f = 0; f < old.frames.size(); ++f) {
     const Frame& fo = old.frames[f];
     const Frame& fc = cur.frames[f];
     if (fo.callsite != fc.callsite || fo.callback != fc.callback) return false;
+    const bool innermost = f + 1 == old.frames.size();
     for (std::size_t r = 0; r < fo.regs.size(); ++r) {
+      if (!exact && innermost && r < 10) {
+        if (!(live_[pc] & (1U << r))) continue;  // dead here: its value cannot matter
+        // Imprecise scalars: any scalar will do, as for the kernel's unmarked scalars.
+        if (!(needed_[pc] & (1U << r)) && fo.regs[r].type == RegType::kScalar &&
+            fc.regs[r].type == RegType::kScalar) {
+          continue;
+        }
+      }
       if (!regs_equal(fo.regs[r], fc.regs[r], exact, ids)) return false;
     }
-    for (std::size_t i = 0; i < fo.stack.size(); ++i) {
+    // Slots below the deepest byte either state used are unused in both.
+    const auto used = static_cast<std::size_t>((std::max(fo.stack_depth, fc.stack_depth) + 7) / 8);
+    for (std::size_t i = 0; i < used && i < fo.stack.size(); ++i) {
       const StackSlot& so = fo.stack[i];
       const StackSlot& sc = fc.stack[i];
       // Narrow spills give fills and map keys their values: compared exactly.
@@ -1600,8 +1762,8 @@ bool Verifier::states_equal(const State& old, const State& cur, bool exact) cons
     }
   }
   for (std::size_t i = 0; i < old.refs.size(); ++i) {
-    auto it = ids.find(old.refs[i].id);
-    if (it != ids.end() && it->second != cur.refs[i].id) return false;
+    const uint32_t* mapped = ids.find(old.refs[i].id);
+    if (mapped && *mapped != cur.refs[i].id) return false;
   }
   return true;
 }
@@ -1609,17 +1771,27 @@ bool Verifier::states_equal(const State& old, const State& cur, bool exact) cons
 Check Verifier::visit_prune_point(std::size_t pc, bool& pruned) {
   pruned = false;
   auto& list = explored_[pc];
-  for (Explored& e : list) {
+  for (auto it = list.begin(); it != list.end();) {
+    Explored& e = *it;
     if (e.branches > 0) {
-      if (states_equal(e.state, cur_, true)) {
+      if (states_equal(e.state, cur_, true, pc)) {
         return fail(EINVAL, fmt::format("infinite loop detected at insn {}", pc));
       }
+      ++it;
       continue;
     }
-    if (states_equal(e.state, cur_, false)) {
+    if (states_equal(e.state, cur_, false, pc)) {
+      ++e.hits;
       pruned = true;
       return std::nullopt;
     }
+    // A finished state that keeps failing to prune is dropped, as the kernel drops them
+    // (nothing refers to a state whose paths are all done).
+    if (++e.misses > e.hits * 3 + 3 && list.size() > kEvictAbove) {
+      it = list.erase(it);
+      continue;
+    }
+    ++it;
   }
   const bool add = jumps_since_state_ >= 2 && insns_since_state_ >= 8;
   if (!add) return std::nullopt;
@@ -1644,6 +1816,7 @@ Verdict Verifier::run() {
   Verdict verdict;
   const std::size_t n = s_.insns.size();
   prune_point_.assign(n, false);
+  sensitive_.assign(n, 0);
   max_stack_depth_.assign(n, 0);
   for (std::size_t i = 0; i < n; ++i) {
     const Insn& insn = s_.insns[i];
@@ -1656,7 +1829,9 @@ Verdict Verifier::run() {
       prune_point_[target(insn.off)] = true;
     } else if (k == Kind::kGotol) {
       prune_point_[target(insn.imm)] = true;
-    } else if (k == Kind::kCallLocal || k == Kind::kCallHelper) {
+    }
+    if (k == Kind::kCallLocal || insn.op == Op::LdFunc) whole_program_needed_ = true;
+    if (k == Kind::kCallLocal || k == Kind::kCallHelper) {
       if (i + 1 < n) prune_point_[i + 1] = true;
     }
   }
@@ -1744,7 +1919,8 @@ Verdict Verifier::run() {
   }
   if (!verdict.accepted) {
     log_ += verdict.message + "\n";
-    verdict.path = path_;
+    for (const PathNode* node = path_.get(); node; node = node->prev.get()) verdict.path.push_back(node->step);
+    std::reverse(verdict.path.begin(), verdict.path.end());
     for (const Reg& r : frame().regs) {
       verdict.registers.push_back(r.type == RegType::kNotInit ? std::string{} : reg_text(r));
       verdict.defined_at.push_back(r.defined_at);

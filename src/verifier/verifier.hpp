@@ -28,6 +28,7 @@ struct MapInfo {
   uint32_t max_entries = 0;
   uint32_t map_flags = 0;
   std::string name;
+  int32_t inner = -1;  // map-in-map: index (in Options::maps) of the inner map's definition
   // Frozen read-only maps (.rodata): the value, so constant-offset loads give known values.
   std::vector<uint8_t> frozen_value;
 };

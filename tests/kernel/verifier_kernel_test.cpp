@@ -100,7 +100,9 @@ TEST(VerifierVsKernel, VerifierExamplesGiveTheKernelsMessages) {
     ASSERT_TRUE(c.ok()) << c.error().to_string();
     const Comparison cmp = compare_with_kernel(*c, spec->license, helpers);
     EXPECT_TRUE(cmp.same_verdict) << cmp.detail;
-    if (!cmp.kernel_accepted) EXPECT_TRUE(cmp.same_message) << cmp.detail;
+    if (!cmp.kernel_accepted) {
+      EXPECT_TRUE(cmp.same_message) << cmp.detail;
+    }
   }
 }
 

@@ -263,7 +263,7 @@ Result<LoadedObject> load_case(const verifier::ProgramCase& program) {
     }
   }
   spec.programs.push_back(std::move(ps));
-  return LoadedObject::load(spec, nullptr, LoadOptions{Engine::kInterpreter});
+  return LoadedObject::load(spec, nullptr, LoadOptions{.engine = Engine::kInterpreter, .verify = false});
 }
 
 SoundnessReport check_case(const verifier::ProgramCase& program, uint64_t seed, int runs) {
