@@ -153,6 +153,7 @@ Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec, std::sha
   }
 
   for (const object::ProgramSpec& ps : spec.programs) {
+    bool verified = false;
     if (options.verify && verifier::has_context_rules(ps.prog_type)) {
       auto c = verifier::program_case(spec, ps);
       if (!c) return load_error(fmt::format("program '{}' (section {}): {}", ps.name, ps.section, c.error().message));
@@ -166,6 +167,7 @@ Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec, std::sha
         e.errnum = verdict.error;
         return e;
       }
+      verified = true;
     }
     std::vector<isa::RawInsn> raw = ps.insns;
     // Map references: the kernel would take an fd; bpfvm writes the map's id (for disassembly)
@@ -205,8 +207,10 @@ Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec, std::sha
     };
     std::optional<jit::JitProgram> jit;
     if (options.engine == Engine::kJit) {
-      // Checked mode: the programs are not verified yet (see docs/design.md).
-      auto compiled = jit::JitProgram::compile(insns, *env->helpers, jit::JitOptions{.relocated = true});
+      // Verified programs run as the kernel runs them, without run-time checks; the rest
+      // (bpfvm's own program types, --unverified) in checked mode (docs/design.md).
+      auto compiled = jit::JitProgram::compile(insns, *env->helpers,
+                                               jit::JitOptions{.checked = !verified, .relocated = true});
       if (!compiled) return in_program(compiled.error());
       jit.emplace(std::move(*compiled));
     }

@@ -14,6 +14,9 @@
 
 #include "hooks/pcap_run.hpp"
 #include "runtime/events.hpp"
+#include "runtime/loader.hpp"
+#include "object/object.hpp"
+#include "hooks/test_run.hpp"
 #include "progtypes/progtypes.hpp"
 
 namespace bpfvm {
@@ -131,6 +134,31 @@ TEST(EnginesAgree, ObjectsRunJitCompiledByDefault) {
   auto r = program->test_run(TestRunRequest{0, packets->front(), {}, 1}, &trace);
   ASSERT_TRUE(r.ok()) << r.error().to_string();
   EXPECT_EQ(trace.lines, (std::vector<std::string>{"stage one", "stage two", "stage three"}));
+}
+
+// Verified programs run as the kernel runs them, without run-time checks; programs that skip
+// verification keep the checks.
+TEST(EnginesAgree, VerifiedProgramsRunUncheckedOthersChecked) {
+  if (!jit::jit_available()) GTEST_SKIP() << "no JIT on this host";
+  auto spec = object::open_object(std::string(BPFVM_EXAMPLES_DIR) + "/xdp-filter.bpf.o");
+  ASSERT_TRUE(spec.ok()) << spec.error().to_string();
+  auto verified = LoadedObject::load(*spec);
+  ASSERT_TRUE(verified.ok()) << verified.error().to_string();
+  ASSERT_NE(verified->programs().front()->jit(), nullptr);
+  EXPECT_FALSE(verified->programs().front()->jit()->checked());
+  auto unverified = LoadedObject::load(*spec, nullptr, LoadOptions{.engine = Engine::kJit, .verify = false});
+  ASSERT_TRUE(unverified.ok()) << unverified.error().to_string();
+  EXPECT_TRUE(unverified->programs().front()->jit()->checked());
+  // Both give the same verdicts on the sample packets.
+  auto packets = read_pcap(std::string(BPFVM_SOURCE_DIR) + "/examples/packets.pcap");
+  ASSERT_TRUE(packets.ok());
+  for (const auto& packet : *packets) {
+    auto a = test_run(verified->programs().front()->runner(), TestRunRequest{BPF_PROG_TYPE_XDP, packet, {}, 1});
+    auto b = test_run(unverified->programs().front()->runner(), TestRunRequest{BPF_PROG_TYPE_XDP, packet, {}, 1});
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(a->retval, b->retval);
+    EXPECT_EQ(a->data_out, b->data_out);
+  }
 }
 
 }  // namespace
