@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <deque>
+#include <functional>
 #include <list>
 #include <memory>
 #include <map>
@@ -169,6 +170,12 @@ class Verifier {
   Check check_exit(std::size_t pc, std::size_t& next, bool& path_done);
   Check check_ld_imm64(const Insn& insn);
   Check check_ld_abs(const Insn& insn);
+
+  void note_stack_depth(const Frame& fr) {
+    auto& depth = max_stack_depth_[fr.subprog_start];
+    depth = std::max(depth, fr.stack_depth);
+  }
+  std::optional<Failure> check_combined_stack() const;
 
   // ---- paths ----
   void push_branch(State state, std::size_t target, std::size_t from);
@@ -574,6 +581,7 @@ Check Verifier::check_stack_access(int regno, const Reg& ptr, int off, int size,
                                    format_tnum(ptr.b.var), off, size));
   }
   fr.stack_depth = std::max(fr.stack_depth, static_cast<int>(-min_off));
+  note_stack_depth(fr);
   auto byte_at = [&](int64_t fp_off) -> std::pair<StackSlot*, int> {
     const int64_t idx = -fp_off - 1;  // 0 for fp-1
     StackSlot& slot = fr.stack[static_cast<std::size_t>(idx / 8)];
@@ -1060,6 +1068,7 @@ Check Verifier::check_helper_mem(int regno, const Reg& ptr, uint64_t size, bool 
                                        format_tnum(ptr.b.var), off, isize));
       }
       fr.stack_depth = std::max(fr.stack_depth, static_cast<int>(-min_off));
+      note_stack_depth(fr);
       if (write) {
         for (int64_t o = min_off; o < max_off; ++o) {
           const int64_t idx = -o - 1;
@@ -1809,6 +1818,41 @@ Check Verifier::visit_prune_point(std::size_t pc, bool& pruned) {
   return std::nullopt;
 }
 
+// check_max_stack_depth(): the frames of one chain of bpf-to-bpf calls share 512 bytes, each
+// frame rounded up to 16 bytes as for JIT-compiled programs.
+std::optional<Failure> Verifier::check_combined_stack() const {
+  const auto& subs = s_.subprograms;
+  auto index_of = [&](std::size_t start) -> std::size_t {
+    for (std::size_t i = 0; i < subs.size(); ++i) {
+      if (subs[i].start == start) return i;
+    }
+    return 0;
+  };
+  std::vector<std::vector<std::size_t>> callees(subs.size());
+  for (std::size_t i = 0; i < subs.size(); ++i) {
+    for (std::size_t pc = subs[i].start; pc < subs[i].end; ++pc) {
+      const Insn& insn = s_.insns[pc];
+      if (insn.info().kind != Kind::kCallLocal) continue;
+      callees[i].push_back(index_of(pc + 1 + static_cast<std::size_t>(static_cast<int64_t>(insn.imm))));
+    }
+  }
+  auto frame_size = [&](std::size_t sub) { return (max_stack_depth_[subs[sub].start] + 15) / 16 * 16; };
+  // Depth-first over call chains (recursion is impossible: the kernel refuses it as a loop,
+  // and bpfvm's walk would not end either; cap the chain at the frame limit).
+  std::optional<Failure> failure;
+  std::function<void(std::size_t, int, int)> walk = [&](std::size_t sub, int depth, int frames) {
+    if (failure || frames > kMaxCallFrames) return;
+    depth += frame_size(sub);
+    if (depth > kStackSize) {
+      failure = fail(EACCES, fmt::format("combined stack size of {} calls is {}. Too large", frames, depth));
+      return;
+    }
+    for (std::size_t callee : callees[sub]) walk(callee, depth, frames + 1);
+  };
+  walk(0, 0, 1);
+  return failure;
+}
+
 // ---------------------------------------------------------------------------------------------
 // the walk
 
@@ -1914,8 +1958,11 @@ Verdict Verifier::run() {
   }
 
   if (verdict.accepted) {
-    // check_max_stack_depth(): the frames of one call chain share 512 bytes.
-    // (Per-frame limits were enforced by every access.)
+    if (auto e = check_combined_stack()) {
+      verdict.accepted = false;
+      verdict.error = e->error;
+      verdict.message = e->message;
+    }
   }
   if (!verdict.accepted) {
     log_ += verdict.message + "\n";
