@@ -26,7 +26,7 @@ Result<ProgramCase> program_case(const object::ObjectSpec& object, const object:
     c.lines.push_back(SourceLine{li.insn, li.file, li.line_number, li.line});
   }
   std::sort(c.lines.begin(), c.lines.end(), [](const SourceLine& a, const SourceLine& b) { return a.insn < b.insn; });
-  for (const object::MapSpec& m : object.maps) {
+  auto map_info = [](const object::MapSpec& m) {
     MapInfo info;
     info.type = m.type;
     info.key_size = m.key_size;
@@ -38,21 +38,14 @@ Result<ProgramCase> program_case(const object::ObjectSpec& object, const object:
       info.map_flags |= object::kMapFlagRdonlyProg;
       info.frozen_value = m.data;
     }
-    c.options.maps.push_back(std::move(info));
-  }
+    return info;
+  };
+  for (const object::MapSpec& m : object.maps) c.options.maps.push_back(map_info(m));
   // Inner map definitions of maps-in-maps go after the object's maps.
   for (std::size_t i = 0; i < object.maps.size(); ++i) {
-    const auto& inner = object.maps[i].inner;
-    if (!inner) continue;
-    MapInfo info;
-    info.type = inner->type;
-    info.key_size = inner->key_size;
-    info.value_size = inner->value_size;
-    info.max_entries = inner->max_entries;
-    info.map_flags = inner->map_flags;
-    info.name = inner->name;
+    if (!object.maps[i].inner) continue;
     c.options.maps[i].inner = static_cast<int32_t>(c.options.maps.size());
-    c.options.maps.push_back(std::move(info));
+    c.options.maps.push_back(map_info(*object.maps[i].inner));
   }
   return c;
 }
