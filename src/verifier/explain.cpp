@@ -96,11 +96,10 @@ std::string suggestion(const Verdict& v, const ProgramCase& program, const isa::
   if (msg.starts_with("invalid access to map value")) {
     const int size = number_after(msg, "value_size").value_or(0);
     const int off = number_after(msg, "off").value_or(0);
-    const int len = number_after(msg, " size").value_or(number_after(msg, "size").value_or(0));
-    (void)len;
-    return fmt::format("the value is {} bytes long and {} reads at byte offset {}; keep every access inside the "
-                       "value (check an index against the array's length before indexing).",
-                       size, here, off);
+    const int len = number_after(msg, " size").value_or(0);
+    return fmt::format("the value is {} bytes long and {} accesses {} byte(s) at offset {}, outside it; keep every "
+                       "access inside the value (check an index against the array's length before indexing).",
+                       size, here, len, off);
   }
   if (msg.starts_with("invalid access to packet")) {
     const int off = number_after(msg, "off").value_or(0);

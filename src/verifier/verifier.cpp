@@ -140,7 +140,6 @@ class Verifier {
   Check read_reg(int r) {
     scratch(r);
     if (reg(r).type == RegType::kNotInit) return fail(EACCES, fmt::format("R{} !read_ok", r));
-    note_use(r);
     return std::nullopt;
   }
   Check write_reg(int r) {
@@ -152,7 +151,6 @@ class Verifier {
     reg(r) = value;
     reg(r).defined_at = static_cast<int32_t>(pc_);
   }
-  void note_use(int) {}
 
   // ---- instructions ----
   Check step(std::size_t pc, std::size_t& next, bool& path_done);
@@ -503,12 +501,8 @@ Check Verifier::check_ptr_alu(const Insn& insn, int dst, const Reg& ptr, const R
     }
     result.off = static_cast<int32_t>(new_off);
   } else {
-    if (ptr.type == RegType::kCtx) {
-      // The kernel lets this through and rejects the access; keep the variable part.
-    }
-    if (op == kSub && ptr.type == RegType::kStack) {
-      // fine: variable stack offsets are allowed for privileged programs
-    }
+    // A variable part: allowed on any pointer here (privileged programs); what may be
+    // accessed through it is decided at the access (ctx refuses it there, as the kernel).
     result.b = alu(op, ptr.b, off.b, false);
     if (ptr.is_packet()) {
       result.id = ++next_id_;
@@ -618,9 +612,6 @@ Check Verifier::check_stack_access(int regno, const Reg& ptr, int off, int size,
     if (size == 8 && value && (value->is_pointer() || value->type == RegType::kScalar)) {
       slot->spilled = *value;
       for (auto& b : slot->bytes) b = SlotType::kSpill;
-      if (value->is_null_const()) {
-        // A spilled zero reads back as zero from any part of the slot.
-      }
       return std::nullopt;
     }
     if (value && value->is_pointer()) return fail(EACCES, "invalid size of register spill");
@@ -725,13 +716,7 @@ Check Verifier::check_mem(int regno, int insn_off, int size, bool write, int val
         return fail(EACCES, fmt::format("write into map forbidden, value_size={} off={} size={}", map.value_size,
                                         off, size));
       }
-      if (auto e = check_mem_region(regno, ptr, off, size, map.value_size, false, "map value")) {
-        if (e->message.starts_with("invalid access to map value")) {
-          const bool min_side = ptr.b.smin + off < 0 || !ptr.b.is_const() ? true : true;
-          (void)min_side;
-        }
-        return e;
-      }
+      if (auto e = check_mem_region(regno, ptr, off, size, map.value_size, false, "map value")) return e;
       Reg value = Reg::unknown();
       if (!write && ptr.b.is_const() && !map.frozen_value.empty() &&
           static_cast<std::size_t>(off) + static_cast<std::size_t>(size) <= map.frozen_value.size()) {
