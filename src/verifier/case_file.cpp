@@ -104,6 +104,7 @@ Result<ProgramCase> case_of(const json& j) {
       info.max_entries = m.value("max_entries", 0U);
       info.map_flags = m.value("map_flags", 0U);
       info.name = m.value("name", "");
+      info.spin_lock_off = m.value("spin_lock_off", -1);
       c.options.maps.push_back(std::move(info));
     }
   }

@@ -34,6 +34,7 @@ Result<ProgramCase> program_case(const object::ObjectSpec& object, const object:
     info.max_entries = m.max_entries;
     info.map_flags = m.map_flags;
     info.name = m.name;
+    info.spin_lock_off = m.spin_lock_off;
     if (m.read_only()) {
       info.map_flags |= object::kMapFlagRdonlyProg;
       info.frozen_value = m.data;

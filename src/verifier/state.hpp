@@ -92,9 +92,17 @@ struct Reference {
   std::size_t insn = 0;  // where it was acquired
 };
 
+// The bpf_spin_lock a path holds: which map's value, through which pointer id.
+struct HeldLock {
+  int32_t map = -1;  // -1: none held
+  uint32_t id = 0;
+  friend bool operator==(const HeldLock&, const HeldLock&) = default;
+};
+
 struct State {
   std::vector<Frame> frames;
   std::vector<Reference> refs;
+  HeldLock lock;
   int parent = -1;  // the explored-state entry this path last passed (branch accounting)
 
   Frame& cur() { return frames.back(); }

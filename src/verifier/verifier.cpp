@@ -717,6 +717,13 @@ Check Verifier::check_mem(int regno, int insn_off, int size, bool write, int val
                                         off, size));
       }
       if (auto e = check_mem_region(regno, ptr, off, size, map.value_size, false, "map value")) return e;
+      if (map.spin_lock_off >= 0) {
+        // The lock's 4 bytes are the helpers' alone.
+        const int64_t lo = ptr.b.smin + off, hi = static_cast<int64_t>(ptr.b.umax) + off + size;
+        if (lo < map.spin_lock_off + 4 && hi > map.spin_lock_off) {
+          return fail(EACCES, "bpf_spin_lock cannot be accessed directly by load/store");
+        }
+      }
       Reg value = Reg::unknown();
       if (!write && ptr.b.is_const() && !map.frozen_value.empty() &&
           static_cast<std::size_t>(off) + static_cast<std::size_t>(size) <= map.frozen_value.size()) {
@@ -788,7 +795,9 @@ void Verifier::mark_null_check(State& state, uint32_t id, bool is_null) {
       r = Reg::constant(0);
     } else {
       r.maybe_null = false;
-      if (r.type != RegType::kPacket) r.id = 0;
+      // Map values with a bpf_spin_lock keep their id: it tells one lookup's lock from another's.
+      const bool lock_value = r.type == RegType::kMapValue && r.map >= 0 && map_of(r).spin_lock_off >= 0;
+      if (r.type != RegType::kPacket && !lock_value) r.id = 0;
     }
   });
   if (is_null) {
@@ -1105,6 +1114,9 @@ Check Verifier::check_helper_call(const Insn& insn, std::size_t pc, std::size_t&
   if (proto.gpl_only && !opt_.gpl_compatible) {
     return fail(EINVAL, "cannot call GPL-restricted function from non-GPL compatible program");
   }
+  if (cur_.lock.map >= 0 && id != BPF_FUNC_spin_unlock) {
+    return fail(EINVAL, "function calls are not allowed while holding a lock");
+  }
   int map = -1;
   std::optional<uint64_t> const_map_key;  // an array map's key, when the verifier knows it
   uint64_t alloc_size = 0;
@@ -1227,8 +1239,32 @@ Check Verifier::check_helper_call(const Insn& insn, std::size_t pc, std::size_t&
         if (r.is_null_const()) break;
         if (r.type != RegType::kStack) return mismatch();
         break;
-      case ArgType::kPtrToSpinLock:
-        return fail(EINVAL, fmt::format("{}#{} needs BTF for bpf_spin_lock, which bpfvm does not verify yet", kname, id));
+      case ArgType::kPtrToSpinLock: {
+        // process_spin_lock()
+        if (r.type != RegType::kMapValue || r.maybe_null) return mismatch();
+        if (!r.b.is_const()) {
+          return fail(EINVAL, fmt::format(
+                                  "R{} doesn't have constant offset. bpf_spin_lock has to be at the constant offset",
+                                  regno));
+        }
+        const MapInfo& m = map_of(r);
+        if (m.spin_lock_off < 0) return fail(EINVAL, fmt::format("map '{}' has no valid bpf_spin_lock", m.name));
+        const int64_t at = static_cast<int64_t>(r.b.var.value) + r.off;
+        if (at != m.spin_lock_off) {
+          return fail(EINVAL, fmt::format("off {} doesn't point to 'struct bpf_spin_lock' that is at {}", at,
+                                          m.spin_lock_off));
+        }
+        const HeldLock lock{r.map, r.id};
+        if (id == BPF_FUNC_spin_lock) {
+          if (cur_.lock.map >= 0) return fail(EINVAL, "Locking two bpf_spin_locks are not allowed");
+          cur_.lock = lock;
+        } else {
+          if (cur_.lock.map < 0) return fail(EINVAL, "bpf_spin_unlock without taking a lock");
+          if (!(cur_.lock == lock)) return fail(EINVAL, "bpf_spin_unlock of different lock");
+          cur_.lock = HeldLock{};
+        }
+        break;
+      }
       case ArgType::kPtrToAllocMem:
         if (r.type != RegType::kMem || !r.ringbuf) return mismatch();
         if (r.maybe_null) return mismatch();
@@ -1343,6 +1379,7 @@ Check Verifier::check_helper_call(const Insn& insn, std::size_t pc, std::size_t&
 // calls, exits, special loads
 
 Check Verifier::check_local_call(const Insn& insn, std::size_t pc, std::size_t& next) {
+  if (cur_.lock.map >= 0) return fail(EINVAL, "function calls are not allowed while holding a lock");
   if (static_cast<int>(cur_.frames.size()) >= kMaxCallFrames) {
     return fail(E2BIG, fmt::format("the call stack of {} frames is too deep !", cur_.frames.size() + 1));
   }
@@ -1403,6 +1440,9 @@ Check Verifier::check_exit(std::size_t pc, std::size_t& next, bool& path_done) {
     next = callee.callsite;
     return std::nullopt;
   }
+  if (cur_.lock.map >= 0) {
+    return fail(EINVAL, "BPF_EXIT instruction in main prog cannot be used inside bpf_spin_lock-ed region");
+  }
   if (!cur_.refs.empty()) {
     const Reference& ref = cur_.refs.front();
     return fail(EINVAL, fmt::format("Unreleased reference id={} alloc_insn={}", ref.id, ref.insn));
@@ -1433,6 +1473,14 @@ Check Verifier::check_ld_imm64(const Insn& insn) {
       const auto idx = static_cast<uint32_t>(insn.imm);
       if (idx >= opt_.maps.size()) return fail(EBADF, fmt::format("fd {} is not pointing to valid bpf_map", insn.imm));
       const MapInfo& map = opt_.maps[idx];
+      if (map.spin_lock_off >= 0) {
+        const uint32_t t = opt_.prog_type;
+        if (t == BPF_PROG_TYPE_SOCKET_FILTER) return fail(EINVAL, "socket filter progs cannot use bpf_spin_lock yet");
+        if (t == BPF_PROG_TYPE_KPROBE || t == BPF_PROG_TYPE_TRACEPOINT || t == BPF_PROG_TYPE_PERF_EVENT ||
+            t == BPF_PROG_TYPE_RAW_TRACEPOINT || t == BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE) {
+          return fail(EINVAL, "tracing progs cannot use bpf_spin_lock yet");
+        }
+      }
       if (insn.op == Op::LdMapFd) {
         Reg r = Reg::pointer(RegType::kMapPtr);
         r.map = static_cast<int32_t>(idx);
@@ -1711,6 +1759,7 @@ void Verifier::compute_needs() {
 
 bool Verifier::states_equal(const State& old, const State& cur, bool exact, std::size_t pc) {
   if (old.frames.size() != cur.frames.size() || old.refs.size() != cur.refs.size()) return false;
+  if (old.lock.map != cur.lock.map || (old.lock.id == 0) != (cur.lock.id == 0)) return false;
   if (needs_dirty_) compute_needs();
   IdMap& ids = ids_;
   ids.clear();

@@ -29,6 +29,7 @@ struct MapInfo {
   uint32_t map_flags = 0;
   std::string name;
   int32_t inner = -1;  // map-in-map: index (in Options::maps) of the inner map's definition
+  int32_t spin_lock_off = -1;  // where the value's struct bpf_spin_lock is (BTF), or -1
   // Frozen read-only maps (.rodata): the value, so constant-offset loads give known values.
   std::vector<uint8_t> frozen_value;
 };

@@ -3,6 +3,7 @@
 // maps in place of the program's map indices), verdicts and first messages compared, and the
 // agreement rates reported.
 #include <gtest/gtest.h>
+#include <bpf/libbpf.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -104,6 +105,50 @@ TEST(VerifierVsKernel, VerifierExamplesGiveTheKernelsMessages) {
       EXPECT_TRUE(cmp.same_message) << cmp.detail;
     }
   }
+}
+
+// bpf_spin_lock rules need BTF-described map values, so they are compared on a clang-built
+// object: libbpf loads one program at a time into the kernel (with the object's BTF and
+// maps), bpfvm verifies the same program.
+TEST(VerifierVsKernel, SpinLockRulesAsTheKernel) {
+  SKIP_WITHOUT_BPF();
+  const std::string path = std::string(BPFVM_OBJECT_PROGS_DIR) + "/spin_lock.bpf.o";
+  auto spec = object::open_object(path);
+  ASSERT_TRUE(spec.ok()) << spec.error().to_string();
+  const HelperTable helpers = linux_helpers();
+  ASSERT_GE(spec->programs.size(), 7U);
+  // libbpf would print each expected rejection; the test prints what differs.
+  const libbpf_print_fn_t previous = libbpf_set_print(nullptr);
+  for (const object::ProgramSpec& ps : spec->programs) {
+    SCOPED_TRACE(ps.name);
+    bpf_object* obj = bpf_object__open_file(path.c_str(), nullptr);
+    ASSERT_NE(obj, nullptr);
+    std::vector<char> log(1 << 20);
+    bpf_program* prog = nullptr;
+    bpf_object__for_each_program(prog, obj) {
+      const bool wanted = ps.name == bpf_program__name(prog);
+      bpf_program__set_autoload(prog, wanted);
+      if (wanted) {
+        bpf_program__set_log_buf(prog, log.data(), log.size());
+        bpf_program__set_log_level(prog, 1);
+      }
+    }
+    const int err = bpf_object__load(obj);
+    bpf_object__close(obj);
+    const std::string kernel_log(log.data());
+
+    auto c = verifier::program_case(*spec, ps);
+    ASSERT_TRUE(c.ok()) << c.error().to_string();
+    verifier::Options options = c->options;
+    options.helpers = &helpers;
+    const verifier::Verdict ours = verifier::verify(c->insns, options);
+    EXPECT_EQ(ours.accepted, err == 0) << ours.message << "\nkernel log:\n" << kernel_log;
+    if (!ours.accepted && err != 0) {
+      EXPECT_EQ(ours.error, -err);
+      EXPECT_NE(kernel_log.find(ours.message + "\n"), std::string::npos) << ours.message << "\nkernel log:\n" << kernel_log;
+    }
+  }
+  libbpf_set_print(previous);
 }
 
 uint64_t env_number(const char* name, uint64_t fallback) {
