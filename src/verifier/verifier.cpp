@@ -1101,11 +1101,15 @@ Check Verifier::check_helper_mem(int regno, const Reg& ptr, uint64_t size, bool 
 Check Verifier::check_helper_call(const Insn& insn, std::size_t pc, std::size_t& next) {
   const int32_t id = insn.imm;
   const std::string kname = isa::kernel_helper_name(id).value_or("unknown");
-  if (id <= 0 || id > kMaxHelperId) return fail(EINVAL, fmt::format("invalid func {}#{}", "unknown", id));
-  if (!is_helper_allowed(opt_.prog_type, id)) {
-    return fail(EINVAL, fmt::format("program of this type cannot use helper {}#{}", kname, id));
-  }
   const Helper* helper = opt_.helpers ? opt_.helpers->find(id) : nullptr;
+  // An embedder's own helpers live above the kernel's ids; every program type may call them.
+  const bool embedder_helper = helper != nullptr && id > kMaxHelperId;
+  if (!embedder_helper) {
+    if (id <= 0 || id > kMaxHelperId) return fail(EINVAL, fmt::format("invalid func {}#{}", "unknown", id));
+    if (!is_helper_allowed(opt_.prog_type, id)) {
+      return fail(EINVAL, fmt::format("program of this type cannot use helper {}#{}", kname, id));
+    }
+  }
   if (!helper) {
     return fail(EINVAL, fmt::format("helper {}#{} is not implemented by bpfvm", kname, id));
   }

@@ -4,6 +4,7 @@
 
 #include "cases.hpp"
 #include "helpers/linux_helpers.hpp"
+#include "verifier/case_file.hpp"
 #include "verifier/verifier.hpp"
 
 namespace bpfvm::verifier {
@@ -26,6 +27,25 @@ TEST(VerifierCases, SameVerdictErrnoAndMessageAsLinux) {
       EXPECT_NE(v.log.find(v.message + "\nprocessed "), std::string::npos) << v.log;
     }
   }
+}
+
+// An embedder's own helpers (ids above the kernel's) may be called from any program type;
+// unknown ids stay "invalid func".
+TEST(VerifierHelpers, EmbedderHelpersAreCallableUnknownIdsAreNot) {
+  auto program = parse_case(R"({"prog_type": "xdp", "asm": "mov %r1, 7\ncall 1000\nmov %r0, 2\nexit"})");
+  ASSERT_TRUE(program.ok()) << program.error().message;
+  HelperTable helpers = linux_helpers();
+  Options options = program->options;
+  options.helpers = &helpers;
+  Verdict v = verify(program->insns, options);
+  EXPECT_FALSE(v.accepted);
+  EXPECT_EQ(v.message, "invalid func unknown#1000");
+  helpers.add(Helper{1000, "app_log", [](uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, HelperContext&) -> uint64_t {
+                       return 0;
+                     },
+                     HelperProto{RetType::kInteger, {ArgType::kAnything}, false}});
+  v = verify(program->insns, options);
+  EXPECT_TRUE(v.accepted) << v.message;
 }
 
 }  // namespace
