@@ -25,7 +25,7 @@ for c in cases:
             idx = struct.unpack_from("<i", code, i+4)[0]; struct.pack_into("<i", code, i+4, fds[idx])
     insns = ctypes.create_string_buffer(bytes(code)); lic = ctypes.create_string_buffer(c.get("license","GPL").encode())
     log = ctypes.create_string_buffer(1<<20)
-    attr = struct.pack("IIQQIIQII", PT[c["prog_type"]], len(code)//8, ctypes.addressof(insns), ctypes.addressof(lic), 1, 1<<20, ctypes.addressof(log), 0, 0) + struct.pack("16sII", b"", 0, c.get("expected_attach_type",0))
+    attr = struct.pack("IIQQIIQII", PT[c["prog_type"]], len(code)//8, ctypes.addressof(insns), ctypes.addressof(lic), 1, 1<<20, ctypes.addressof(log), 0, c.get("flags", 0)) + struct.pack("16sII", b"", 0, c.get("expected_attach_type",0))
     fd, e = bpf(5, attr)
     if fd >= 0: libc.close(fd)
     for f in fds: libc.close(f)

@@ -157,6 +157,7 @@ class Verifier {
   Check check_alu(const Insn& insn);
   Check check_ptr_alu(const Insn& insn, int dst, const Reg& ptr, const Reg& off, bool commuted);
   Check check_mem(int regno, int off, int size, bool write, int value_regno, bool atomic);
+  Check check_alignment(const Reg& ptr, int insn_off, int size, bool always) const;
   Check check_stack_access(int regno, const Reg& ptr, int off, int size, bool write, int value_regno);
   Check check_mem_region(int regno, const Reg& ptr, int off, int size, uint64_t mem_size, bool zero_ok,
                          const char* kind);
@@ -563,11 +564,6 @@ Check Verifier::check_stack_access(int regno, const Reg& ptr, int off, int size,
     min_off = ptr.b.smin + off;
     max_off = ptr.b.smax + off + size;
   }
-  // check_ptr_alignment() comes first: stack accesses are always checked strictly.
-  if (fixed && min_off % size != 0) {
-    return fail(EACCES, fmt::format("misaligned stack access off {}+{}+{} size {}", ptr.b.var.value, ptr.off,
-                                    off - ptr.off, size));
-  }
   if (min_off < -kStackSize || min_off >= 0 || max_off > 0) {
     const int error = (min_off < -kStackSize || min_off >= 0) ? EACCES : EINVAL;
     if (fixed) return fail(error, fmt::format("invalid{} stack R{} off={} size={}", what, regno, off, size));
@@ -691,6 +687,37 @@ Check Verifier::check_stack_access(int regno, const Reg& ptr, int off, int size,
   return std::nullopt;
 }
 
+// check_ptr_alignment(): with BPF_F_STRICT_ALIGNMENT (and always for the stack and for
+// atomics) an access must be aligned to its size; packets count NET_IP_ALIGN (2) first.
+Check Verifier::check_alignment(const Reg& ptr, int insn_off, int size, bool always) const {
+  const bool strict = (opt_.prog_flags & BPF_F_STRICT_ALIGNMENT) != 0 || always;
+  auto var_text = [](Tnum t) {
+    return t.is_const() ? fmt::format("{}", static_cast<int64_t>(t.value)) : format_tnum(t);
+  };
+  auto aligned = [size](Tnum t) { return ((t.value | t.mask) & static_cast<uint64_t>(size - 1)) == 0; };
+  if (ptr.is_packet()) {
+    if (!strict) return std::nullopt;
+    constexpr int kNetIpAlign = 2;
+    const Tnum at = tnum_add(ptr.b.var, Tnum::constant(static_cast<uint64_t>(kNetIpAlign + ptr.off + insn_off)));
+    if (aligned(at)) return std::nullopt;
+    return fail(EACCES, fmt::format("misaligned packet access off {}+{}+{}+{} size {}", kNetIpAlign,
+                                    var_text(ptr.b.var), ptr.off, insn_off, size));
+  }
+  const char* desc = "";
+  switch (ptr.type) {
+    case RegType::kMapValue: desc = "value "; break;
+    case RegType::kMapKey: desc = "key "; break;
+    case RegType::kCtx: desc = "context "; break;
+    case RegType::kStack: desc = "stack "; break;
+    default: break;
+  }
+  if (!strict && ptr.type != RegType::kStack) return std::nullopt;
+  const Tnum at = tnum_add(ptr.b.var, Tnum::constant(static_cast<uint64_t>(static_cast<int64_t>(ptr.off) + insn_off)));
+  if (aligned(at)) return std::nullopt;
+  return fail(EACCES, fmt::format("misaligned {}access off {}+{}+{} size {}", desc, var_text(ptr.b.var), ptr.off,
+                                  insn_off, size));
+}
+
 Check Verifier::check_mem(int regno, int insn_off, int size, bool write, int value_regno, bool atomic) {
   const Reg ptr = reg(regno);
   const int off = insn_off + ptr.off;
@@ -698,6 +725,7 @@ Check Verifier::check_mem(int regno, int insn_off, int size, bool write, int val
   if (atomic && (ptr.type == RegType::kCtx || ptr.is_packet() || ptr.type == RegType::kPacketEnd)) {
     return fail(EACCES, fmt::format("BPF_ATOMIC stores into R{} {} is not allowed", regno, tname));
   }
+  if (auto e = check_alignment(ptr, insn_off, size, atomic)) return e;
   if (ptr.maybe_null && ptr.is_pointer()) {
     return fail(EACCES, fmt::format("R{} invalid mem access '{}'", regno, tname));
   }

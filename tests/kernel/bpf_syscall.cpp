@@ -29,7 +29,7 @@ std::optional<std::string> unavailable_reason() {
 }
 
 LoadResult load_program(uint32_t prog_type, const std::vector<isa::RawInsn>& insns, uint32_t log_level,
-                        const char* license, uint32_t expected_attach_type) {
+                        const char* license, uint32_t expected_attach_type, uint32_t prog_flags) {
   std::vector<char> log(log_level ? 1 << 20 : 0);
   union bpf_attr attr;
   std::memset(&attr, 0, sizeof(attr));
@@ -39,6 +39,7 @@ LoadResult load_program(uint32_t prog_type, const std::vector<isa::RawInsn>& ins
   attr.license = ptr(license);
   attr.log_level = log_level;
   attr.expected_attach_type = expected_attach_type;
+  attr.prog_flags = prog_flags;
   if (log_level) {
     attr.log_buf = ptr(log.data());
     attr.log_size = static_cast<uint32_t>(log.size());

@@ -21,7 +21,7 @@ struct LoadResult {
 std::optional<std::string> unavailable_reason();
 
 LoadResult load_program(uint32_t prog_type, const std::vector<isa::RawInsn>& insns, uint32_t log_level,
-                        const char* license = "GPL", uint32_t expected_attach_type = 0);
+                        const char* license = "GPL", uint32_t expected_attach_type = 0, uint32_t prog_flags = 0);
 
 struct ProgInfo {
   uint32_t id = 0;

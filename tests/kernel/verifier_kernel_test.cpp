@@ -43,7 +43,7 @@ Comparison compare_with_kernel(const verifier::ProgramCase& program, const std::
     if (insn.code == 0x18 && (insn.src() == 1 || insn.src() == 2)) insn.imm = fds.at(static_cast<std::size_t>(insn.imm));
   }
   const LoadResult kernel = load_program(program.options.prog_type, insns, 1, license.c_str(),
-                                         program.options.expected_attach_type);
+                                         program.options.expected_attach_type, program.options.prog_flags);
   if (kernel.fd >= 0) close(kernel.fd);
   for (int fd : fds) close(fd);
 
