@@ -29,6 +29,7 @@
 #include "exec/jit/x86_64/lowering.hpp"
 
 #include <fmt/format.h>
+#include <linux/bpf.h>
 
 #include <algorithm>
 #include <array>
@@ -144,6 +145,8 @@ class Lowering {
   void branch(std::size_t pc, std::size_t target, std::optional<CondCode> cc);
   void may_goto(std::size_t pc, const Insn& i);
   void call_helper(std::size_t pc, HelperFn fn);
+  const InlineArrayMap* inline_array_lookup(std::size_t pc) const;
+  void array_lookup(const InlineArrayMap& m);
   void call_local(std::size_t pc, std::size_t target);
   void callx(std::size_t pc, const Insn& i);
   void load(std::size_t pc, const Insn& i, const OpInfo& r);
@@ -284,7 +287,10 @@ void Lowering::instruction(std::size_t pc) {
     case Kind::kJa: branch(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.off), std::nullopt); break;
     case Kind::kGotol: branch(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.imm), std::nullopt); break;
     case Kind::kMayGoto: may_goto(pc, i); break;
-    case Kind::kCallHelper: call_helper(pc, in_.helper_at[pc]); break;
+    case Kind::kCallHelper:
+      if (const InlineArrayMap* m = inline_array_lookup(pc)) array_lookup(*m);
+      else call_helper(pc, in_.helper_at[pc]);
+      break;
     case Kind::kCallLocal: call_local(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.imm)); break;
     case Kind::kCallKfunc: a_.jmp(fail(Status::kKfunc, pc)); break;
     case Kind::kCallx: callx(pc, i); break;
@@ -424,6 +430,15 @@ void Lowering::divide(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, s
     // A constant divisor needs no run-time case analysis.
     if (*imm == 0) return by_zero();
     if (is_signed && *imm == -1) return by_minus_one();
+    if (!is_signed && *imm > 0 && (*imm & (*imm - 1)) == 0) {
+      // Unsigned by a power of two: a shift or a mask (both zero-extend a 32-bit result).
+      unsigned shift = 0;
+      while ((int64_t{1} << shift) < *imm) ++shift;
+      if (is_div && shift > 0) a_.shr(d, shift);
+      else if (!is_div) a_.and_(d, *imm - 1);
+      else if (!is64) a_.mov(d, d);
+      return;
+    }
     if (is64) a_.mov(kAddr, static_cast<int64_t>(*imm));
     else a_.mov(kAddr.r32(), static_cast<uint32_t>(*imm));
   }
@@ -561,6 +576,58 @@ void Lowering::call_helper(std::size_t pc, HelperFn fn) {
   a_.cmp(BPFVM_STATE(ctx.stop, 1), 0);
   if (!stop_.isValid()) stop_ = a_.newLabel();
   a_.jne(stop_);
+}
+
+// Unchecked code only: the ARRAY map a bpf_map_lookup_elem at pc looks up, when r1 is known
+// at compile time. It is when an ld_imm64 of the map sets r1 in the same basic block: nothing
+// between it and the call is a jump target, a call, or an instruction that may write r1
+// (conservatively: anything naming r1 as its destination, and atomics).
+const InlineArrayMap* Lowering::inline_array_lookup(std::size_t pc) const {
+  if (in_.options.checked || in_.options.array_maps.empty() || in_.insns[pc].imm != BPF_FUNC_map_lookup_elem) {
+    return nullptr;
+  }
+  constexpr std::size_t kLookBack = 16;
+  for (std::size_t k = pc; k > 0 && pc - k < kLookBack; --k) {
+    const Insn& i = in_.insns[k - 1];
+    if (i.op == Op::LdImm64Tail) continue;
+    if (i.op == Op::LdMapFd && i.dst == 1) {
+      const uint64_t ref = (&i)[1].imm64;
+      for (const InlineArrayMap& m : in_.options.array_maps) {
+        if (m.ref == ref) return &m;
+      }
+      return nullptr;
+    }
+    const Kind kind = i.info().kind;
+    const bool harmless = kind == Kind::kAlu || kind == Kind::kMovSx || kind == Kind::kNeg || kind == Kind::kEnd ||
+                          kind == Kind::kBswap || kind == Kind::kLoad || kind == Kind::kLoadSx ||
+                          kind == Kind::kLdImm64 || kind == Kind::kStore || kind == Kind::kStoreReg;
+    if (!harmless || i.dst == 1 || labels_.insn[k - 1].isValid()) return nullptr;
+  }
+  return nullptr;
+}
+
+// r0 = &value[*(u32*)r2], or 0 when the key is out of range (the kernel's array_map_gen_lookup).
+// The verifier proved r2 points to a readable key; it forbids reading r1-r5 after the call, so
+// they keep what they held.
+void Lowering::array_lookup(const InlineArrayMap& m) {
+  const Label none = a_.newLabel();
+  const Label done = a_.newLabel();
+  a_.mov(x86::eax, x86::dword_ptr(reg64(2)));
+  a_.cmp(x86::eax, asmjit::Imm(m.max_entries));
+  a_.jae(none);
+  if ((m.stride & (m.stride - 1)) == 0) {
+    unsigned shift = 0;
+    while ((uint32_t{1} << shift) < m.stride) ++shift;
+    if (shift > 0) a_.shl(x86::rax, shift);
+  } else {
+    a_.imul(x86::rax, x86::rax, asmjit::Imm(m.stride));
+  }
+  a_.mov(kScratch, m.data);
+  a_.add(x86::rax, kScratch);
+  a_.jmp(done);
+  a_.bind(none);
+  a_.xor_(x86::eax, x86::eax);
+  a_.bind(done);
 }
 
 // A bpf-to-bpf call: a new frame 512 bytes below the caller's, zeroed; r6-r9 and r10 of the
