@@ -114,6 +114,22 @@ TEST(JitSemantics, DivisionAndModuloByPowersOfTwo) {
   }
 }
 
+// Comparisons with 0 are emitted as `test`: every condition, 64 and 32 bits, around zero.
+TEST(JitSemantics, ComparisonsWithZeroTakeEveryConditionAsCmpWould) {
+  for (const char* jump : {"jeq", "jne", "jgt", "jge", "jlt", "jle", "jsgt", "jsge", "jslt", "jsle"}) {
+    for (const char* width : {"", "32"}) {
+      for (const char* v : {"0", "1", "-1", "0x7fffffff", "0x80000000", "0x100000000", "0x8000000000000000"}) {
+        const std::string taken = fmt::format("lddw %r1, {}\n{}{} %r1, 0, yes\nmov %r0, 0\nexit\nyes:\nmov %r0, 1\nexit\n",
+                                              v, jump, width);
+        const std::string by_register = fmt::format(
+            "lddw %r1, {}\nmov %r2, 0\n{}{} %r1, %r2, yes\nmov %r0, 0\nexit\nyes:\nmov %r0, 1\nexit\n", v, jump,
+            width);
+        EXPECT_EQ(value(taken), value(by_register)) << taken;
+      }
+    }
+  }
+}
+
 TEST(JitSemantics, DivisionKeepsR0AndR3WhateverTheOperands) {
   // x86 divides rdx:rax, which hold r3 and r0.
   EXPECT_EQ(value("mov %r0, 100\nmov %r3, 7\nmov %r4, 30\nmov %r5, 4\ndiv %r4, %r5\nadd %r0, %r4\nadd %r0, %r3\nexit\n"),

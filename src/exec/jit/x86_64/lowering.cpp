@@ -520,6 +520,8 @@ void Lowering::jump_cond(std::size_t pc, const Insn& i, const OpInfo& r) {
     else a_.cmp(d, s);
   } else if (is_test) {
     a_.test(d, i.imm);
+  } else if (i.imm == 0) {
+    a_.test(d, d);  // the same flags as cmp d, 0 (CF and OF clear), two bytes shorter
   } else {
     a_.cmp(d, i.imm);
   }
