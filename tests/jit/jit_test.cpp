@@ -130,6 +130,27 @@ TEST(JitSemantics, ComparisonsWithZeroTakeEveryConditionAsCmpWould) {
   }
 }
 
+// Unchecked code turns clang's zero-extension (lsh 32 then rsh 32 of one register) into one
+// mov32, unless something jumps to the second shift.
+TEST(JitSemantics, ShiftPairZeroExtensionsAsTheInterpreter) {
+  const std::vector<std::string> sources = {
+      "lddw %r0, 0xfedcba9876543210\nlsh %r0, 32\nrsh %r0, 32\nexit\n",
+      "lddw %r3, 0x80000001ffffffff\nlsh %r3, 32\nrsh %r3, 32\nmov %r0, %r3\nexit\n",
+      // A jump lands on the rsh: both shifts must stay (r0 = 0xffffffff >> 32 on that path).
+      "lddw %r0, 0xffffffff\nja mid\nlsh %r0, 32\nmid:\nrsh %r0, 32\nexit\n",
+      // Different registers or amounts: no pair.
+      "lddw %r0, 0x123456789\nmov %r1, %r0\nlsh %r1, 32\nrsh %r0, 32\nadd %r0, %r1\nexit\n",
+      "lddw %r0, 0x123456789\nlsh %r0, 32\nrsh %r0, 31\nexit\n",
+  };
+  for (const std::string& source : sources) {
+    auto expected = interpreter_run(source);
+    ASSERT_TRUE(expected.ok()) << expected.error().to_string();
+    auto r = jit_run(source, {}, {}, JitOptions{.checked = false});
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    EXPECT_EQ(*r, *expected) << source;
+  }
+}
+
 TEST(JitSemantics, DivisionKeepsR0AndR3WhateverTheOperands) {
   // x86 divides rdx:rax, which hold r3 and r0.
   EXPECT_EQ(value("mov %r0, 100\nmov %r3, 7\nmov %r4, 30\nmov %r5, 4\ndiv %r4, %r5\nadd %r0, %r4\nadd %r0, %r3\nexit\n"),

@@ -130,6 +130,7 @@ class Lowering {
   // Where the program's instructions are.
   void prologue();
   void instruction(std::size_t pc);
+  bool zero_extension_pair(std::size_t pc) const;
   void out_of_line();
   void callback_entry();
 
@@ -179,6 +180,7 @@ class Lowering {
   Label internal_;
   Label jump_table_;
   bool uses_jump_table_ = false;
+  std::vector<bool> function_start_;  // by pc: an ld_imm64 names it (empty: none does)
   std::vector<FailSite> fail_sites_;
   std::array<Label, static_cast<std::size_t>(Status::kInternal) + 1> fail_tails_{};
   std::array<std::array<Label, 4>, 2> access_stubs_{};
@@ -203,6 +205,13 @@ LoweredLabels Lowering::run() {
   for (std::size_t pc = 0; pc < in_.insns.size(); ++pc) {
     const Insn& i = in_.insns[pc];
     any_callx = any_callx || i.op == Op::Callx;
+    if (i.op == Op::LdFunc) {  // callbacks start there, at its offset (no label needed)
+      const int64_t target = static_cast<int64_t>(pc) + 1 + i.imm;
+      if (target >= 0 && static_cast<std::size_t>(target) < in_.insns.size()) {
+        function_start_.resize(in_.insns.size());
+        function_start_[static_cast<std::size_t>(target)] = true;
+      }
+    }
     if (auto target = isa::branch_target(i, pc); target && *target >= 0 &&
                                                  static_cast<std::size_t>(*target) < in_.insns.size()) {
       labels_.insn[static_cast<std::size_t>(*target)] = a_.newLabel();
@@ -220,12 +229,33 @@ LoweredLabels Lowering::run() {
   for (std::size_t pc = 0; pc < in_.insns.size(); ++pc) {
     if (labels_.insn[pc].isValid()) a_.bind(labels_.insn[pc]);
     labels_.insn_offset[pc] = a_.offset();
+    if (zero_extension_pair(pc)) {
+      // rX <<= 32; rX >>= 32 (clang's zero-extension of a 32-bit value): one mov32, which
+      // zero-extends on x86-64, for both.
+      a_.mov(reg32(in_.insns[pc].dst), reg32(in_.insns[pc].dst));
+      ++pc;
+      labels_.insn_offset[pc] = a_.offset();
+      continue;
+    }
     instruction(pc);
   }
   // check_control_flow guarantees the last instruction is an exit or a jump; never fall off.
   a_.jmp(internal_);
   out_of_line();
   return labels_;
+}
+
+// A shift pair that only zero-extends, with nothing jumping between the two. Not where reads
+// are checked (each instruction keeps its own checks there).
+bool Lowering::zero_extension_pair(std::size_t pc) const {
+  if (in_.init != nullptr || pc + 1 >= in_.insns.size() || labels_.insn[pc + 1].isValid() ||
+      (!function_start_.empty() && function_start_[pc + 1])) {
+    return false;
+  }
+  const Insn& first = in_.insns[pc];
+  const Insn& second = in_.insns[pc + 1];
+  return first.op == Op::Lsh64Imm && second.op == Op::Rsh64Imm && first.dst == second.dst && first.imm == 32 &&
+         second.imm == 32;
 }
 
 // entry(JitState* state): save the callee-saved registers the program uses, load r1-r5,
