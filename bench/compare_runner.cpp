@@ -1,8 +1,8 @@
 // The timing harness's runner: measures each benchmark program (bench/progs) in one process,
 // interleaved, as native code (clang -O2), in the kernel's JIT (BPF_PROG_TEST_RUN with repeat;
 // skipped with a note where bpf() is unavailable: programs are loaded and test-run, never
-// attached), in bpfvm's JIT (checked, as unverified objects run; and unchecked, as verified
-// programs will run) and in bpfvm's interpreter. Prints every sample as JSON; bench/compare.py
+// attached), in bpfvm's JIT (as objects load: verified, so unchecked; and checked, as
+// unverified programs run) and in bpfvm's interpreter. Prints every sample as JSON; bench/compare.py
 // takes the medians and writes docs/benchmarks.md and docs/benchmarks.png.
 //
 // Each sample is the average time per run over a batch of runs sized to take about
@@ -39,8 +39,8 @@
 namespace bpfvm::bench {
 namespace {
 
-enum EngineId : std::size_t { kNative, kKernel, kJit, kJitUnchecked, kInterpreter, kEngineCount };
-constexpr std::array<const char*, kEngineCount> kEngineNames = {"native", "kernel", "jit", "jit_unchecked",
+enum EngineId : std::size_t { kNative, kKernel, kJit, kJitChecked, kInterpreter, kEngineCount };
+constexpr std::array<const char*, kEngineCount> kEngineNames = {"native", "kernel", "jit", "jit_checked",
                                                                 "interpreter"};
 
 struct Args {
@@ -108,19 +108,19 @@ struct KernelProgram {
 struct Subject {
   BenchProgram program;
   std::size_t insns = 0;
-  LoadedObject jit_object;          // checked JIT (the default for objects)
+  LoadedObject jit_object;          // JIT, as objects load by default (verified: unchecked)
   LoadedObject interpreter_object;  // its own maps: engines do not share state
-  std::optional<jit::JitProgram> unchecked;  // compiled from jit_object's program: uses its maps
+  LoadedObject checked_object;      // JIT without verification: checked, its own maps
   std::unique_ptr<KernelProgram> kernel;
   std::array<uint32_t, kEngineCount> repeat{};
   std::array<std::vector<double>, kEngineCount> samples;
   std::array<std::optional<uint32_t>, kEngineCount> result;
 };
 
-LoadedObject load_or_die(const std::string& path, Engine engine) {
+LoadedObject load_or_die(const std::string& path, Engine engine, bool verify = true) {
   auto spec = object::open_object(path);
   if (!spec) die(path + ": " + spec.error().to_string());
-  auto loaded = LoadedObject::load(*spec, nullptr, LoadOptions{engine});
+  auto loaded = LoadedObject::load(*spec, nullptr, LoadOptions{.engine = engine, .verify = verify});
   if (!loaded) die(path + ": " + loaded.error().to_string());
   if (loaded->programs().empty()) die(path + ": no program");
   return std::move(*loaded);
@@ -170,7 +170,7 @@ std::pair<double, uint32_t> measure(Subject& s, EngineId e, const std::vector<ui
       } else if (e == kInterpreter) {
         runner = s.interpreter_object.programs().front()->runner();
       } else {
-        runner = [&s](const RunOptions& o) { return s.unchecked->run(o); };
+        runner = s.checked_object.programs().front()->runner();
       }
       // test_run() runs the repeats as BPF_PROG_TEST_RUN does; its own duration is wall-clock
       // time, so the thread's CPU time around it is taken instead (the context it builds once
@@ -225,15 +225,11 @@ int run(const Args& args) {
   for (const BenchProgram& p : chosen) {
     const std::string path = args.progs_dir + "/" + p.name + ".bpf.o";
     auto s = std::make_unique<Subject>(Subject{p, 0, load_or_die(path, Engine::kJit),
-                                               load_or_die(path, Engine::kInterpreter), std::nullopt, nullptr, {}, {}, {}});
+                                               load_or_die(path, Engine::kInterpreter),
+                                               load_or_die(path, Engine::kJit, false), nullptr, {}, {}, {}});
     const LoadedProgram& prog = *s->jit_object.programs().front();
     s->insns = prog.insns().size();
-    // Unchecked: what verified programs will get. Safe here: these programs are the kernel
-    // verifier's to accept (tests/kernel/bench_programs_test.cpp loads them into the kernel).
-    auto unchecked = jit::JitProgram::compile(prog.insns(), linux_helpers(),
-                                              jit::JitOptions{.checked = false, .relocated = true});
-    if (!unchecked) die(path + ": " + unchecked.error().to_string());
-    s->unchecked.emplace(std::move(*unchecked));
+    if (prog.jit() == nullptr || prog.jit()->checked()) die(path + ": not verified and JIT-compiled unchecked");
     if (!kernel_note) kernel_note = load_kernel(*s, path);
     subjects.push_back(std::move(s));
   }
@@ -284,7 +280,7 @@ int run(const Args& args) {
                   << *s->result[kNative] << "\n";
       }
     }
-    p["compile_us"] = compile_us(s->jit_object.programs().front()->insns(), jit::JitOptions{.relocated = true},
+    p["compile_us"] = compile_us(s->jit_object.programs().front()->insns(), jit::JitOptions{.checked = false, .relocated = true},
                                  args.compile_samples);
     out["programs"][s->program.name] = std::move(p);
   }

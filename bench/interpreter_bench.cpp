@@ -90,6 +90,19 @@ void BM_JitUnchecked_SumLoop(benchmark::State& state) {
 }
 BENCHMARK(BM_JitUnchecked_SumLoop);
 
+// The JIT's per-run overhead: a program that only exits (checked: zeroed stack, region checks;
+// unchecked: the thread's reused state).
+void BM_Jit_Exit(benchmark::State& state) {
+  HelperTable helpers;
+  jit::JitProgram program = make_jit("mov %r0, 0\nexit\n", helpers, jit::JitOptions{.checked = state.range(0) != 0});
+  RunOptions options;
+  for (auto _ : state) {
+    auto r = program.run(options);
+    benchmark::DoNotOptimize(r);
+  }
+}
+BENCHMARK(BM_Jit_Exit)->ArgName("checked")->Arg(1)->Arg(0);
+
 void BM_Native_SumLoop(benchmark::State& state) {
   for (auto _ : state) {
     uint64_t r0 = 0;

@@ -30,6 +30,11 @@ class ArrayMap final : public Map {
 
   long delete_elem(const void*) override { return fail(EINVAL, "array elements cannot be deleted"); }
 
+  std::optional<DirectArray> direct_array() override {
+    if (is_percpu()) return std::nullopt;  // the slot depends on the CPU: the helper picks it
+    return DirectArray{slot(0, 0), stride_, def_.max_entries};
+  }
+
   std::vector<MemoryRegion> value_regions() const override {
     return {MemoryRegion{data_.data(), data_.bytes, (def_.map_flags & BPF_F_RDONLY_PROG) == 0}};
   }

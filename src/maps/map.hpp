@@ -87,6 +87,16 @@ class Map {
   // Memory holding values a program may reach through lookup_elem (or a ringbuf reservation).
   [[nodiscard]] virtual std::vector<MemoryRegion> value_regions() const { return {}; }
 
+  // A plain ARRAY map's layout, for code that computes lookup_elem inline (the JIT, as the
+  // kernel's array_map_gen_lookup): key k < max_entries is at data + k * stride, any other
+  // key has no element. Other maps: none.
+  struct DirectArray {
+    uint8_t* data = nullptr;
+    uint32_t stride = 0;
+    uint32_t max_entries = 0;
+  };
+  [[nodiscard]] virtual std::optional<DirectArray> direct_array() { return std::nullopt; }
+
   // ---- user-space face (bpf() syscall commands). ----
   // flags: 0 or BPF_F_LOCK.
   [[nodiscard]] Result<std::vector<uint8_t>> lookup(std::span<const uint8_t> key, uint64_t flags = 0) const;

@@ -73,18 +73,29 @@ LoadedProgram::LoadedProgram(std::string name, std::string section, uint32_t typ
   id_ = next_id++;
 }
 
-Result<uint64_t> LoadedProgram::run(RunOptions options) const {
-  options.env = env_.get();
-  options.regions.insert(options.regions.end(), env_->regions.begin(), env_->regions.end());
-  return jit_ ? jit_->run(options) : interpreter_.run(options);
+Result<uint64_t> LoadedProgram::run(RunOptions options) const { return run_with(options, nullptr); }
+
+// The caller's options plus the environment (the maps' memory, the trace sink), built in a
+// per-thread RunOptions reused from run to run: its vector keeps its capacity, so a run
+// allocates nothing. A run nested in another on the same thread (from a helper) builds its own.
+Result<uint64_t> LoadedProgram::run_with(const RunOptions& options, TraceSink* trace) const {
+  thread_local RunOptions reused;
+  thread_local bool busy = false;
+  std::optional<RunOptions> nested;
+  RunOptions& o = busy ? nested.emplace() : reused;
+  o = options;
+  o.env = env_.get();
+  if (trace) o.trace = trace;
+  o.regions.insert(o.regions.end(), env_->regions.begin(), env_->regions.end());
+  const bool owner = !busy;
+  busy = true;
+  auto r = jit_ ? jit_->run(o) : interpreter_.run(o);
+  if (owner) busy = false;
+  return r;
 }
 
 ProgramRunner LoadedProgram::runner(TraceSink* trace) const {
-  return [this, trace](const RunOptions& options) {
-    RunOptions o = options;
-    if (trace) o.trace = trace;
-    return run(std::move(o));
-  };
+  return [this, trace](const RunOptions& options) { return run_with(options, trace); };
 }
 
 const LoadedProgram* LoadedObject::program(std::string_view name) const {
@@ -209,8 +220,17 @@ Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec, std::sha
     if (options.engine == Engine::kJit) {
       // Verified programs run as the kernel runs them, without run-time checks; the rest
       // (bpfvm's own program types, --unverified) in checked mode (docs/design.md).
-      auto compiled = jit::JitProgram::compile(insns, *env->helpers,
-                                               jit::JitOptions{.checked = !verified, .relocated = true});
+      jit::JitOptions jo{.checked = !verified, .relocated = true};
+      if (verified) {
+        for (const auto& m : object.maps_) {
+          if (auto d = m.map->direct_array()) {
+            jo.array_maps.push_back(jit::InlineArrayMap{reinterpret_cast<uint64_t>(m.map.get()),
+                                                        reinterpret_cast<uint64_t>(d->data), d->stride,
+                                                        d->max_entries});
+          }
+        }
+      }
+      auto compiled = jit::JitProgram::compile(insns, *env->helpers, std::move(jo));
       if (!compiled) return in_program(compiled.error());
       jit.emplace(std::move(*compiled));
     }

@@ -53,6 +53,7 @@ class LoadedProgram {
 
  private:
   friend class LoadedObject;
+  [[nodiscard]] Result<uint64_t> run_with(const RunOptions& options, TraceSink* trace) const;
   LoadedProgram(std::string name, std::string section, uint32_t type, Interpreter interpreter,
                 std::optional<jit::JitProgram> jit, std::shared_ptr<const ProgramEnvironment> env);
   uint32_t id_;

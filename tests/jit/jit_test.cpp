@@ -1,9 +1,13 @@
 // The JIT's semantics where the conformance suite does not pin them down (each case run on the
 // interpreter too: both must agree), its safety in checked mode, W^X code, concurrent runs and
 // the jited dump.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <linux/bpf.h>
+
 #include <atomic>
+#include <cstring>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -12,7 +16,9 @@
 #include "conformance/data_file.hpp"
 #include "exec/interpreter.hpp"
 #include "exec/jit/x86_64/jit.hpp"
+#include "helpers/linux_helpers.hpp"
 #include "isa/assembler.hpp"
+#include "maps/map.hpp"
 
 namespace bpfvm::jit {
 namespace {
@@ -91,6 +97,58 @@ TEST(JitSemantics, DivisionAndModuloByZero) {
   EXPECT_EQ(value("lddw %r0, 0x100000007\ndiv32 %r0, 0\nexit\n"), 0u);
   EXPECT_EQ(value("mov %r0, -7\nsdiv %r0, 0\nexit\n"), 0u);
   EXPECT_EQ(value("mov %r0, -7\nsmod %r0, 0\nexit\n"), static_cast<uint64_t>(-7));
+}
+
+// Unsigned division and modulo by a constant power of two become shifts and masks.
+TEST(JitSemantics, DivisionAndModuloByPowersOfTwo) {
+  for (const char* value_source : {"lddw %r0, 0xfedcba9876543217", "mov %r0, -1", "mov %r0, 12345"}) {
+    for (const char* op : {"div", "mod", "div32", "mod32"}) {
+      for (int divisor : {1, 2, 8, 1 << 20, 1 << 30}) {
+        const std::string source = fmt::format("{}\n{} %r0, {}\nexit\n", value_source, op, divisor);
+        // value() compares the interpreter; here the divisor in a register too (the general path).
+        const std::string general =
+            fmt::format("{}\nmov %r1, {}\n{} %r0, %r1\nexit\n", value_source, divisor, op);
+        EXPECT_EQ(value(source), value(general)) << source;
+      }
+    }
+  }
+}
+
+// Comparisons with 0 are emitted as `test`: every condition, 64 and 32 bits, around zero.
+TEST(JitSemantics, ComparisonsWithZeroTakeEveryConditionAsCmpWould) {
+  for (const char* jump : {"jeq", "jne", "jgt", "jge", "jlt", "jle", "jsgt", "jsge", "jslt", "jsle"}) {
+    for (const char* width : {"", "32"}) {
+      for (const char* v : {"0", "1", "-1", "0x7fffffff", "0x80000000", "0x100000000", "0x8000000000000000"}) {
+        const std::string taken = fmt::format("lddw %r1, {}\n{}{} %r1, 0, yes\nmov %r0, 0\nexit\nyes:\nmov %r0, 1\nexit\n",
+                                              v, jump, width);
+        const std::string by_register = fmt::format(
+            "lddw %r1, {}\nmov %r2, 0\n{}{} %r1, %r2, yes\nmov %r0, 0\nexit\nyes:\nmov %r0, 1\nexit\n", v, jump,
+            width);
+        EXPECT_EQ(value(taken), value(by_register)) << taken;
+      }
+    }
+  }
+}
+
+// Unchecked code turns clang's zero-extension (lsh 32 then rsh 32 of one register) into one
+// mov32, unless something jumps to the second shift.
+TEST(JitSemantics, ShiftPairZeroExtensionsAsTheInterpreter) {
+  const std::vector<std::string> sources = {
+      "lddw %r0, 0xfedcba9876543210\nlsh %r0, 32\nrsh %r0, 32\nexit\n",
+      "lddw %r3, 0x80000001ffffffff\nlsh %r3, 32\nrsh %r3, 32\nmov %r0, %r3\nexit\n",
+      // A jump lands on the rsh: both shifts must stay (r0 = 0xffffffff >> 32 on that path).
+      "lddw %r0, 0xffffffff\nja mid\nlsh %r0, 32\nmid:\nrsh %r0, 32\nexit\n",
+      // Different registers or amounts: no pair.
+      "lddw %r0, 0x123456789\nmov %r1, %r0\nlsh %r1, 32\nrsh %r0, 32\nadd %r0, %r1\nexit\n",
+      "lddw %r0, 0x123456789\nlsh %r0, 32\nrsh %r0, 31\nexit\n",
+  };
+  for (const std::string& source : sources) {
+    auto expected = interpreter_run(source);
+    ASSERT_TRUE(expected.ok()) << expected.error().to_string();
+    auto r = jit_run(source, {}, {}, JitOptions{.checked = false});
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    EXPECT_EQ(*r, *expected) << source;
+  }
 }
 
 TEST(JitSemantics, DivisionKeepsR0AndR3WhateverTheOperands) {
@@ -439,6 +497,66 @@ TEST(JitSafety, UncheckedModeRunsCorrectPrograms) {
   auto r = jit_run(source, {}, {}, JitOptions{.checked = false});
   ASSERT_TRUE(r.ok()) << r.error().to_string();
   EXPECT_EQ(*r, 4950u);
+}
+
+// Unchecked code computes lookups in plain ARRAY maps inline (no helper call), with the
+// helper's results: the element's address, NULL for keys past max_entries.
+TEST(JitSemantics, InlineArrayLookupsGiveTheHelpersResults) {
+  // value_size 12: elements 16 bytes apart (not a power of two: 24 with value_size 20).
+  for (uint32_t value_size : {12u, 20u}) {
+    maps::MapDef def;
+    def.type = BPF_MAP_TYPE_ARRAY;
+    def.key_size = 4;
+    def.value_size = value_size;
+    def.max_entries = 5;
+    def.name = "arr";
+    auto map = maps::create_map(def);
+    ASSERT_TRUE(map.ok()) << map.error().to_string();
+    for (uint32_t k = 0; k < 5; ++k) {
+      std::vector<uint8_t> v(value_size, 0);
+      v[0] = static_cast<uint8_t>(10 + k);
+      ASSERT_TRUE((*map)->update(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&k), 4), v).ok());
+    }
+    // The key comes from memory; r0 = the element's first byte, or -1 for NULL.
+    auto insns = isa::assemble(
+        "ldxw %r6, [%r1+0]\nstxw [%r10-4], %r6\nmov %r2, %r10\nadd %r2, -4\nlddw_map_fd %r1, 1\ncall 1\n"
+        "jeq %r0, 0, none\nldxb %r1, [%r0+0]\nmov %r0, %r1\nexit\nnone:\nmov %r0, -1\nexit\n");
+    ASSERT_TRUE(insns.ok()) << insns.error().to_string();
+    (*insns)[5].imm64 = reinterpret_cast<uint64_t>(map->get());
+    ASSERT_TRUE((*map)->direct_array().has_value());
+    const auto layout = *(*map)->direct_array();
+    JitOptions inlined{.checked = false, .relocated = true};
+    inlined.array_maps.push_back(
+        InlineArrayMap{reinterpret_cast<uint64_t>(map->get()), reinterpret_cast<uint64_t>(layout.data),
+                       layout.stride, layout.max_entries});
+    auto fast = JitProgram::compile(*insns, linux_helpers(), inlined);
+    ASSERT_TRUE(fast.ok()) << fast.error().to_string();
+    auto called = JitProgram::compile(*insns, linux_helpers(), JitOptions{.checked = false, .relocated = true});
+    ASSERT_TRUE(called.ok()) << called.error().to_string();
+    auto interpreter = Interpreter::create(*insns, linux_helpers(), true);
+    ASSERT_TRUE(interpreter.ok()) << interpreter.error().to_string();
+    // The inlined code calls nothing but the body (the helper call is gone).
+    auto calls = [](const std::string& dump) {
+      std::size_t n = 0;
+      for (std::size_t at = dump.find("call "); at != std::string::npos; at = dump.find("call ", at + 1)) ++n;
+      return n;
+    };
+    EXPECT_LT(calls(fast->dump()), calls(called->dump()));
+    for (uint32_t key : {0u, 1u, 4u, 5u, 6u, 0x7fffffffu, 0x80000000u, 0xffffffffu}) {
+      std::vector<uint8_t> memory(4);
+      std::memcpy(memory.data(), &key, 4);
+      RunOptions options = options_for(memory);
+      for (const MemoryRegion& r : (*map)->value_regions()) options.regions.push_back(r);
+      auto expected = interpreter->run(options);
+      ASSERT_TRUE(expected.ok()) << expected.error().to_string();
+      EXPECT_EQ(*expected, key < 5 ? 10 + key : static_cast<uint64_t>(-1)) << key;
+      auto a = fast->run(options);
+      auto b = called->run(options);
+      ASSERT_TRUE(a.ok() && b.ok());
+      EXPECT_EQ(*a, *expected) << "key " << key << ", value_size " << value_size;
+      EXPECT_EQ(*b, *expected) << "key " << key << ", value_size " << value_size;
+    }
+  }
 }
 
 // The mapping that holds `address`, as /proc/self/maps lists it ("r-xp").

@@ -35,6 +35,16 @@ namespace bpfvm::jit {
 
 struct JitState;
 
+// An ARRAY map whose bpf_map_lookup_elem unchecked code computes inline, as the kernel's JIT
+// does (array_map_gen_lookup): the value of key k is at data + k * stride when k < max_entries,
+// else there is none (NULL). Same result as the helper, without the call.
+struct InlineArrayMap {
+  uint64_t ref = 0;          // what the ld_imm64 map reference loads (its second slot's imm64)
+  uint64_t data = 0;
+  uint32_t stride = 0;
+  uint32_t max_entries = 0;
+};
+
 struct JitOptions {
   // Bounds-check memory accesses and spend the branch budget at run time. Only a verifier
   // that proved every access safe and every loop bounded may turn this off.
@@ -44,6 +54,9 @@ struct JitOptions {
   bool use_bmi2 = true;
   // ld_imm64 map references were resolved by a loader (Interpreter::create's `relocated`).
   bool relocated = false;
+  // Unchecked mode only: ARRAY maps whose lookups are inlined where the map reference feeding
+  // r1 of the call is an ld_imm64 in the same basic block.
+  std::vector<InlineArrayMap> array_maps{};
 };
 
 // Whether this build and host can run JIT-compiled code (x86-64 only).
@@ -90,6 +103,7 @@ class JitProgram {
  private:
   JitProgram() = default;
   void release();
+  [[nodiscard]] Result<uint64_t> run_on(JitState& st, const RunOptions& options) const;
   // The error a run that stopped with st.status reports (as Interpreter::run words it).
   [[nodiscard]] Error failure(const JitState& st) const;
   friend class JitHost;
@@ -97,6 +111,7 @@ class JitProgram {
   std::vector<isa::Insn> insns_;
   const HelperTable* helpers_ = nullptr;
   bool checked_ = true;
+  uint64_t serial_ = 0;                 // unique per compile: who last used a thread's stack
   bool tracking_ = false;               // checked code tracks register writes at run time
   std::vector<uint8_t> callback_entry_;  // checked, not tracking: where callbacks may start
   uint8_t* code_ = nullptr;     // mapped read+exec

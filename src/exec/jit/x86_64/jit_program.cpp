@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <utility>
 
@@ -18,6 +19,10 @@ using isa::Insn;
 using isa::Kind;
 using isa::Op;
 
+namespace {
+std::atomic<uint64_t> next_serial{1};  // JitProgram::serial_
+}  // namespace
+
 bool jit_available() {
 #if defined(__x86_64__)
   return true;
@@ -30,6 +35,7 @@ JitProgram::JitProgram(JitProgram&& other) noexcept
     : insns_(std::move(other.insns_)),
       helpers_(other.helpers_),
       checked_(other.checked_),
+      serial_(other.serial_),
       tracking_(other.tracking_),
       callback_entry_(std::move(other.callback_entry_)),
       code_(std::exchange(other.code_, nullptr)),
@@ -43,6 +49,7 @@ JitProgram& JitProgram::operator=(JitProgram&& other) noexcept {
     insns_ = std::move(other.insns_);
     helpers_ = other.helpers_;
     checked_ = other.checked_;
+    serial_ = other.serial_;
     tracking_ = other.tracking_;
     callback_entry_ = std::move(other.callback_entry_);
     code_ = std::exchange(other.code_, nullptr);
@@ -85,6 +92,7 @@ Result<JitProgram> JitProgram::compile(std::vector<Insn> program, const HelperTa
   jp.insns_ = std::move(program);  // the code embeds addresses of these instructions (ld_imm64 src=4)
   jp.helpers_ = &helpers;
   jp.checked_ = options.checked;
+  jp.serial_ = next_serial++;
 
   // One CodeHolder per thread, reset softly between compiles: it keeps its memory, so a
   // compile does not pay for growing buffers and zones again (a third of the compile time).
@@ -257,8 +265,67 @@ class JitHost final : public HelperHost {
   JitState& st_;
 };
 
-Result<uint64_t> JitProgram::run(const RunOptions& options) const {
+namespace {
+
+// Unchecked runs on one thread reuse one JitState, BPF stack included (see run()).
+struct ThreadState {
+  uint64_t owner = 0;  // serial of the program whose runs left the stack as it is (0: zeroed by nobody yet)
+  bool busy = false;   // a run is using it (a helper of that run may start another)
   JitState st;
+};
+
+// Resets what a previous unchecked run may have left in the state, short of the stack and the
+// region checks (unchecked code reads neither); run() sets the rest. Much cheaper than
+// constructing a JitState, which zeroes its arrays (several `rep stos`).
+void reset_for_run(JitState& st) {
+  st.ctx = HelperContext{};
+  st.host_rsp = 0;
+  st.exit_to = 0;
+  st.may_goto_left = kMayGotoBudget;
+  st.depth = 0;
+  st.status = Status::kOk;
+  st.error_pc = 0;
+  st.error_value = 0;
+  st.error_program = nullptr;
+  st.callx_value = 0;
+  st.tail_target = 0;
+  st.tail_ctx = 0;
+  st.tail_calls = 0;
+  st.entered_count = 0;
+}
+
+}  // namespace
+
+Result<uint64_t> JitProgram::run(const RunOptions& options) const {
+  // The BPF stack. The interpreter and checked code start from a zeroed stack. Unchecked code
+  // runs verified programs, and like the kernel bpfvm does not zero their stack per run: it
+  // reuses the thread's JitState and zeroes its stack only when another program (or nobody)
+  // used it last. A verified program may still read stack bytes it did not write (privileged
+  // loaders may, as in the kernel): it then sees what its own previous run on this thread
+  // left there (or its tail-call targets, part of that run), never host memory or another
+  // program's data. A run nested in another on the same thread (from a helper) gets a fresh,
+  // zeroed state on the host stack, as checked runs do.
+  thread_local ThreadState reused;
+  if (checked_ || reused.busy) {
+    JitState local;
+    // The whole stack starts zeroed, as in the interpreter: deeper frames are zeroed again on
+    // entry, but a program may read below its frame before any call made one, and must not see
+    // what the host left there (4 KiB: tens of nanoseconds).
+    std::memset(local.stack.data(), 0, local.stack.size());
+    return run_on(local, options);
+  }
+  reset_for_run(reused.st);
+  if (reused.owner != serial_) {
+    std::memset(reused.st.stack.data(), 0, reused.st.stack.size());
+    reused.owner = serial_;
+  }
+  reused.busy = true;
+  auto r = run_on(reused.st, options);
+  reused.busy = false;
+  return r;
+}
+
+Result<uint64_t> JitProgram::run_on(JitState& st, const RunOptions& options) const {
   JitHost host(st);
   st.ctx.options = &options;
   // Checked mode: helpers check the pointers they are given. Unchecked code was verified, and
@@ -276,13 +343,10 @@ Result<uint64_t> JitProgram::run(const RunOptions& options) const {
   st.packet = options.packet.data();
   st.packet_size = options.packet.size();
   st.args = options.args;
-  // The whole stack starts zeroed, as in the interpreter: deeper frames are zeroed again on
-  // entry, but a program may read below its frame before any call made one, and must not see
-  // what the host left there (4 KiB: tens of nanoseconds).
-  std::memset(st.stack.data(), 0, st.stack.size());
 
+  // Only checked code checks accesses against the regions.
   std::vector<RegionCheck> many;
-  const std::size_t count = options.regions.size();
+  const std::size_t count = checked_ ? options.regions.size() : 0;
   if (count > 0) st.first = region_check(options.regions[0]);
   RegionCheck* rest = st.inline_regions.data();
   if (count > 1 + kInlineRegions) {

@@ -29,6 +29,7 @@
 #include "exec/jit/x86_64/lowering.hpp"
 
 #include <fmt/format.h>
+#include <linux/bpf.h>
 
 #include <algorithm>
 #include <array>
@@ -129,6 +130,7 @@ class Lowering {
   // Where the program's instructions are.
   void prologue();
   void instruction(std::size_t pc);
+  bool zero_extension_pair(std::size_t pc) const;
   void out_of_line();
   void callback_entry();
 
@@ -144,6 +146,8 @@ class Lowering {
   void branch(std::size_t pc, std::size_t target, std::optional<CondCode> cc);
   void may_goto(std::size_t pc, const Insn& i);
   void call_helper(std::size_t pc, HelperFn fn);
+  const InlineArrayMap* inline_array_lookup(std::size_t pc) const;
+  void array_lookup(const InlineArrayMap& m);
   void call_local(std::size_t pc, std::size_t target);
   void callx(std::size_t pc, const Insn& i);
   void load(std::size_t pc, const Insn& i, const OpInfo& r);
@@ -176,6 +180,7 @@ class Lowering {
   Label internal_;
   Label jump_table_;
   bool uses_jump_table_ = false;
+  std::vector<bool> function_start_;  // by pc: an ld_imm64 names it (empty: none does)
   std::vector<FailSite> fail_sites_;
   std::array<Label, static_cast<std::size_t>(Status::kInternal) + 1> fail_tails_{};
   std::array<std::array<Label, 4>, 2> access_stubs_{};
@@ -200,6 +205,13 @@ LoweredLabels Lowering::run() {
   for (std::size_t pc = 0; pc < in_.insns.size(); ++pc) {
     const Insn& i = in_.insns[pc];
     any_callx = any_callx || i.op == Op::Callx;
+    if (i.op == Op::LdFunc) {  // callbacks start there, at its offset (no label needed)
+      const int64_t target = static_cast<int64_t>(pc) + 1 + i.imm;
+      if (target >= 0 && static_cast<std::size_t>(target) < in_.insns.size()) {
+        function_start_.resize(in_.insns.size());
+        function_start_[static_cast<std::size_t>(target)] = true;
+      }
+    }
     if (auto target = isa::branch_target(i, pc); target && *target >= 0 &&
                                                  static_cast<std::size_t>(*target) < in_.insns.size()) {
       labels_.insn[static_cast<std::size_t>(*target)] = a_.newLabel();
@@ -217,12 +229,33 @@ LoweredLabels Lowering::run() {
   for (std::size_t pc = 0; pc < in_.insns.size(); ++pc) {
     if (labels_.insn[pc].isValid()) a_.bind(labels_.insn[pc]);
     labels_.insn_offset[pc] = a_.offset();
+    if (zero_extension_pair(pc)) {
+      // rX <<= 32; rX >>= 32 (clang's zero-extension of a 32-bit value): one mov32, which
+      // zero-extends on x86-64, for both.
+      a_.mov(reg32(in_.insns[pc].dst), reg32(in_.insns[pc].dst));
+      ++pc;
+      labels_.insn_offset[pc] = a_.offset();
+      continue;
+    }
     instruction(pc);
   }
   // check_control_flow guarantees the last instruction is an exit or a jump; never fall off.
   a_.jmp(internal_);
   out_of_line();
   return labels_;
+}
+
+// A shift pair that only zero-extends, with nothing jumping between the two. Not where reads
+// are checked (each instruction keeps its own checks there).
+bool Lowering::zero_extension_pair(std::size_t pc) const {
+  if (in_.init != nullptr || pc + 1 >= in_.insns.size() || labels_.insn[pc + 1].isValid() ||
+      (!function_start_.empty() && function_start_[pc + 1])) {
+    return false;
+  }
+  const Insn& first = in_.insns[pc];
+  const Insn& second = in_.insns[pc + 1];
+  return first.op == Op::Lsh64Imm && second.op == Op::Rsh64Imm && first.dst == second.dst && first.imm == 32 &&
+         second.imm == 32;
 }
 
 // entry(JitState* state): save the callee-saved registers the program uses, load r1-r5,
@@ -284,7 +317,10 @@ void Lowering::instruction(std::size_t pc) {
     case Kind::kJa: branch(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.off), std::nullopt); break;
     case Kind::kGotol: branch(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.imm), std::nullopt); break;
     case Kind::kMayGoto: may_goto(pc, i); break;
-    case Kind::kCallHelper: call_helper(pc, in_.helper_at[pc]); break;
+    case Kind::kCallHelper:
+      if (const InlineArrayMap* m = inline_array_lookup(pc)) array_lookup(*m);
+      else call_helper(pc, in_.helper_at[pc]);
+      break;
     case Kind::kCallLocal: call_local(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.imm)); break;
     case Kind::kCallKfunc: a_.jmp(fail(Status::kKfunc, pc)); break;
     case Kind::kCallx: callx(pc, i); break;
@@ -424,6 +460,15 @@ void Lowering::divide(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, s
     // A constant divisor needs no run-time case analysis.
     if (*imm == 0) return by_zero();
     if (is_signed && *imm == -1) return by_minus_one();
+    if (!is_signed && *imm > 0 && (*imm & (*imm - 1)) == 0) {
+      // Unsigned by a power of two: a shift or a mask (both zero-extend a 32-bit result).
+      unsigned shift = 0;
+      while ((int64_t{1} << shift) < *imm) ++shift;
+      if (is_div && shift > 0) a_.shr(d, shift);
+      else if (!is_div) a_.and_(d, *imm - 1);
+      else if (!is64) a_.mov(d, d);
+      return;
+    }
     if (is64) a_.mov(kAddr, static_cast<int64_t>(*imm));
     else a_.mov(kAddr.r32(), static_cast<uint32_t>(*imm));
   }
@@ -505,6 +550,8 @@ void Lowering::jump_cond(std::size_t pc, const Insn& i, const OpInfo& r) {
     else a_.cmp(d, s);
   } else if (is_test) {
     a_.test(d, i.imm);
+  } else if (i.imm == 0) {
+    a_.test(d, d);  // the same flags as cmp d, 0 (CF and OF clear), two bytes shorter
   } else {
     a_.cmp(d, i.imm);
   }
@@ -561,6 +608,58 @@ void Lowering::call_helper(std::size_t pc, HelperFn fn) {
   a_.cmp(BPFVM_STATE(ctx.stop, 1), 0);
   if (!stop_.isValid()) stop_ = a_.newLabel();
   a_.jne(stop_);
+}
+
+// Unchecked code only: the ARRAY map a bpf_map_lookup_elem at pc looks up, when r1 is known
+// at compile time. It is when an ld_imm64 of the map sets r1 in the same basic block: nothing
+// between it and the call is a jump target, a call, or an instruction that may write r1
+// (conservatively: anything naming r1 as its destination, and atomics).
+const InlineArrayMap* Lowering::inline_array_lookup(std::size_t pc) const {
+  if (in_.options.checked || in_.options.array_maps.empty() || in_.insns[pc].imm != BPF_FUNC_map_lookup_elem) {
+    return nullptr;
+  }
+  constexpr std::size_t kLookBack = 16;
+  for (std::size_t k = pc; k > 0 && pc - k < kLookBack; --k) {
+    const Insn& i = in_.insns[k - 1];
+    if (i.op == Op::LdImm64Tail) continue;
+    if (i.op == Op::LdMapFd && i.dst == 1) {
+      const uint64_t ref = (&i)[1].imm64;
+      for (const InlineArrayMap& m : in_.options.array_maps) {
+        if (m.ref == ref) return &m;
+      }
+      return nullptr;
+    }
+    const Kind kind = i.info().kind;
+    const bool harmless = kind == Kind::kAlu || kind == Kind::kMovSx || kind == Kind::kNeg || kind == Kind::kEnd ||
+                          kind == Kind::kBswap || kind == Kind::kLoad || kind == Kind::kLoadSx ||
+                          kind == Kind::kLdImm64 || kind == Kind::kStore || kind == Kind::kStoreReg;
+    if (!harmless || i.dst == 1 || labels_.insn[k - 1].isValid()) return nullptr;
+  }
+  return nullptr;
+}
+
+// r0 = &value[*(u32*)r2], or 0 when the key is out of range (the kernel's array_map_gen_lookup).
+// The verifier proved r2 points to a readable key; it forbids reading r1-r5 after the call, so
+// they keep what they held.
+void Lowering::array_lookup(const InlineArrayMap& m) {
+  const Label none = a_.newLabel();
+  const Label done = a_.newLabel();
+  a_.mov(x86::eax, x86::dword_ptr(reg64(2)));
+  a_.cmp(x86::eax, asmjit::Imm(m.max_entries));
+  a_.jae(none);
+  if ((m.stride & (m.stride - 1)) == 0) {
+    unsigned shift = 0;
+    while ((uint32_t{1} << shift) < m.stride) ++shift;
+    if (shift > 0) a_.shl(x86::rax, shift);
+  } else {
+    a_.imul(x86::rax, x86::rax, asmjit::Imm(m.stride));
+  }
+  a_.mov(kScratch, m.data);
+  a_.add(x86::rax, kScratch);
+  a_.jmp(done);
+  a_.bind(none);
+  a_.xor_(x86::eax, x86::eax);
+  a_.bind(done);
 }
 
 // A bpf-to-bpf call: a new frame 512 bytes below the caller's, zeroed; r6-r9 and r10 of the
