@@ -170,10 +170,8 @@ class Verifier {
   Check check_ld_imm64(const Insn& insn);
   Check check_ld_abs(const Insn& insn);
 
-  void note_stack_depth(const Frame& fr) {
-    auto& depth = max_stack_depth_[fr.subprog_start];
-    depth = std::max(depth, fr.stack_depth);
-  }
+  Check check_stack_bounds(int regno, const Reg& ptr, int off, int size, const char* what,
+                           const char* unbounded_what, int64_t& min_off, int64_t& max_off);
   std::optional<Failure> check_combined_stack() const;
 
   // ---- paths ----
@@ -549,17 +547,18 @@ Check Verifier::check_mem_region(int regno, const Reg& ptr, int off, int size, u
   return std::nullopt;
 }
 
-Check Verifier::check_stack_access(int regno, const Reg& ptr, int off, int size, bool write, int value_regno) {
-  Frame& fr = cur_.frames[static_cast<std::size_t>(ptr.frameno)];
-  const char* what = write ? " write to" : " read from";
-  int64_t min_off = 0, max_off = 0;
+// check_stack_access_within_bounds(): [min_off, max_off) of the frame's stack, fp-relative, for
+// an access of `size` bytes at `off` (the pointer's fixed offset included) plus its variable
+// part; records how deep the frame's stack goes.
+Check Verifier::check_stack_bounds(int regno, const Reg& ptr, int off, int size, const char* what,
+                                   const char* unbounded_what, int64_t& min_off, int64_t& max_off) {
   const bool fixed = ptr.b.is_const();
   if (fixed) {
     min_off = static_cast<int64_t>(ptr.b.var.value) + off;
     max_off = min_off + size;
   } else {
     if (ptr.b.smax >= kMaxVarOff || ptr.b.smin <= -kMaxVarOff) {
-      return fail(EACCES, fmt::format("invalid unbounded variable-offset{} stack R{}", what, regno));
+      return fail(EACCES, fmt::format("invalid unbounded variable-offset{} stack R{}", unbounded_what, regno));
     }
     min_off = ptr.b.smin + off;
     max_off = ptr.b.smax + off + size;
@@ -570,8 +569,19 @@ Check Verifier::check_stack_access(int regno, const Reg& ptr, int off, int size,
     return fail(error, fmt::format("invalid variable-offset{} stack R{} var_off={} off={} size={}", what, regno,
                                    format_tnum(ptr.b.var), off, size));
   }
+  Frame& fr = cur_.frames[static_cast<std::size_t>(ptr.frameno)];
   fr.stack_depth = std::max(fr.stack_depth, static_cast<int>(-min_off));
-  note_stack_depth(fr);
+  auto& deepest = max_stack_depth_[fr.subprog_start];
+  deepest = std::max(deepest, fr.stack_depth);
+  return std::nullopt;
+}
+
+Check Verifier::check_stack_access(int regno, const Reg& ptr, int off, int size, bool write, int value_regno) {
+  Frame& fr = cur_.frames[static_cast<std::size_t>(ptr.frameno)];
+  const char* what = write ? " write to" : " read from";
+  const bool fixed = ptr.b.is_const();
+  int64_t min_off = 0, max_off = 0;
+  if (auto e = check_stack_bounds(regno, ptr, off, size, what, what, min_off, max_off)) return e;
   auto byte_at = [&](int64_t fp_off) -> std::pair<StackSlot*, int> {
     const int64_t idx = -fp_off - 1;  // 0 for fp-1
     StackSlot& slot = fr.stack[static_cast<std::size_t>(idx / 8)];
@@ -1068,29 +1078,11 @@ Check Verifier::check_helper_mem(int regno, const Reg& ptr, uint64_t size, bool 
   switch (ptr.type) {
     case RegType::kStack: {
       Frame& fr = cur_.frames[static_cast<std::size_t>(ptr.frameno)];
-      const int off = ptr.off;
       int64_t min_off = 0, max_off = 0;
-      if (ptr.b.is_const()) {
-        min_off = static_cast<int64_t>(ptr.b.var.value) + off;
-        max_off = min_off + isize;
-      } else {
-        if (ptr.b.smax >= kMaxVarOff || ptr.b.smin <= -kMaxVarOff) {
-          return fail(EACCES, fmt::format("invalid unbounded variable-offset indirect access to stack R{}", regno));
-        }
-        min_off = ptr.b.smin + off;
-        max_off = ptr.b.smax + off + isize;
+      if (auto e = check_stack_bounds(regno, ptr, ptr.off, isize, write ? " write to" : " read from",
+                                      " indirect access to", min_off, max_off)) {
+        return e;
       }
-      if (min_off < -kStackSize || min_off >= 0 || max_off > 0) {
-        const int error = (min_off < -kStackSize || min_off >= 0) ? EACCES : EINVAL;
-        const char* what = write ? " write to" : " read from";
-        if (ptr.b.is_const()) {
-          return fail(error, fmt::format("invalid{} stack R{} off={} size={}", what, regno, off, isize));
-        }
-        return fail(error, fmt::format("invalid variable-offset{} stack R{} var_off={} off={} size={}", what, regno,
-                                       format_tnum(ptr.b.var), off, isize));
-      }
-      fr.stack_depth = std::max(fr.stack_depth, static_cast<int>(-min_off));
-      note_stack_depth(fr);
       if (write) {
         for (int64_t o = min_off; o < max_off; ++o) {
           const int64_t idx = -o - 1;
@@ -1466,9 +1458,6 @@ Check Verifier::check_exit(std::size_t pc, std::size_t& next, bool& path_done) {
     } else {
       reg(0) = r0;
     }
-    // Remember how deep the callee's stack went, for the combined-size check.
-    auto& depth = max_stack_depth_[callee.subprog_start];
-    depth = std::max(depth, callee.stack_depth);
     next = callee.callsite;
     return std::nullopt;
   }
@@ -1489,7 +1478,6 @@ Check Verifier::check_exit(std::size_t pc, std::size_t& next, bool& path_done) {
                                       format_range_words(r0.b), range->first, range->second));
     }
   }
-  max_stack_depth_[0] = std::max(max_stack_depth_[0], frame().stack_depth);
   path_done = true;
   return std::nullopt;
 }
