@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "../tests/kernel/bpf_syscall.hpp"
+#include "../tests/kernel/load_case.hpp"
 #include "helpers/linux_helpers.hpp"
 #include "isa/assembler.hpp"
 #include "object/object.hpp"
@@ -98,17 +98,10 @@ struct KernelResult {
 };
 
 std::optional<KernelResult> kernel_once(const Program& p) {
-  std::vector<int> fds;
-  for (const auto& m : p.c.options.maps) fds.push_back(kernel::create_map(m.type, m.key_size, m.value_size, m.max_entries, m.map_flags));
-  auto insns = p.c.insns;
-  for (auto& insn : insns) {
-    if (insn.code == 0x18 && (insn.src() == 1 || insn.src() == 2)) insn.imm = fds.at(static_cast<std::size_t>(insn.imm));
-  }
-  const auto r = kernel::load_program(p.c.options.prog_type, insns, 4 /* BPF_LOG_STATS */, p.license.c_str(),
-                                      p.c.options.expected_attach_type);
-  if (r.fd >= 0) close(r.fd);
-  for (int fd : fds) close(fd);
+  const kernel::CaseLoad load = kernel::load_case(p.c, p.license, 4 /* BPF_LOG_STATS */);
+  const kernel::LoadResult& r = load.result;
   if (r.fd < 0) return std::nullopt;
+  close(r.fd);
   static const std::regex time_re("verification time ([0-9]+) usec");
   static const std::regex processed_re("processed ([0-9]+) insns");
   std::smatch m;

@@ -12,6 +12,7 @@
 #include "../verifier/cases.hpp"
 #include "../verifier/random_programs.hpp"
 #include "differential.hpp"
+#include "load_case.hpp"
 #include "object/object.hpp"
 #include "verifier/object_input.hpp"
 #include "verifier/verifier.hpp"
@@ -33,19 +34,10 @@ struct Comparison {
 Comparison compare_with_kernel(const verifier::ProgramCase& program, const std::string& license,
                                const HelperTable& helpers) {
   Comparison out;
-  std::vector<int> fds;
-  for (const auto& m : program.options.maps) {
-    fds.push_back(create_map(m.type, m.key_size, m.value_size, m.max_entries, m.map_flags));
-    EXPECT_GE(fds.back(), 0) << "map create failed";
-  }
-  auto insns = program.insns;
-  for (auto& insn : insns) {
-    if (insn.code == 0x18 && (insn.src() == 1 || insn.src() == 2)) insn.imm = fds.at(static_cast<std::size_t>(insn.imm));
-  }
-  const LoadResult kernel = load_program(program.options.prog_type, insns, 1, license.c_str(),
-                                         program.options.expected_attach_type, program.options.prog_flags);
+  const CaseLoad load = load_case(program, license, 1);
+  EXPECT_TRUE(load.map_error.empty()) << load.map_error;
+  const LoadResult& kernel = load.result;
   if (kernel.fd >= 0) close(kernel.fd);
-  for (int fd : fds) close(fd);
 
   verifier::Options options = program.options;
   options.helpers = &helpers;
