@@ -335,6 +335,18 @@ bool compare(const std::vector<Insn>& program, const HelperTable& helpers, const
     EXPECT_EQ(*expected, *fast) << "unchecked";
   }
   EXPECT_TRUE(expected_memory == memory) << "unchecked code left different memory";
+
+  // Likewise the interpreter's unchecked executor (superinstructions, threaded jumps).
+  auto unchecked_interpreter = Interpreter::create(program, helpers, InterpreterOptions{.checked = false});
+  EXPECT_TRUE(unchecked_interpreter.ok()) << unchecked_interpreter.error().to_string();
+  if (!unchecked_interpreter.ok()) return true;
+  memory = initial;
+  auto interpreted = unchecked_interpreter->run(options);
+  EXPECT_TRUE(interpreted.ok()) << interpreted.error().to_string();
+  if (interpreted.ok()) {
+    EXPECT_EQ(*expected, *interpreted) << "unchecked interpreter";
+  }
+  EXPECT_TRUE(expected_memory == memory) << "the unchecked interpreter left different memory";
   return true;
 }
 
