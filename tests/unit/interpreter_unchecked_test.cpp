@@ -108,6 +108,27 @@ TEST(UncheckedInterpreter, BoundsCheck) {
       "out:\n"
       "exit\n";
   EXPECT_EQ(agreed(source), 8u);
+  // A packet loop: p = data; p += i; then the bounds check of p + 1, over 64 bytes.
+  const char* indexed =
+      "mov %r0, 0\n"
+      "mov %r6, 0\n"
+      "mov %r4, %r1\n"
+      "add %r4, %r2\n"
+      "loop:\n"
+      "mov %r5, %r1\n"
+      "add %r5, %r6\n"
+      "mov %r3, %r5\n"
+      "add %r3, 1\n"
+      "jgt %r3, %r4, out\n"
+      "ldxb %r3, [%r5]\n"
+      "add %r0, %r3\n"
+      "add %r6, 1\n"
+      "ja loop\n"
+      "out:\n"
+      "exit\n";
+  std::vector<uint8_t> bytes(64);
+  for (std::size_t k = 0; k < bytes.size(); ++k) bytes[k] = static_cast<uint8_t>(k);
+  EXPECT_EQ(agreed(indexed, bytes), 63u * 64u / 2u);
   EXPECT_EQ(agreed("mov %r3, 5\nmov %r0, %r3\nadd %r0, 1\njgt %r0, %r0, +1\nmov %r0, 99\nexit\n"), 99u);
 }
 
