@@ -190,8 +190,21 @@ class HashMap final : public Map {
   // Under lock_of(b).
   uint32_t find(const Bucket& b, const uint8_t* key, uint32_t h) const {
     for (uint32_t e = b.head; e != kNil; e = next_[e])
-      if (hash_[e] == h && std::memcmp(key_at(e), key, def_.key_size) == 0) return e;
+      if (hash_[e] == h && same_key(key_at(e), key)) return e;
     return kNil;
+  }
+  // The common key sizes compare as integers, not through a memcmp call.
+  bool same_key(const uint8_t* a, const uint8_t* b) const {
+    switch (def_.key_size) {
+      case 4: return load_u32(a) == load_u32(b);
+      case 8: {
+        uint64_t x, y;
+        std::memcpy(&x, a, 8);
+        std::memcpy(&y, b, 8);
+        return x == y;
+      }
+      default: return std::memcmp(a, b, def_.key_size) == 0;
+    }
   }
   void unlink(Bucket& b, uint32_t e) {
     uint32_t* link = &b.head;
