@@ -21,22 +21,28 @@ typedef uint64_t __u64;
   static __u64 name##_body(const __u8 *data, const __u8 *end)
 #define BENCH_MAP_COUNTERS(name, n) static __u64 name[n]
 #define COUNTER_ADD(map, index) ((map)[(index)]++)
-/* A hash map of u32 -> u64 for at most 256 keys: open addressing, linear probing. */
+/* A hash map of u32 -> u64 for at most 256 keys: open addressing, linear probing. Like a BPF
+ * map it may be shared with other threads (other CPUs, user space), so each operation takes
+ * its lock, as the kernel's and bpfvm's hash maps take a bucket's. */
 struct bench_hash {
+  int lock;
   __u8 used[512];
   __u32 keys[512];
   __u64 values[512];
 };
 static inline __u64 *bench_hash_slot(struct bench_hash *h, __u32 key, int insert) {
-  __u32 i = (key * 2654435761u) & 511;
-  while (h->used[i]) {
-    if (h->keys[i] == key) return &h->values[i];
-    i = (i + 1) & 511;
+  while (__atomic_exchange_n(&h->lock, 1, __ATOMIC_ACQUIRE)) {
   }
-  if (!insert) return 0;
-  h->used[i] = 1;
-  h->keys[i] = key;
-  return &h->values[i];
+  __u64 *value = 0;
+  __u32 i = (key * 2654435761u) & 511;
+  while (h->used[i] && h->keys[i] != key) i = (i + 1) & 511;
+  if (h->used[i] || insert) {
+    h->used[i] = 1;
+    h->keys[i] = key;
+    value = &h->values[i];
+  }
+  __atomic_store_n(&h->lock, 0, __ATOMIC_RELEASE);
+  return value;
 }
 #define BENCH_MAP_HASH(name, n) \
   _Static_assert((n) <= 256, "bench_hash holds 256 keys"); \
