@@ -73,6 +73,45 @@ using Check = std::optional<Failure>;
 
 Failure fail(int error, std::string message) { return Failure{error, std::move(message)}; }
 
+// ---- facts for the JIT (facts.hpp) ----
+
+// The divisor (its low 32 bits for alu32) cannot be 0.
+bool excludes_zero(const Bounds& b, bool alu32) {
+  if (alu32) return b.u32min > 0 || (b.var.value & 0xffffffffULL) != 0;
+  return b.umin > 0 || b.var.value != 0;
+}
+
+// The divisor (its low 32 bits for alu32) cannot be -1.
+bool excludes_minus_one(const Bounds& b, bool alu32) {
+  if (alu32) {
+    return b.u32max != 0xffffffffU || b.s32min >= 0 || b.s32max < -1 ||
+           ((b.var.value | b.var.mask) & 0xffffffffULL) != 0xffffffffULL;
+  }
+  return b.umax != ~0ULL || b.smin >= 0 || b.smax < -1 || (b.var.value | b.var.mask) != ~0ULL;
+}
+
+// The register whose zero-extension is all the instruction at pc does (the upper half
+// aside), or -1: `wX = wX`, `rX = le32 rX`, the first of `rX <<= 32; rX >>= 32`.
+int zero_extended_reg(std::span<const Insn> insns, std::size_t pc) {
+  const Insn& i = insns[pc];
+  if ((i.op == Op::Mov32Reg && i.dst == i.src) || i.op == Op::Le32) return i.dst;
+  if (i.op == Op::Lsh64Imm && i.imm == 32 && pc + 1 < insns.size()) {
+    const Insn& next = insns[pc + 1];
+    if (next.op == Op::Rsh64Imm && next.imm == 32 && next.dst == i.dst) return i.dst;
+  }
+  return -1;
+}
+
+// What the verifier has seen at an instruction so far, over every state processed there.
+struct FactsSeen {
+  bool reached = false;
+  bool jumped = false;        // a conditional jump went to its target
+  bool fell_through = false;  // ... or on to the next instruction
+  bool divisor_nonzero = true;
+  bool divisor_not_minus_one = true;
+  uint16_t upper32_zero = 0x7ff;
+};
+
 // The branch decisions of a path, shared by the paths that fork from it.
 struct PathNode {
   PathStep step;
@@ -188,6 +227,10 @@ class Verifier {
   }
   bool regs_equal(const Reg& old, const Reg& cur, bool exact, IdMap& ids) const;
 
+  // ---- facts for the JIT (facts.hpp) ----
+  void note_facts(std::size_t pc);
+  [[nodiscard]] std::vector<InsnFacts> facts() const;
+
   // ---- refinement ----
   void mark_null_check(State& state, uint32_t id, bool is_null);
   void mark_packet_range(State& state, const Reg& pkt, int new_range);
@@ -239,6 +282,7 @@ class Verifier {
   std::vector<uint16_t> needed_;     // per instruction: registers whose value matters
   bool needs_dirty_ = true;
   bool whole_program_needed_ = false;  // local calls or callbacks: compare everything
+  std::vector<FactsSeen> seen_;        // per instruction
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -892,10 +936,12 @@ Check Verifier::check_cond_jump(const Insn& insn, std::size_t pc, std::size_t& n
     mark_sensitive(pc, static_cast<uint16_t>((1U << dst) | (x ? 1U << insn.src : 0U)));
   }
   if (taken == 1) {
+    seen_[pc].jumped = true;
     next = target;
     return std::nullopt;
   }
   if (taken == 0) {
+    seen_[pc].fell_through = true;
     next = pc + 1;
     return std::nullopt;
   }
@@ -922,6 +968,12 @@ Check Verifier::check_cond_jump(const Insn& insn, std::size_t pc, std::size_t& n
   const uint8_t neg = negate_condition(op);
   const bool other_ok = refine_side(other, op);
   const bool fall_ok = refine_side(fall, neg);
+  if ((!other_ok || !fall_ok) && a.type == RegType::kScalar && b.type == RegType::kScalar) {
+    // Decided by the values after all (refining found one side impossible): as above.
+    mark_sensitive(pc, static_cast<uint16_t>((1U << dst) | (x ? 1U << insn.src : 0U)));
+  }
+  seen_[pc].jumped = seen_[pc].jumped || other_ok;
+  seen_[pc].fell_through = seen_[pc].fell_through || fall_ok;
 
   // NULL checks: `if ptr == 0` / `if ptr != 0`.
   if ((op == kJeq || op == kJne) && !jmp32) {
@@ -1908,6 +1960,71 @@ std::optional<Failure> Verifier::check_combined_stack() const {
 }
 
 // ---------------------------------------------------------------------------------------------
+// facts for the JIT
+//
+// Each fact is the intersection over every state processed at the instruction. A path the
+// walk prunes at instruction X against an explored state E is not processed past X; its facts
+// are those of E's continuation, and they hold for it for the same reason its safety does:
+// - E's paths were all finished before anything was pruned against E (branches == 0), so
+//   every fact of E's continuation was already noted, and intersected, everywhere it applies.
+// - The pruned state is within E in every register that is live and needed at X. A fact marks
+//   the registers it relies on as sensitive where it is noted (note_facts(); branches decided
+//   by values already did), and compute_needs() carries that back through the arithmetic that
+//   computed them, so they are needed at X: the pruned path computes values E's continuation
+//   allowed for, takes the branches E's continuation took (so reaches no instruction it did
+//   not), and its divisors and upper halves are what the facts say. Stack slots and pointers
+//   are always compared.
+// A register is marked only while its fact still holds: once a fact is lost, precision for it
+// would only cost pruning.
+
+void Verifier::note_facts(std::size_t pc) {
+  FactsSeen& f = seen_[pc];
+  f.reached = true;
+  const Insn& insn = s_.insns[pc];
+  const auto& info = insn.info();
+  const auto bit = static_cast<uint16_t>(1U << insn.src);
+  if (info.kind == Kind::kAlu && info.reg_source() && (info.op_bits() == kDiv || info.op_bits() == kMod)) {
+    const Reg& d = reg(insn.src);
+    const bool alu32 = !info.is64();
+    const bool is_signed = info.match_value == 1;
+    const bool scalar = d.type == RegType::kScalar;
+    f.divisor_nonzero = f.divisor_nonzero && scalar && excludes_zero(d.b, alu32);
+    f.divisor_not_minus_one = f.divisor_not_minus_one && is_signed && scalar && excludes_minus_one(d.b, alu32);
+    if (f.divisor_nonzero || f.divisor_not_minus_one) mark_sensitive(pc, bit);
+  }
+  if (const int r = zero_extended_reg(s_.insns, pc); r >= 0) {
+    const auto rbit = static_cast<uint16_t>(1U << r);
+    const Reg& v = reg(r);
+    if (v.type != RegType::kScalar || v.b.umax > 0xffffffffULL) f.upper32_zero &= static_cast<uint16_t>(~rbit);
+    if (f.upper32_zero & rbit) mark_sensitive(pc, rbit);
+  }
+}
+
+std::vector<InsnFacts> Verifier::facts() const {
+  std::vector<InsnFacts> out(s_.insns.size());
+  for (std::size_t pc = 0; pc < out.size(); ++pc) {
+    const FactsSeen& f = seen_[pc];
+    InsnFacts& o = out[pc];
+    o.reached = f.reached;
+    if (!f.reached) continue;
+    const Insn& insn = s_.insns[pc];
+    const auto& info = insn.info();
+    if (info.kind == Kind::kJmpCond) {
+      if (f.jumped && !f.fell_through) o.branch = BranchFact::kAlwaysTaken;
+      if (f.fell_through && !f.jumped) o.branch = BranchFact::kNeverTaken;
+    }
+    if (info.kind == Kind::kAlu && info.reg_source() && (info.op_bits() == kDiv || info.op_bits() == kMod)) {
+      o.divisor_nonzero = f.divisor_nonzero;
+      o.divisor_not_minus_one = f.divisor_not_minus_one;
+    }
+    if (const int r = zero_extended_reg(s_.insns, pc); r >= 0) {
+      o.upper32_zero = static_cast<uint16_t>(f.upper32_zero & (1U << r));
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 // the walk
 
 Verdict Verifier::run() {
@@ -1915,6 +2032,7 @@ Verdict Verifier::run() {
   const std::size_t n = s_.insns.size();
   prune_point_.assign(n, false);
   sensitive_.assign(n, 0);
+  seen_.assign(n, FactsSeen{});
   max_stack_depth_.assign(n, 0);
   for (std::size_t i = 0; i < n; ++i) {
     const Insn& insn = s_.insns[i];
@@ -1989,6 +2107,7 @@ Verdict Verifier::run() {
       }
     }
     log_insn_line(pc);
+    note_facts(pc);
     std::size_t next = pc + 1;
     bool done = false;
     if (s_.insns[pc].info().cls() == isa::code::kJmp || s_.insns[pc].info().cls() == isa::code::kJmp32) ++jumps_since_state_;
@@ -2030,6 +2149,7 @@ Verdict Verifier::run() {
     // A successful load at level 1 keeps only the statistics.
     log_.clear();
   }
+  if (verdict.accepted) verdict.facts = facts();
   verdict.stats = stats_;
   if (opt_.log_level) log_ += stats_line(stats_) + "\n";
   verdict.log = std::move(log_);
