@@ -1754,6 +1754,12 @@ void Verifier::compute_needs() {
     return;
   }
   auto bit = [](int r) { return static_cast<uint16_t>(1U << r); };
+  // Not a register: a needed value may come from a stack fill. Registers are compared loosely
+  // before they are spilled, and slots exactly after, so the value a later fill needs must be
+  // needed in the register it is spilled from. Which slot is not tracked: any load of a needed
+  // register makes every register stored before it needed (through any pointer: a copy of
+  // r10 may be the base).
+  constexpr uint16_t kStackNeeded = 1U << 11;
   auto successors = [&](std::size_t i, std::size_t out[2]) -> int {
     const Insn& insn = s_.insns[i];
     const Kind k = insn.info().kind;
@@ -1799,12 +1805,18 @@ void Verifier::compute_needs() {
           break;
         }
         case Kind::kLoad: case Kind::kLoadSx:
-          uses = bit(src); defs = bit(dst); need = static_cast<uint16_t>(need_out & ~defs); break;
+          uses = bit(src); defs = bit(dst); need = static_cast<uint16_t>(need_out & ~defs);
+          if (need_out & bit(dst)) need |= kStackNeeded;  // maybe a fill: what was spilled matters
+          break;
         case Kind::kStore: uses = bit(dst); break;
         case Kind::kStoreReg: case Kind::kAtomic:
           uses = static_cast<uint16_t>(bit(dst) | bit(src) | (insn.imm == isa::code::kCmpxchg ? bit(0) : 0));
-          defs = (insn.imm & isa::code::kFetch) ? bit(insn.imm == isa::code::kCmpxchg ? 0 : src) : 0;
+          defs = (info.kind == Kind::kAtomic && (insn.imm & isa::code::kFetch))
+                     ? bit(insn.imm == isa::code::kCmpxchg ? 0 : src)
+                     : 0;
           need = static_cast<uint16_t>(need_out & ~defs);
+          if (need_out & defs) need |= kStackNeeded;
+          if (need_out & kStackNeeded) need |= bit(src);  // maybe a spill of a value a fill needs
           break;
         case Kind::kJmpCond: uses = static_cast<uint16_t>(bit(dst) | (info.reg_source() ? bit(src) : 0)); break;
         case Kind::kCallHelper:

@@ -113,6 +113,24 @@ TEST(VerifierFacts, PrunedPathsAreCovered) {
   EXPECT_FALSE(v.facts[div].divisor_nonzero);  // r7 may be 0 after `jle %r7, 258`
 }
 
+// Found by the soundness fuzz (seed 14413): the value a branch depends on was spilled and
+// filled back; the path with an unknown value was pruned before the spill, against one with
+// a constant, when precision did not follow values through the stack.
+TEST(VerifierFacts, PrunedPathsThroughTheStack) {
+  const ProgramCase program = program_of(
+      "mov %r6, %r1\nmov %r7, 49\nldxw %r2, [%r6+0]\nldxw %r3, [%r6+4]\nmov %r4, %r2\nadd %r4, 5\n"
+      "jle %r4, %r3, +1\nja l0\nldxw %r7, [%r2+1]\nl0:\nstxh [%r10-120], %r7\nldxb %r8, [%r10-120]\n"
+      "ldxw %r9, [%r6+12]\nadd32 %r8, 167\njset %r8, 138, l1\nadd %r8, 2\nl1:\nmov %r0, %r8\nexit\n");
+  const Verdict v = verified(program);
+  std::size_t jset = 0;
+  for (std::size_t pc = 0; pc < program.insns.size(); ++pc) {
+    if (program.insns[pc].code == (BPF_JMP | BPF_JSET | BPF_K)) jset = pc;
+  }
+  ASSERT_NE(jset, 0U);
+  EXPECT_EQ(v.facts[jset].branch, BranchFact::kUnknown);  // a packet byte + 167 & 138: either way
+  EXPECT_TRUE(v.facts[jset + 1].reached);
+}
+
 // A path pruned against a state whose divisor range holds its own keeps the fact: pruning
 // still happens ("safe" in the log), and the fact is reported.
 TEST(VerifierFacts, PruningWithinAStateKeepsTheFact) {
