@@ -1987,7 +1987,10 @@ std::optional<Failure> Verifier::check_combined_stack() const {
 //   not), and its divisors and upper halves are what the facts say. Stack slots and pointers
 //   are always compared.
 // A register is marked only while its fact still holds: once a fact is lost, precision for it
-// would only cost pruning.
+// would only cost pruning. The cost is real where a fact holds: precise loop counters for the
+// zero-extensions of ilog2 (bench/progs) walk 330k instructions instead of 179k (Linux walks
+// 712k). Marking nothing and reporting facts only for registers needed anyway would be free,
+// but needs are found downstream, after the first visit has lost the fact.
 
 void Verifier::note_facts(std::size_t pc) {
   FactsSeen& f = seen_[pc];

@@ -224,7 +224,14 @@ TEST(VerifierFacts, UpperHalfKnownZeroAtZeroExtensions) {
       "lsh %r3, 32\n"        // 7: now zero
       "rsh %r3, 32\n"
       "mov32 %r4, %r3\n"     // 9: not a zero-extension of r4 (another source)
+      // (Both give a pointer its offset, as zero-extended values often do.)
       "mov %r0, %r2\n"
+      "add %r0, %r3\n"
+      "and %r0, 7\n"
+      "mov %r5, %r10\n"
+      "add %r5, -16\n"
+      "add %r5, %r0\n"
+      "stb [%r5+0], 1\n"
       "exit");
   EXPECT_EQ(v.facts[1].upper32_zero, 1U << 2);
   EXPECT_EQ(v.facts[2].upper32_zero, 1U << 2);
@@ -261,7 +268,8 @@ TEST(VerifierFacts, JitWithFactsAgreesWithTheInterpreter) {
       "ldxw %r2, [%r1+12]\nor %r2, 1\nldxw %r0, [%r1+16]\ndiv %r0, %r2\nsmod %r0, %r2\nexit",
       "ldxw %r2, [%r1+12]\nand %r2, 7\njgt %r2, 10, +3\nmov %r0, 1\nadd %r0, %r2\nexit\nmov %r0, 2\nexit",
       "ldxw %r2, [%r1+12]\nand %r2, 7\njle32 %r2, 10, +2\nmov %r0, 1\nexit\nmov %r0, %r2\nexit",
-      "ldxw %r2, [%r1+12]\nmov32 %r2, %r2\nle32 %r2\nlsh %r2, 32\nrsh %r2, 32\nmov %r0, %r2\nexit",
+      "ldxw %r2, [%r1+12]\nmov32 %r2, %r2\nle32 %r2\nlsh %r2, 32\nrsh %r2, 32\nmov %r0, %r2\nand %r2, 7\n"
+      "mov %r5, %r10\nadd %r5, -16\nadd %r5, %r2\nstb [%r5+0], 1\nexit",
       "mov %r6, 0\nmov %r0, 0\nadd %r6, 1\nmov %r2, 100\ndiv %r2, %r6\nadd %r0, %r2\njlt %r6, 10, -5\nexit",
   };
   static const HelperTable helpers = linux_helpers();
