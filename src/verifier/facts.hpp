@@ -28,6 +28,11 @@ struct InsnFacts {
   bool divisor_nonzero = false;
   // Signed DIV/MOD by a register: the divisor is never -1 (no INT_MIN / -1 case).
   bool divisor_not_minus_one = false;
+  // DIV/MOD by a register that holds the same value on every path: `divisor` is that value
+  // as the instruction's immediate would give it (the low 32 bits for 32-bit operations; for
+  // 64-bit ones, only values an imm32 sign-extends to), so the JIT divides by a constant.
+  bool divisor_known = false;
+  int32_t divisor = 0;
   // Bit r: the upper 32 bits of register r are zero before this instruction. Reported only
   // where that makes the instruction a mere zero-extension of its destination: `wX = wX`,
   // `rX = le32 rX`, and the first of `rX <<= 32; rX >>= 32`.

@@ -109,6 +109,9 @@ struct FactsSeen {
   bool fell_through = false;  // ... or on to the next instruction
   bool divisor_nonzero = true;
   bool divisor_not_minus_one = true;
+  bool divisor_known = true;  // and divisor_seen: the same value on every path so far
+  bool divisor_seen = false;
+  int32_t divisor = 0;
   uint16_t upper32_zero = 0x7ff;
 };
 
@@ -2005,7 +2008,14 @@ void Verifier::note_facts(std::size_t pc) {
     const bool scalar = d.type == RegType::kScalar;
     f.divisor_nonzero = f.divisor_nonzero && scalar && excludes_zero(d.b, alu32);
     f.divisor_not_minus_one = f.divisor_not_minus_one && is_signed && scalar && excludes_minus_one(d.b, alu32);
-    if (f.divisor_nonzero || f.divisor_not_minus_one) mark_sensitive(pc, bit);
+    // The value as an immediate gives it: low 32 bits, or a 64-bit value imm32 sign-extends to.
+    const auto k = static_cast<int32_t>(static_cast<uint32_t>(d.b.var.value));
+    const bool constant = scalar && (alu32 ? d.b.subreg_is_const()
+                                           : d.b.is_const() && static_cast<int64_t>(d.b.var.value) == int64_t{k});
+    f.divisor_known = f.divisor_known && constant && (!f.divisor_seen || f.divisor == k);
+    f.divisor_seen = true;
+    f.divisor = k;
+    if (f.divisor_nonzero || f.divisor_not_minus_one || f.divisor_known) mark_sensitive(pc, bit);
   }
   if (const int r = zero_extended_reg(s_.insns, pc); r >= 0) {
     const auto rbit = static_cast<uint16_t>(1U << r);
@@ -2031,6 +2041,8 @@ std::vector<InsnFacts> Verifier::facts() const {
     if (info.kind == Kind::kAlu && info.reg_source() && (info.op_bits() == kDiv || info.op_bits() == kMod)) {
       o.divisor_nonzero = f.divisor_nonzero;
       o.divisor_not_minus_one = f.divisor_not_minus_one;
+      o.divisor_known = f.divisor_known;
+      o.divisor = f.divisor_known ? f.divisor : 0;
     }
     if (const int r = zero_extended_reg(s_.insns, pc); r >= 0) {
       o.upper32_zero = static_cast<uint16_t>(f.upper32_zero & (1U << r));

@@ -93,6 +93,40 @@ TEST(VerifierFacts, SignedDivisorNeverMinusOne) {
   EXPECT_FALSE(v.facts[7].divisor_not_minus_one);
 }
 
+TEST(VerifierFacts, DivisorKnownConstant) {
+  const Verdict v = verified(
+      "ldxw %r0, [%r1+12]\n"
+      "mov %r2, 8\n"
+      "lddw %r3, 0x100000000\n"
+      "mov %r4, -2\n"
+      "div %r0, %r2\n"      // 5: 8
+      "mod32 %r0, %r3\n"    // 6: low half 0
+      "div %r0, %r3\n"      // 7: no imm32 gives 2^32
+      "sdiv %r0, %r4\n"     // 8: -2
+      "exit");
+  EXPECT_TRUE(v.facts[5].divisor_known);
+  EXPECT_EQ(v.facts[5].divisor, 8);
+  EXPECT_TRUE(v.facts[6].divisor_known);
+  EXPECT_EQ(v.facts[6].divisor, 0);
+  EXPECT_FALSE(v.facts[6].divisor_nonzero);
+  EXPECT_FALSE(v.facts[7].divisor_known);
+  EXPECT_TRUE(v.facts[7].divisor_nonzero);
+  EXPECT_TRUE(v.facts[8].divisor_known);
+  EXPECT_EQ(v.facts[8].divisor, -2);
+  EXPECT_TRUE(v.facts[8].divisor_not_minus_one);
+  // Different constants on two paths: not one value.
+  const Verdict two = verified(
+      "ldxw %r2, [%r1+12]\n"
+      "mov %r3, 4\n"
+      "jgt %r2, 10, +1\n"
+      "mov %r3, 8\n"
+      "mov %r0, 100\n"
+      "div %r0, %r3\n"      // 5
+      "exit");
+  EXPECT_FALSE(two.facts[5].divisor_known);
+  EXPECT_TRUE(two.facts[5].divisor_nonzero);
+}
+
 // Found by the soundness fuzz (seed 498) before facts made their registers precise: the path
 // that reaches the division with r7 = 0 was pruned against one whose r7 was not 0.
 TEST(VerifierFacts, PrunedPathsAreCovered) {
@@ -271,6 +305,9 @@ TEST(VerifierFacts, JitWithFactsAgreesWithTheInterpreter) {
       "ldxw %r2, [%r1+12]\nmov32 %r2, %r2\nle32 %r2\nlsh %r2, 32\nrsh %r2, 32\nmov %r0, %r2\nand %r2, 7\n"
       "mov %r5, %r10\nadd %r5, -16\nadd %r5, %r2\nstb [%r5+0], 1\nexit",
       "mov %r6, 0\nmov %r0, 0\nadd %r6, 1\nmov %r2, 100\ndiv %r2, %r6\nadd %r0, %r2\njlt %r6, 10, -5\nexit",
+      // constant divisors: powers of two, signed, 32-bit views of 64-bit values, zero
+      "ldxw %r0, [%r1+12]\nmov %r2, 8\nmov %r3, -3\nlddw %r4, 0x100000000\nmul %r0, 7919\nmod %r0, %r2\n"
+      "ldxw %r5, [%r1+16]\nsdiv %r5, %r3\nadd %r0, %r5\ndiv32 %r5, %r4\nadd %r0, %r5\nsmod32 %r0, %r3\nexit",
   };
   static const HelperTable helpers = linux_helpers();
   for (const char* text : programs) {

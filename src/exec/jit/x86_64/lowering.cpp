@@ -410,7 +410,12 @@ void Lowering::alu_reg(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, 
     case 0x00: a_.add(d, s); break;
     case 0x10: a_.sub(d, s); break;
     case 0x20: a_.imul(d, s); break;
-    case 0x30: case 0x90: divide(op_bits, is64, is_signed, dst, std::nullopt, src); break;
+    case 0x30: case 0x90: {
+      // A divisor the verifier knows: divided as by an immediate (shifts and masks for powers of 2).
+      const bool known = facts_ && facts_->divisor_known;
+      divide(op_bits, is64, is_signed, dst, known ? std::optional<int32_t>(facts_->divisor) : std::nullopt, src);
+      break;
+    }
     case 0x40: a_.or_(d, s); break;
     case 0x50: a_.and_(d, s); break;
     case 0x60: case 0x70: case 0xc0:
