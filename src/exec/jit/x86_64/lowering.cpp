@@ -564,7 +564,11 @@ void Lowering::byte_swap(const Insn& i, const OpInfo& r) {
 void Lowering::jump_cond(std::size_t pc, const Insn& i, const OpInfo& r) {
   if (facts_ && facts_->branch == verifier::BranchFact::kNeverTaken) return;
   if (facts_ && facts_->branch == verifier::BranchFact::kAlwaysTaken) {
-    branch(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.off), std::nullopt);
+    // No jump at all when it only skips dead code, which has none.
+    const auto target = static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.off);
+    std::size_t k = pc + 1;
+    while (k < target && !in_.options.facts[k].reached) ++k;
+    if (k != target) branch(pc, target, std::nullopt);
     return;
   }
   const bool is64 = r.is64();
