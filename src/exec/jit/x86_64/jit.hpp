@@ -54,9 +54,9 @@ struct JitOptions {
   // What the verifier proved per instruction (by pc; ignored unless one per instruction):
   // dead code is left out, decided branches become a jump or nothing, divisions skip the
   // cases their divisor cannot take (or divide by the constant it holds), redundant
-  // zero-extensions vanish. The loader passes them
-  // for verified programs (unchecked code); tests pass them to checked code too, where a
-  // wrong fact shows as a difference from the interpreter.
+  // zero-extensions vanish. The loader passes them for verified programs (unchecked code);
+  // tests pass them to checked code too, where a wrong fact shows as a difference from the
+  // interpreter.
   std::vector<verifier::InsnFacts> facts{};
 };
 

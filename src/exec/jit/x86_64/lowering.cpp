@@ -314,11 +314,12 @@ void Lowering::instruction(std::size_t pc) {
   const OpInfo& r = i.info();
   if (in_.init != nullptr) check_reads(pc, i);
   if (tracking()) track_writes(i, r);  // before: a failing access ends the run anyway
-  facts_ = facts_at(pc);
-  if (facts_ && (facts_->upper32_zero & (1U << i.dst)) &&
+  const verifier::InsnFacts* facts = facts_at(pc);
+  if (facts && (facts->upper32_zero & (1U << i.dst)) &&
       ((i.op == Op::Mov32Reg && i.src == i.dst) || i.op == Op::Le32)) {
     return;  // only zero-extends a register whose upper half is zero
   }
+  facts_ = facts;  // for the lowering below; reset at the end
   switch (r.kind) {
     case Kind::kAlu: alu(i, r); break;
     case Kind::kMovSx: movsx(i, r); break;
@@ -357,6 +358,7 @@ void Lowering::instruction(std::size_t pc) {
     case Kind::kLdAbs: case Kind::kLdInd: packet_load(i, r); break;
     case Kind::kTail: break;  // data of the ld_imm64 before it; never reached
   }
+  facts_ = nullptr;
 }
 
 // ---------------------------------------------------------------------------------------
