@@ -1984,11 +1984,15 @@ std::optional<Failure> Verifier::check_combined_stack() const {
 //   every fact of E's continuation was already noted, and intersected, everywhere it applies.
 // - The pruned state is within E in every register that is live and needed at X. A fact marks
 //   the registers it relies on as sensitive where it is noted (note_facts(); branches decided
-//   by values already did), and compute_needs() carries that back through the arithmetic that
-//   computed them, so they are needed at X: the pruned path computes values E's continuation
-//   allowed for, takes the branches E's continuation took (so reaches no instruction it did
-//   not), and its divisors and upper halves are what the facts say. Stack slots and pointers
-//   are always compared.
+//   by values already did), and compute_needs() carries that back through the arithmetic and
+//   the stack spills that computed them, so they are needed at X: the pruned path computes
+//   values E's continuation allowed for, takes the branches E's continuation took (so reaches
+//   no instruction it did not), and its divisors and upper halves are what the facts say.
+//   Stack slots and pointers are always compared; what other loads give does not depend on
+//   registers the comparison skipped.
+// The needs only grow, and those E's continuation created were all there when it was pruned
+// against. A fact wrong on some path is a bug in this argument: tests/verifier/soundness.hpp
+// compares the JIT with facts against the interpreter to find one (it found two).
 // A register is marked only while its fact still holds: once a fact is lost, precision for it
 // would only cost pruning. The cost is real where a fact holds: precise loop counters for the
 // zero-extensions of ilog2 (bench/progs) walk 330k instructions instead of 179k (Linux walks
