@@ -102,6 +102,13 @@ int zero_extended_reg(std::span<const Insn> insns, std::size_t pc) {
   return -1;
 }
 
+// Needs (Verifier::compute_needs()) beyond registers: a needed value may come from the stack
+// (a fill, a map key). Registers are compared loosely before they are spilled, and slots
+// exactly after, so what the stack later gives must be needed in the register it is spilled
+// from. Which slot is not tracked: every register stored before such a use becomes needed
+// (through any pointer: a copy of r10 may be the base).
+constexpr uint16_t kStackNeeded = 1U << 11;
+
 // What the verifier has seen at an instruction so far, over every state processed there.
 struct FactsSeen {
   bool reached = false;
@@ -1394,6 +1401,8 @@ Check Verifier::check_helper_call(const Insn& insn, std::size_t pc, std::size_t&
       // As Linux (since 6.14): an array lookup with a known in-range key cannot fail.
       if (id == BPF_FUNC_map_lookup_elem && const_map_key && static_cast<int64_t>(*const_map_key) >= 0 &&
           *const_map_key < opt_.maps[static_cast<std::size_t>(map)].max_entries) {
+        // The key's value decided it (Linux marks the key precise): what was stored there matters.
+        mark_sensitive(pc, kStackNeeded);
         break;
       }
       ret.maybe_null = true;
@@ -1757,12 +1766,6 @@ void Verifier::compute_needs() {
     return;
   }
   auto bit = [](int r) { return static_cast<uint16_t>(1U << r); };
-  // Not a register: a needed value may come from a stack fill. Registers are compared loosely
-  // before they are spilled, and slots exactly after, so the value a later fill needs must be
-  // needed in the register it is spilled from. Which slot is not tracked: any load of a needed
-  // register makes every register stored before it needed (through any pointer: a copy of
-  // r10 may be the base).
-  constexpr uint16_t kStackNeeded = 1U << 11;
   auto successors = [&](std::size_t i, std::size_t out[2]) -> int {
     const Insn& insn = s_.insns[i];
     const Kind k = insn.info().kind;
