@@ -77,7 +77,7 @@ struct Verdict {
   std::vector<std::string> registers;
   std::vector<int64_t> defined_at;
   // Accepted programs: what holds on every path at each instruction (index = pc), for the
-  // JIT (facts.hpp). Empty when rejected.
+  // JIT (facts.hpp). Empty when rejected, and for programs with callbacks (bpf_loop...).
   std::vector<InsnFacts> facts;
 };
 

@@ -283,6 +283,38 @@ TEST(VerifierFacts, SecondSlotOfLdImm64IsNotReached) {
   EXPECT_TRUE(v.facts[2].reached);
 }
 
+// bpf_loop calls its callback up to 10 times; the walk sees one call, after which the count
+// the callback keeps in the caller's stack is 1, and `if r2 > 1` looks never taken. Until
+// callbacks are walked to a fixed point, programs with callbacks get no facts.
+TEST(VerifierFacts, NoneWithCallbacks) {
+  static const HelperTable helpers = linux_helpers();
+  const ProgramCase program = program_of(
+      "stdw [%r10-8], 0\n"
+      "mov %r1, 10\n"
+      "lddw_func %r2, cb\n"
+      "mov %r3, %r10\n"
+      "add %r3, -8\n"
+      "mov %r4, 0\n"
+      "call 181\n"              // bpf_loop(10, cb, fp-8, 0)
+      "ldxdw %r2, [%r10-8]\n"
+      "mov %r0, 0\n"
+      "jgt %r2, 1, +1\n"
+      "mov %r0, 1\n"
+      "exit\n"
+      "cb:\n"
+      "ldxdw %r3, [%r2+0]\n"
+      "add %r3, 1\n"
+      "stxdw [%r2+0], %r3\n"
+      "mov %r0, 0\n"
+      "exit");
+  Options options = program.options;
+  options.helpers = &helpers;
+  options.btf_func_info = true;
+  const Verdict v = verify(program.insns, options);
+  EXPECT_TRUE(v.accepted) << v.message;
+  EXPECT_TRUE(v.facts.empty());
+}
+
 TEST(VerifierFacts, NoneWhenRejected) {
   static const HelperTable helpers = linux_helpers();
   const ProgramCase program = program_of("mov %r0, %r5\nexit");
