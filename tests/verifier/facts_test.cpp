@@ -326,23 +326,30 @@ TEST(VerifierFacts, NoneWhenRejected) {
 }
 
 // The JIT with the facts (checked and unchecked code) gives the interpreter's results, in
-// less code where facts remove some.
+// less code where facts remove instructions (a division whose checks go may only jump past
+// them in shared code).
 TEST(VerifierFacts, JitWithFactsAgreesWithTheInterpreter) {
   if (!jit::jit_available()) GTEST_SKIP() << "no JIT on this host";
-  const char* programs[] = {
+  struct Program {
+    const char* text;
+    bool smaller;
+  };
+  const Program programs[] = {
       // division whose checks go, branches and dead code, zero-extensions
-      "ldxw %r2, [%r1+12]\nor %r2, 1\nldxw %r0, [%r1+16]\ndiv %r0, %r2\nsmod %r0, %r2\nexit",
-      "ldxw %r2, [%r1+12]\nand %r2, 7\njgt %r2, 10, +3\nmov %r0, 1\nadd %r0, %r2\nexit\nmov %r0, 2\nexit",
-      "ldxw %r2, [%r1+12]\nand %r2, 7\njle32 %r2, 10, +2\nmov %r0, 1\nexit\nmov %r0, %r2\nexit",
-      "ldxw %r2, [%r1+12]\nmov32 %r2, %r2\nle32 %r2\nlsh %r2, 32\nrsh %r2, 32\nmov %r0, %r2\nand %r2, 7\n"
-      "mov %r5, %r10\nadd %r5, -16\nadd %r5, %r2\nstb [%r5+0], 1\nexit",
-      "mov %r6, 0\nmov %r0, 0\nadd %r6, 1\nmov %r2, 100\ndiv %r2, %r6\nadd %r0, %r2\njlt %r6, 10, -5\nexit",
+      {"ldxw %r2, [%r1+12]\nor %r2, 1\nldxw %r0, [%r1+16]\ndiv %r0, %r2\nsmod %r0, %r2\nexit", false},
+      {"ldxw %r2, [%r1+12]\nand %r2, 7\njgt %r2, 10, +3\nmov %r0, 1\nadd %r0, %r2\nexit\nmov %r0, 2\nexit", true},
+      {"ldxw %r2, [%r1+12]\nand %r2, 7\njle32 %r2, 10, +2\nmov %r0, 1\nexit\nmov %r0, %r2\nexit", true},
+      {"ldxw %r2, [%r1+12]\nmov32 %r2, %r2\nle32 %r2\nlsh %r2, 32\nrsh %r2, 32\nmov %r0, %r2\nand %r2, 7\n"
+       "mov %r5, %r10\nadd %r5, -16\nadd %r5, %r2\nstb [%r5+0], 1\nexit",
+       true},
+      {"mov %r6, 0\nmov %r0, 0\nadd %r6, 1\nmov %r2, 100\ndiv %r2, %r6\nadd %r0, %r2\njlt %r6, 10, -5\nexit", false},
       // constant divisors: powers of two, signed, 32-bit views of 64-bit values, zero
-      "ldxw %r0, [%r1+12]\nmov %r2, 8\nmov %r3, -3\nlddw %r4, 0x100000000\nmul %r0, 7919\nmod %r0, %r2\n"
-      "ldxw %r5, [%r1+16]\nsdiv %r5, %r3\nadd %r0, %r5\ndiv32 %r5, %r4\nadd %r0, %r5\nsmod32 %r0, %r3\nexit",
+      {"ldxw %r0, [%r1+12]\nmov %r2, 8\nmov %r3, -3\nlddw %r4, 0x100000000\nmul %r0, 7919\nmod %r0, %r2\n"
+       "ldxw %r5, [%r1+16]\nsdiv %r5, %r3\nadd %r0, %r5\ndiv32 %r5, %r4\nadd %r0, %r5\nsmod32 %r0, %r3\nexit",
+       true},
   };
   static const HelperTable helpers = linux_helpers();
-  for (const char* text : programs) {
+  for (const auto& [text, smaller] : programs) {
     SCOPED_TRACE(text);
     const ProgramCase program = program_of(text);
     const Verdict v = verified(program);
@@ -355,8 +362,11 @@ TEST(VerifierFacts, JitWithFactsAgreesWithTheInterpreter) {
     for (const bool checked : {false, true}) {
       auto with_facts = jit::JitProgram::compile(insns, helpers, {.checked = checked, .facts = v.facts});
       ASSERT_TRUE(with_facts.ok()) << with_facts.error().message;
-      if (!checked) {
+      if (!checked && smaller) {
         EXPECT_LT(with_facts->code_size(), plain->code_size());
+      }
+      if (!checked) {
+        EXPECT_LE(with_facts->code_size(), plain->code_size());
       }
       for (const uint32_t ifindex : {0U, 1U, 7U, 8U, 11U, 0xffffffffU}) {
         std::array<uint32_t, 6> ctx = {0, 0, 0, ifindex, ifindex * 2654435761U, 0};
