@@ -165,6 +165,7 @@ Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec, std::sha
 
   for (const object::ProgramSpec& ps : spec.programs) {
     bool verified = false;
+    std::vector<verifier::InsnFacts> facts;  // what the verifier proved, for the JIT
     if (options.verify && verifier::has_context_rules(ps.prog_type)) {
       auto c = verifier::program_case(spec, ps);
       if (!c) return load_error(fmt::format("program '{}' (section {}): {}", ps.name, ps.section, c.error().message));
@@ -179,6 +180,7 @@ Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec, std::sha
         return e;
       }
       verified = true;
+      facts = verdict.facts;
     }
     std::vector<isa::RawInsn> raw = ps.insns;
     // Map references: the kernel would take an fd; bpfvm writes the map's id (for disassembly)
@@ -230,8 +232,10 @@ Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec, std::sha
     }
     std::optional<jit::JitProgram> jit;
     if (options.engine == Engine::kJit) {
-      auto compiled = jit::JitProgram::compile(
-          insns, *env->helpers, jit::JitOptions{.checked = !verified, .relocated = true, .array_maps = array_maps});
+      jit::JitOptions jo{.checked = !verified, .relocated = true, .array_maps = array_maps};
+      // The verifier saw these instructions by the same indices (only map references differ).
+      if (verified && facts.size() == insns.size()) jo.facts = std::move(facts);
+      auto compiled = jit::JitProgram::compile(insns, *env->helpers, std::move(jo));
       if (!compiled) return in_program(compiled.error());
       jit.emplace(std::move(*compiled));
     }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "isa/insn.hpp"
+#include "verifier/facts.hpp"
 
 namespace bpfvm {
 class HelperTable;
@@ -75,6 +76,9 @@ struct Verdict {
   // on entry or unknown).
   std::vector<std::string> registers;
   std::vector<int64_t> defined_at;
+  // Accepted programs: what holds on every path at each instruction (index = pc), for the
+  // JIT (facts.hpp). Empty when rejected, and for programs with callbacks (bpf_loop...).
+  std::vector<InsnFacts> facts;
 };
 
 [[nodiscard]] Verdict verify(std::span<const isa::RawInsn> insns, const Options& options);

@@ -6,6 +6,7 @@
 #include <linux/bpf.h>
 
 #include <array>
+#include <optional>
 #include <cstring>
 #include <utility>
 
@@ -14,6 +15,7 @@
 #include "maps/map_helpers.hpp"
 #include "progtypes/contexts.hpp"
 #include "progtypes/progtypes.hpp"
+#include "exec/jit/x86_64/jit.hpp"
 #include "verifier/verifier.hpp"
 
 namespace bpfvm::test {
@@ -26,6 +28,9 @@ namespace {
 // trampoline that first checks every pointer argument against the program's memory.
 
 thread_local std::vector<std::string>* t_violations = nullptr;
+// Runs compared between engines: helpers whose results vary (time, random numbers, the CPU)
+// give this sequence instead, restarted for each engine's run.
+thread_local std::optional<uint64_t> t_fixed_helpers;
 
 const std::vector<Helper>& original_helpers() {
   static const std::vector<Helper> helpers = linux_helpers().helpers();
@@ -79,6 +84,14 @@ template <std::size_t I>
 uint64_t checked_helper(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5, HelperContext& ctx) {
   const Helper& h = original_helpers()[I];
   check_arguments(h, {r1, r2, r3, r4, r5}, ctx);
+  if (t_fixed_helpers) {
+    switch (h.id) {
+      case BPF_FUNC_ktime_get_ns: return *t_fixed_helpers += 1000;
+      case BPF_FUNC_get_prandom_u32: return (*t_fixed_helpers = *t_fixed_helpers * 6364136223846793005ULL + 1) >> 32;
+      case BPF_FUNC_get_smp_processor_id: return 0;
+      default: break;
+    }
+  }
   return h.fn(r1, r2, r3, r4, r5, ctx);
 }
 
@@ -183,9 +196,20 @@ std::vector<MemoryRegion> narrowed_regions(const RunOptions& o, ContextKind kind
   return regions;
 }
 
+bool in_map_memory(const LoadedObject& object, uint64_t address) {
+  for (const NamedMap& named : object.maps()) {
+    for (const MemoryRegion& r : named.map->value_regions()) {
+      const auto start = reinterpret_cast<uint64_t>(r.data);
+      if (address >= start && address - start < r.size) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
-SoundnessReport check_loaded(const LoadedObject& object, const LoadedProgram& program, uint64_t seed, int runs) {
+SoundnessReport check_loaded(const LoadedObject& object, const LoadedProgram& program, uint64_t seed, int runs,
+                             const std::vector<verifier::InsnFacts>* facts) {
   SoundnessReport report;
   report.accepted = true;
   const ProgTypeInfo* info = prog_type_info(program.prog_type());
@@ -205,17 +229,57 @@ SoundnessReport check_loaded(const LoadedObject& object, const LoadedProgram& pr
     strict.branch_limit = uint64_t{1} << 22;  // accepted programs end; a hang is a violation too
     return interpreter->run(strict);
   };
+  // With facts: the JIT applies them in checked code, and must agree with the interpreter on
+  // every input (a wrong fact changes a result, or trips the checks).
+  std::optional<jit::JitProgram> with_facts;
+  if (facts != nullptr && jit::jit_available()) {
+    auto compiled = jit::JitProgram::compile(
+        program.insns(), checked_helpers(), jit::JitOptions{.checked = true, .relocated = true, .facts = *facts});
+    if (!compiled) {
+      report.violations.push_back("the JIT refuses the program: " + compiled.error().to_string());
+      return report;
+    }
+    with_facts.emplace(std::move(*compiled));
+  }
+  const ProgramRunner jit_runner = [&](const RunOptions& o) {
+    RunOptions strict = o;
+    strict.regions = narrowed_regions(o, kind, object);
+    strict.branch_limit = uint64_t{1} << 22;
+    return with_facts->run(strict);
+  };
   TestRng rng(seed);
   std::vector<std::string> violations;
   t_violations = &violations;
   for (int i = 0; i < runs; ++i) {
+    const TestRng maps_rng = rng;
     randomize_maps(object, rng);
     TestRunRequest request;
     request.prog_type = program.prog_type();
     if (kind == ContextKind::kXdp || kind == ContextKind::kSkb) request.data_in = rng.bytes(packet_size(rng));
     else request.ctx_in = rng.bytes(kind == ContextKind::kPtRegs ? 168 : 512);
+    if (with_facts) t_fixed_helpers = seed + static_cast<uint64_t>(i);
     const auto result = test_run(runner, request);
     if (!violations.empty()) break;
+    if (with_facts) {
+      TestRng again = maps_rng;
+      randomize_maps(object, again);  // the same map contents again
+      t_fixed_helpers = seed + static_cast<uint64_t>(i);
+      const auto jitted = test_run(jit_runner, request);
+      t_fixed_helpers.reset();
+      if (!violations.empty()) break;
+      // A map value's address may differ: the hash map's values were placed anew.
+      const bool same_r0 = result.ok() && jitted.ok() &&
+                           (jitted->r0 == result->r0 || (in_map_memory(object, result->r0) && in_map_memory(object, jitted->r0)));
+      const bool same = result.ok() ? same_r0 && jitted->data_out == result->data_out && jitted->ctx_out == result->ctx_out
+                                    : !jitted.ok() && jitted.error().to_string() == result.error().to_string();
+      if (!same) {
+        violations.push_back(fmt::format(
+            "run {}: the JIT with the verifier's facts disagrees with the interpreter: {} vs {}", i,
+            result.ok() ? fmt::format("r0 {:#x}", result->r0) : result.error().to_string(),
+            jitted.ok() ? fmt::format("r0 {:#x}", jitted->r0) : jitted.error().to_string()));
+        break;
+      }
+    }
     if (result.ok()) {
       ++report.runs;
     } else if (result.error().kind == ErrorKind::kInput && !result.error().insn) {
@@ -271,7 +335,8 @@ SoundnessReport check_case(const verifier::ProgramCase& program, uint64_t seed, 
   verifier::Options options = program.options;
   options.helpers = &linux_helpers();
   options.log_level = 0;
-  if (!verifier::verify(program.insns, options).accepted) return report;
+  const verifier::Verdict verdict = verifier::verify(program.insns, options);
+  if (!verdict.accepted) return report;
   report.accepted = true;
   auto loaded = load_case(program);
   if (!loaded) {
@@ -279,7 +344,7 @@ SoundnessReport check_case(const verifier::ProgramCase& program, uint64_t seed, 
     report.skipped = static_cast<std::size_t>(runs);
     return report;
   }
-  SoundnessReport ran = check_loaded(*loaded, *loaded->programs().front(), seed, runs);
+  SoundnessReport ran = check_loaded(*loaded, *loaded->programs().front(), seed, runs, &verdict.facts);
   ran.accepted = true;
   return ran;
 }

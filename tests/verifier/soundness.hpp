@@ -14,6 +14,7 @@
 
 #include "runtime/loader.hpp"
 #include "verifier/case_file.hpp"
+#include "verifier/facts.hpp"
 
 namespace bpfvm::test {
 
@@ -31,8 +32,10 @@ struct SoundnessReport {
 // The program as bpfvm loads objects: its maps created, map references resolved; not verified.
 [[nodiscard]] Result<LoadedObject> load_case(const verifier::ProgramCase& program);
 
-// Runs a loaded program of an object (which the caller had verified) `runs` times.
+// Runs a loaded program of an object (which the caller had verified) `runs` times. With the
+// verifier's facts, each input also runs in the JIT's checked code with the facts applied,
+// which must give what the interpreter gave (check_case passes them).
 [[nodiscard]] SoundnessReport check_loaded(const LoadedObject& object, const LoadedProgram& program, uint64_t seed,
-                                           int runs);
+                                           int runs, const std::vector<verifier::InsnFacts>* facts = nullptr);
 
 }  // namespace bpfvm::test

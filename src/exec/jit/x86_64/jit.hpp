@@ -30,6 +30,7 @@
 #include "helpers/helper_table.hpp"
 #include "isa/insn.hpp"
 #include "support/result.hpp"
+#include "verifier/facts.hpp"
 
 namespace bpfvm::jit {
 
@@ -50,6 +51,13 @@ struct JitOptions {
   // Unchecked mode only: ARRAY maps whose lookups are inlined where the map reference feeding
   // r1 of the call is an ld_imm64 in the same basic block.
   std::vector<InlineArrayMap> array_maps{};
+  // What the verifier proved per instruction (by pc; ignored unless one per instruction):
+  // dead code is left out, decided branches become a jump or nothing, divisions skip the
+  // cases their divisor cannot take (or divide by the constant it holds), redundant
+  // zero-extensions vanish. The loader passes them for verified programs (unchecked code);
+  // tests pass them to checked code too, where a wrong fact shows as a difference from the
+  // interpreter.
+  std::vector<verifier::InsnFacts> facts{};
 };
 
 // Whether this build and host can run JIT-compiled code (x86-64 only).

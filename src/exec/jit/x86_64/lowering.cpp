@@ -131,6 +131,11 @@ class Lowering {
   void prologue();
   void instruction(std::size_t pc);
   bool zero_extension_pair(std::size_t pc) const;
+  // The verifier's facts about an instruction (JitOptions::facts), or null.
+  const verifier::InsnFacts* facts_at(std::size_t pc) const {
+    const auto& f = in_.options.facts;
+    return f.size() == in_.insns.size() ? &f[pc] : nullptr;
+  }
   void out_of_line();
   void callback_entry();
 
@@ -185,6 +190,7 @@ class Lowering {
   std::array<Label, static_cast<std::size_t>(Status::kInternal) + 1> fail_tails_{};
   std::array<std::array<Label, 4>, 2> access_stubs_{};
   Label zero_frame_;
+  const verifier::InsnFacts* facts_ = nullptr;  // of the instruction being lowered, if any
 };
 
 LoweredLabels Lowering::run() {
@@ -229,10 +235,13 @@ LoweredLabels Lowering::run() {
   for (std::size_t pc = 0; pc < in_.insns.size(); ++pc) {
     if (labels_.insn[pc].isValid()) a_.bind(labels_.insn[pc]);
     labels_.insn_offset[pc] = a_.offset();
+    const verifier::InsnFacts* facts = facts_at(pc);
+    if (facts && !facts->reached) continue;  // dead code: no path gets here
     if (zero_extension_pair(pc)) {
       // rX <<= 32; rX >>= 32 (clang's zero-extension of a 32-bit value): one mov32, which
-      // zero-extends on x86-64, for both.
-      a_.mov(reg32(in_.insns[pc].dst), reg32(in_.insns[pc].dst));
+      // zero-extends on x86-64, for both; nothing when the upper half is known to be zero.
+      const uint8_t dst = in_.insns[pc].dst;
+      if (!facts || !(facts->upper32_zero & (1U << dst))) a_.mov(reg32(dst), reg32(dst));
       ++pc;
       labels_.insn_offset[pc] = a_.offset();
       continue;
@@ -305,6 +314,12 @@ void Lowering::instruction(std::size_t pc) {
   const OpInfo& r = i.info();
   if (in_.init != nullptr) check_reads(pc, i);
   if (tracking()) track_writes(i, r);  // before: a failing access ends the run anyway
+  const verifier::InsnFacts* facts = facts_at(pc);
+  if (facts && (facts->upper32_zero & (1U << i.dst)) &&
+      ((i.op == Op::Mov32Reg && i.src == i.dst) || i.op == Op::Le32)) {
+    return;  // only zero-extends a register whose upper half is zero
+  }
+  facts_ = facts;  // for the lowering below; reset at the end
   switch (r.kind) {
     case Kind::kAlu: alu(i, r); break;
     case Kind::kMovSx: movsx(i, r); break;
@@ -343,6 +358,7 @@ void Lowering::instruction(std::size_t pc) {
     case Kind::kLdAbs: case Kind::kLdInd: packet_load(i, r); break;
     case Kind::kTail: break;  // data of the ld_imm64 before it; never reached
   }
+  facts_ = nullptr;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -396,7 +412,12 @@ void Lowering::alu_reg(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, 
     case 0x00: a_.add(d, s); break;
     case 0x10: a_.sub(d, s); break;
     case 0x20: a_.imul(d, s); break;
-    case 0x30: case 0x90: divide(op_bits, is64, is_signed, dst, std::nullopt, src); break;
+    case 0x30: case 0x90: {
+      // A divisor the verifier knows: divided as by an immediate (shifts and masks for powers of 2).
+      const bool known = facts_ && facts_->divisor_known;
+      divide(op_bits, is64, is_signed, dst, known ? std::optional<int32_t>(facts_->divisor) : std::nullopt, src);
+      break;
+    }
     case 0x40: a_.or_(d, s); break;
     case 0x50: a_.and_(d, s); break;
     case 0x60: case 0x70: case 0xc0:
@@ -475,13 +496,15 @@ void Lowering::divide(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, s
   Label done = a_.newLabel();
   if (!imm) {
     a_.mov(divisor, is64 ? reg64(src) : reg32(src));
-    Label nonzero = a_.newLabel();
-    a_.test(divisor, divisor);
-    a_.jnz(nonzero);
-    by_zero();
-    a_.jmp(done);
-    a_.bind(nonzero);
-    if (is_signed) {
+    if (!facts_ || !facts_->divisor_nonzero) {
+      Label nonzero = a_.newLabel();
+      a_.test(divisor, divisor);
+      a_.jnz(nonzero);
+      by_zero();
+      a_.jmp(done);
+      a_.bind(nonzero);
+    }
+    if (is_signed && (!facts_ || !facts_->divisor_not_minus_one)) {
       Label normal = a_.newLabel();
       a_.cmp(divisor, -1);
       a_.jne(normal);
@@ -541,6 +564,15 @@ void Lowering::byte_swap(const Insn& i, const OpInfo& r) {
 // Control flow
 
 void Lowering::jump_cond(std::size_t pc, const Insn& i, const OpInfo& r) {
+  if (facts_ && facts_->branch == verifier::BranchFact::kNeverTaken) return;
+  if (facts_ && facts_->branch == verifier::BranchFact::kAlwaysTaken) {
+    // No jump at all when it only skips dead code, which has none.
+    const auto target = static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.off);
+    std::size_t k = pc + 1;
+    while (k < target && !in_.options.facts[k].reached) ++k;
+    if (k != target) branch(pc, target, std::nullopt);
+    return;
+  }
   const bool is64 = r.is64();
   const Gp d = is64 ? reg64(i.dst) : reg32(i.dst);
   const bool is_test = r.op_bits() == 0x40;
