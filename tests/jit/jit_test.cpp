@@ -3,6 +3,7 @@
 // the jited dump.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <linux/bpf.h>
 
@@ -160,6 +161,72 @@ TEST(JitSemantics, DivisionKeepsR0AndR3WhateverTheOperands) {
   EXPECT_EQ(value("mov %r0, 100\nmov %r3, 7\nmod %r0, %r3\nadd %r0, %r3\nexit\n"), 2u + 7);
   EXPECT_EQ(value("mov %r0, -100\nmov %r3, 7\nsdiv %r3, %r3\nsmod %r0, %r3\nexit\n"), 0u);
   EXPECT_EQ(value("mov %r0, -100\nmov %r3, 7\nsdiv32 %r0, %r3\nexit\n"), static_cast<uint32_t>(-14));
+}
+
+// Every division and modulo with dst and src in r0 and r3 (which x86's divide overwrites) and
+// elsewhere, by registers and constants (0, -1, INT_MIN among them), in checked and unchecked
+// code: the result and every other register r0-r5 as the interpreter leaves them.
+TEST(JitSemantics, DivisionOperandsInEveryPlaceKeepTheOtherRegisters) {
+  const char* ops[] = {"div", "mod", "sdiv", "smod", "div32", "mod32", "sdiv32", "smod32"};
+  const char* dividends[] = {"0x8000000000000000", "-100", "0xfedcba9876543217", "7"};
+  const char* divisors[] = {"0", "-1", "3", "-7", "0x80000000", "0x100000003"};
+  for (const char* op : ops) {
+    for (uint8_t dst : {0, 3, 1, 5}) {
+      for (int src : {0, 3, 2, 5, -1}) {  // -1: an immediate divisor
+        for (const char* dividend : dividends) {
+          for (const char* divisor : divisors) {
+            if (src < 0 && std::string_view(divisor).size() > 10) continue;  // imm32 only
+            std::string source;
+            for (int r = 0; r <= 5; ++r) source += fmt::format("lddw %r{}, {}\n", r, 0x1111 * (r + 1));
+            if (src >= 0) source += fmt::format("lddw %r{}, {}\n", src, divisor);
+            source += fmt::format("lddw %r{}, {}\n", dst, dividend);
+            source += src >= 0 ? fmt::format("{} %r{}, %r{}\n", op, dst, src)
+                               : fmt::format("{} %r{}, {}\n", op, dst, divisor);
+            // r0 = a mix of r0-r5, so a register the division lost shows.
+            source += "mov %r6, %r0\n";
+            for (int r = 1; r <= 5; ++r) source += fmt::format("mul %r6, 31\nadd %r6, %r{}\n", r);
+            source += "mov %r0, %r6\nexit\n";
+            auto expected = interpreter_run(source);
+            ASSERT_TRUE(expected.ok()) << source << expected.error().to_string();
+            for (bool checked : {true, false}) {
+              auto r = jit_run(source, {}, {}, JitOptions{.checked = checked});
+              ASSERT_TRUE(r.ok()) << source << r.error().to_string();
+              EXPECT_EQ(*r, *expected) << source << (checked ? " (checked)" : " (unchecked)");
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Unchecked code makes `rX = rY; rX += rZ (or imm)` one lea, unless something jumps to the add.
+TEST(JitSemantics, AddressPairsAsTheInterpreter) {
+  const std::vector<std::string> sources = {
+      "lddw %r1, 0x123456789\nmov %r2, 5\nmov %r0, %r1\nadd %r0, %r2\nexit\n",
+      "lddw %r1, 0x123456789\nmov %r0, %r1\nadd %r0, -128\nexit\n",
+      "lddw %r1, 0xffffffffffffffff\nmov %r0, %r1\nadd %r0, 0x7fffffff\nexit\n",
+      // rX += rX after rX = rY: twice rY.
+      "lddw %r1, 0x123456789\nmov %r0, %r1\nadd %r0, %r0\nexit\n",
+      // rX += rY after rX = rY; rX = rX.
+      "lddw %r4, 0x8000000000000001\nmov %r0, %r4\nadd %r0, %r4\nexit\n",
+      "lddw %r0, 0x123456789\nmov %r0, %r0\nadd %r0, 3\nexit\n",
+      // Something jumps to the add: both stay.
+      "mov %r1, 1\nmov %r0, 10\njeq %r1, 1, mid\nmov %r0, %r1\nmid:\nadd %r0, 5\nexit\n",
+      // 32-bit halves or other registers: no pair.
+      "lddw %r1, 0x1ffffffff\nmov %r0, %r1\nadd32 %r0, 1\nexit\n",
+      "lddw %r1, 0x1ffffffff\nmov32 %r0, %r1\nadd %r0, 1\nexit\n",
+      "mov %r1, 7\nmov %r0, %r1\nadd %r1, 1\nadd %r0, %r1\nexit\n",
+  };
+  for (const std::string& source : sources) {
+    auto expected = interpreter_run(source);
+    ASSERT_TRUE(expected.ok()) << expected.error().to_string();
+    for (bool checked : {true, false}) {
+      auto r = jit_run(source, {}, {}, JitOptions{.checked = checked});
+      ASSERT_TRUE(r.ok()) << r.error().to_string();
+      EXPECT_EQ(*r, *expected) << source;
+    }
+  }
 }
 
 TEST(JitSemantics, SignedDivisionOfIntMinByMinusOne) {
@@ -590,7 +657,37 @@ TEST(JitMemory, CodeIsExecutableAndNotWritable) {
     EXPECT_EQ(moved.code(), code);
     EXPECT_EQ(*moved.run({}), 1u);
   }
-  EXPECT_EQ(permissions_of(code), "") << "the code stays mapped after its program is gone";
+  // Its pages are unmapped, or kept for the next program without any access.
+  const std::string after = permissions_of(code);
+  EXPECT_TRUE(after.empty() || after.substr(0, 3) == "---") << "the code stays executable after its program is gone";
+}
+
+// Pages are reused from program to program: the next one runs its own code, and nothing of
+// the earlier one is left executable past its end (int3 there).
+TEST(JitMemory, ReusedPagesHoldOnlyTheNewCode) {
+  std::string big = "mov %r0, 1\n";
+  for (int k = 0; k < 300; ++k) big += "add %r0, 3\nmul %r0, 5\n";
+  big += "exit\n";
+  for (int round = 0; round < 3; ++round) {
+    {
+      auto insns = isa::assemble(big);
+      ASSERT_TRUE(insns.ok());
+      auto program = JitProgram::compile(*insns, conformance_table(), JitOptions{.checked = round % 2 == 0});
+      ASSERT_TRUE(program.ok());
+      ASSERT_TRUE(program->run({}).ok());
+    }
+    auto insns = isa::assemble("mov %r0, 42\nexit\n");
+    ASSERT_TRUE(insns.ok());
+    auto program = JitProgram::compile(*insns, conformance_table(), JitOptions{.checked = false});
+    ASSERT_TRUE(program.ok());
+    EXPECT_EQ(permissions_of(program->code()).substr(0, 3), "r-x");
+    EXPECT_EQ(*program->run({}), 42u);
+    const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    const std::size_t end = (program->code_size() + page - 1) / page * page;
+    for (std::size_t k = program->code_size(); k < end; ++k) {
+      ASSERT_EQ(program->code()[k], 0xcc) << "byte " << k << " past the code";
+    }
+  }
 }
 
 TEST(JitConcurrency, ManyThreadsRunOneProgram) {
