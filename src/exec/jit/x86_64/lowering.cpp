@@ -7,7 +7,8 @@
 // and four host registers of the JIT's own:
 //
 //   r12  the JitState of this run (callee-saved, so helpers keep it)
-//   r9   the taken-branch budget; holds the HelperContext* (6th argument) during helper calls
+//   r9   the taken-branch budget (checked code); holds the HelperContext* (6th argument) during
+//        helper calls; keeps r3 during a division (unchecked code)
 //   r11  the address of the memory access being checked; the divisor; scratch
 //   r10  scratch
 //
@@ -55,6 +56,8 @@ constexpr std::array<uint32_t, 11> kHostReg = {
     Gp::kIdBx, Gp::kIdR13, Gp::kIdR14, Gp::kIdR15,                      // r6-r9
     Gp::kIdBp,                                                          // r10
 };
+
+constexpr uint32_t kLoopAlignment = 16;
 
 const x86::Gpq kState = x86::r12;
 const x86::Gpq kBudget = x86::r9;
@@ -131,10 +134,12 @@ class Lowering {
   void prologue();
   void instruction(std::size_t pc);
   bool zero_extension_pair(std::size_t pc) const;
+  bool address_pair(std::size_t pc) const;
   void out_of_line();
   void callback_entry();
 
   // Operations, by kind.
+  void load_constant(uint8_t dst, uint64_t value);
   void alu(const Insn& i, const OpInfo& r);
   void alu_imm(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, int32_t imm);
   void alu_reg(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, uint8_t src);
@@ -180,6 +185,7 @@ class Lowering {
   Label internal_;
   Label jump_table_;
   bool uses_jump_table_ = false;
+  std::vector<bool> loop_head_;       // by pc: a loop head to align (empty: none)
   std::vector<bool> function_start_;  // by pc: an ld_imm64 names it (empty: none does)
   std::vector<FailSite> fail_sites_;
   std::array<Label, static_cast<std::size_t>(Status::kInternal) + 1> fail_tails_{};
@@ -215,6 +221,15 @@ LoweredLabels Lowering::run() {
     if (auto target = isa::branch_target(i, pc); target && *target >= 0 &&
                                                  static_cast<std::size_t>(*target) < in_.insns.size()) {
       labels_.insn[static_cast<std::size_t>(*target)] = a_.newLabel();
+      const auto t = static_cast<std::size_t>(*target);
+      if (t <= pc && t > 0) {
+        // A loop head that code does not fall into: padding before it is never executed.
+        const Kind before = in_.insns[t - 1].info().kind;
+        if (before == Kind::kJa || before == Kind::kGotol || before == Kind::kExit) {
+          loop_head_.resize(in_.insns.size());
+          loop_head_[t] = true;
+        }
+      }
     }
   }
   if (any_callx) {
@@ -227,12 +242,33 @@ LoweredLabels Lowering::run() {
   prologue();
   a_.bind(labels_.body);
   for (std::size_t pc = 0; pc < in_.insns.size(); ++pc) {
-    if (labels_.insn[pc].isValid()) a_.bind(labels_.insn[pc]);
+    if (labels_.insn[pc].isValid()) {
+      // Loop heads start a 16-byte fetch block: where a short loop falls relative to those
+      // blocks moved sieve's time by a fifth (the kernel's JIT leaves it to chance). Only
+      // those entered by jumps (clang's loops start so), so the padding never executes.
+      if (!loop_head_.empty() && loop_head_[pc]) a_.align(asmjit::AlignMode::kCode, kLoopAlignment);
+      a_.bind(labels_.insn[pc]);
+    }
     labels_.insn_offset[pc] = a_.offset();
     if (zero_extension_pair(pc)) {
       // rX <<= 32; rX >>= 32 (clang's zero-extension of a 32-bit value): one mov32, which
       // zero-extends on x86-64, for both.
       a_.mov(reg32(in_.insns[pc].dst), reg32(in_.insns[pc].dst));
+      ++pc;
+      labels_.insn_offset[pc] = a_.offset();
+      continue;
+    }
+    if (address_pair(pc)) {
+      // rX = rY; rX += rZ (or imm): clang's way to form an address, one lea.
+      const Insn& add = in_.insns[pc + 1];
+      const Gp base = reg64(in_.insns[pc].src);
+      if (add.op == Op::Add64Reg) {
+        // rX += rX after rX = rY adds rY twice.
+        const Gp index = add.src == add.dst ? base : reg64(add.src);
+        a_.lea(reg64(add.dst), x86::ptr(base, index));
+      } else {
+        a_.lea(reg64(add.dst), x86::ptr(base, add.imm));
+      }
       ++pc;
       labels_.insn_offset[pc] = a_.offset();
       continue;
@@ -256,6 +292,19 @@ bool Lowering::zero_extension_pair(std::size_t pc) const {
   const Insn& second = in_.insns[pc + 1];
   return first.op == Op::Lsh64Imm && second.op == Op::Rsh64Imm && first.dst == second.dst && first.imm == 32 &&
          second.imm == 32;
+}
+
+// rX = rY (64-bit); rX += rZ or imm (64-bit), with nothing jumping between the two. Not where
+// reads are checked.
+bool Lowering::address_pair(std::size_t pc) const {
+  if (in_.init != nullptr || pc + 1 >= in_.insns.size() || labels_.insn[pc + 1].isValid() ||
+      (!function_start_.empty() && function_start_[pc + 1])) {
+    return false;
+  }
+  const Insn& first = in_.insns[pc];
+  const Insn& second = in_.insns[pc + 1];
+  return first.op == Op::Mov64Reg && (second.op == Op::Add64Reg || second.op == Op::Add64Imm) &&
+         first.dst == second.dst;
 }
 
 // entry(JitState* state): save the callee-saved registers the program uses, load r1-r5,
@@ -334,14 +383,26 @@ void Lowering::instruction(std::size_t pc) {
         // Integer arithmetic: an unverified program may name a target outside the program.
         const uint64_t target = reinterpret_cast<uint64_t>(in_.insns.data()) +
                                 static_cast<uint64_t>(static_cast<int64_t>(pc) + 1 + i.imm) * sizeof(Insn);
-        a_.mov(reg64(i.dst), target);
+        load_constant(i.dst, target);
       } else {
         // A map reference: the value the loader resolved it to, kept in the second slot.
-        a_.mov(reg64(i.dst), i.op == Op::LdImm64 ? i.imm64 : (&i)[1].imm64);
+        load_constant(i.dst, i.op == Op::LdImm64 ? i.imm64 : (&i)[1].imm64);
       }
       break;
     case Kind::kLdAbs: case Kind::kLdInd: packet_load(i, r); break;
     case Kind::kTail: break;  // data of the ld_imm64 before it; never reached
+  }
+}
+
+// dst = value, in the shortest form: xor for 0, a 32-bit mov (which zero-extends) below 2^32,
+// a sign-extended imm32, else movabs.
+void Lowering::load_constant(uint8_t dst, uint64_t value) {
+  if (value == 0) a_.xor_(reg32(dst), reg32(dst));
+  else if (value <= UINT32_MAX) a_.mov(reg32(dst), static_cast<uint32_t>(value));
+  else if (static_cast<int64_t>(value) >= INT32_MIN && static_cast<int64_t>(value) < 0) {
+    a_.mov(reg64(dst), asmjit::Imm(static_cast<int64_t>(value)));
+  } else {
+    a_.movabs(reg64(dst), value);
   }
 }
 
@@ -381,8 +442,10 @@ void Lowering::alu_imm(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, 
     }
     case 0xa0: a_.xor_(d, imm); break;
     case 0xb0:
-      // A non-negative immediate fits the shorter 32-bit mov, which zero-extends.
-      if (is64 && imm < 0) a_.mov(d, static_cast<int64_t>(imm));
+      // A non-negative immediate fits the shorter 32-bit mov, which zero-extends; zero is a
+      // shorter xor still (flags are never live from one BPF instruction to the next).
+      if (imm == 0) a_.xor_(reg32(dst), reg32(dst));
+      else if (is64 && imm < 0) a_.mov(d, static_cast<int64_t>(imm));
       else a_.mov(reg32(dst), static_cast<uint32_t>(imm));
       break;
     default: break;
@@ -440,14 +503,15 @@ void Lowering::shift_by_register(uint8_t op_bits, bool is64, uint8_t dst, uint8_
   }
 }
 
-// Division and modulo: x86 divides rdx:rax (r3:r0), so both are kept aside around it. Division
-// by zero gives 0 and modulo by zero leaves dst; signed INT_MIN / -1 (which faults on x86) gives
-// INT_MIN and remainder 0, as for any dividend divided by -1: -dst and 0.
+// Division and modulo: x86 divides rdx:rax (r3:r0), so whichever of the two is not dst is
+// kept aside around it: r0 in r10; r3 in r9 in unchecked code (which keeps no branch budget
+// there), on the host stack in checked code. Division by zero gives 0 and modulo by zero
+// leaves dst; signed INT_MIN / -1 (which faults on x86) gives INT_MIN and remainder 0, as for
+// any dividend divided by -1: -dst and 0.
 void Lowering::divide(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, std::optional<int32_t> imm,
                       uint8_t src) {
   const bool is_div = op_bits == 0x30;
   const Gp d = is64 ? reg64(dst) : reg32(dst);
-  const Gp divisor = is64 ? Gp(kAddr) : Gp(kAddr.r32());
   auto by_zero = [&] {
     if (is_div) a_.xor_(reg32(dst), reg32(dst));
     else if (!is64) a_.mov(d, d);
@@ -456,6 +520,7 @@ void Lowering::divide(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, s
     if (is_div) a_.neg(d);
     else a_.xor_(reg32(dst), reg32(dst));
   };
+  Gp divisor = is64 ? Gp(kAddr) : Gp(kAddr.r32());
   if (imm) {
     // A constant divisor needs no run-time case analysis.
     if (*imm == 0) return by_zero();
@@ -472,9 +537,13 @@ void Lowering::divide(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, s
     if (is64) a_.mov(kAddr, static_cast<int64_t>(*imm));
     else a_.mov(kAddr.r32(), static_cast<uint32_t>(*imm));
   }
-  Label done = a_.newLabel();
+  Label done;
   if (!imm) {
-    a_.mov(divisor, is64 ? reg64(src) : reg32(src));
+    // The divisor where it is, unless it is r0 or r3, which the division overwrites.
+    const uint32_t src_id = kHostReg[src];
+    if (src_id == Gp::kIdAx || src_id == Gp::kIdDx) a_.mov(divisor, is64 ? reg64(src) : reg32(src));
+    else divisor = is64 ? reg64(src) : reg32(src);
+    done = a_.newLabel();
     Label nonzero = a_.newLabel();
     a_.test(divisor, divisor);
     a_.jnz(nonzero);
@@ -492,8 +561,12 @@ void Lowering::divide(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, s
   }
   const bool dst_is_rax = kHostReg[dst] == Gp::kIdAx;
   const bool dst_is_rdx = kHostReg[dst] == Gp::kIdDx;
+  const bool keep_in_r9 = !in_.options.checked;
   if (!dst_is_rax) a_.mov(kScratch, x86::rax);  // keep r0
-  if (!dst_is_rdx) a_.push(x86::rdx);           // keep r3
+  if (!dst_is_rdx) {                             // keep r3
+    if (keep_in_r9) a_.mov(x86::r9, x86::rdx);
+    else a_.push(x86::rdx);
+  }
   if (!dst_is_rax) a_.mov(is64 ? Gp(x86::rax) : Gp(x86::eax), d);
   if (is_signed) {
     if (is64) a_.cqo();
@@ -503,11 +576,15 @@ void Lowering::divide(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, s
     a_.xor_(x86::edx, x86::edx);
     a_.div(divisor);
   }
-  a_.mov(kAddr, is_div ? x86::rax : x86::rdx);  // 32-bit div zero-extended both
-  if (!dst_is_rdx) a_.pop(x86::rdx);
+  // The result (a 32-bit division zero-extended both halves) into dst, then r3 and r0 back.
+  const Gp result = is_div ? x86::rax : x86::rdx;
+  if (kHostReg[dst] != result.id()) a_.mov(reg64(dst), result);
+  if (!dst_is_rdx) {
+    if (keep_in_r9) a_.mov(x86::rdx, x86::r9);
+    else a_.pop(x86::rdx);
+  }
   if (!dst_is_rax) a_.mov(x86::rax, kScratch);
-  a_.mov(reg64(dst), kAddr);
-  a_.bind(done);
+  if (done.isValid()) a_.bind(done);
 }
 
 void Lowering::movsx(const Insn& i, const OpInfo& r) {
@@ -1156,6 +1233,7 @@ Result<LoweredLabels> lower(asmjit::CodeHolder& code, const LowerInput& input) {
   StickyError errors;
   code.setErrorHandler(&errors);
   x86::Assembler a(&code);
+  a.addEncodingOptions(asmjit::EncodingOptions::kOptimizedAlign);  // multi-byte NOPs, not runs of 0x90
   Lowering lowering(a, input);
   LoweredLabels labels = lowering.run();
   code.resetErrorHandler();
