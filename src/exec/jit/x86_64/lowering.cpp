@@ -8,9 +8,9 @@
 //
 //   r12  the JitState of this run (callee-saved, so helpers keep it)
 //   r9   the taken-branch budget (checked code); holds the HelperContext* (6th argument) during
-//        helper calls; keeps r3 during a division (unchecked code)
+//        helper calls; keeps r3 in the division stubs (unchecked code)
 //   r11  the address of the memory access being checked; the divisor; scratch
-//   r10  scratch
+//   r10  the dividend and result of the division stubs; scratch
 //
 // Code layout: prologue (entry), the instructions in order, out-of-line failure paths and
 // shared stubs, the entry for callbacks, then the callx jump table. The main program is entered
@@ -57,7 +57,7 @@ constexpr std::array<uint32_t, 11> kHostReg = {
     Gp::kIdBp,                                                          // r10
 };
 
-constexpr uint32_t kLoopAlignment = 16;
+constexpr uint32_t kLoopAlignment = 32;
 
 const x86::Gpq kState = x86::r12;
 const x86::Gpq kBudget = x86::r9;
@@ -144,6 +144,8 @@ class Lowering {
   void alu_imm(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, int32_t imm);
   void alu_reg(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, uint8_t src);
   void divide(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, std::optional<int32_t> imm, uint8_t src);
+  void divide_by_zero(bool is_div, bool is64, const Gp& d);
+  void divide_by_minus_one(bool is_div, const Gp& d);
   void shift_by_register(uint8_t op_bits, bool is64, uint8_t dst, uint8_t src);
   void movsx(const Insn& i, const OpInfo& r);
   void byte_swap(const Insn& i, const OpInfo& r);
@@ -174,6 +176,12 @@ class Lowering {
   Label& fail_tail(Status status);
   Label& access_stub(bool write, unsigned size);
   Label& zero_frame_stub();
+  struct DivideStub {
+    Label entry;   // any divisor
+    Label divide;  // a divisor known to be neither 0 nor -1
+  };
+  DivideStub& divide_stub(bool is_div, bool is64, bool is_signed);
+  void divide_stubs();
 
   x86::Assembler& a_;
   const LowerInput& in_;
@@ -191,6 +199,7 @@ class Lowering {
   std::array<Label, static_cast<std::size_t>(Status::kInternal) + 1> fail_tails_{};
   std::array<std::array<Label, 4>, 2> access_stubs_{};
   Label zero_frame_;
+  std::array<DivideStub, 8> divide_stubs_{};  // by (div, 64-bit, signed)
 };
 
 LoweredLabels Lowering::run() {
@@ -243,9 +252,10 @@ LoweredLabels Lowering::run() {
   a_.bind(labels_.body);
   for (std::size_t pc = 0; pc < in_.insns.size(); ++pc) {
     if (labels_.insn[pc].isValid()) {
-      // Loop heads start a 16-byte fetch block: where a short loop falls relative to those
-      // blocks moved sieve's time by a fifth (the kernel's JIT leaves it to chance). Only
-      // those entered by jumps (clang's loops start so), so the padding never executes.
+      // Loop heads start a 32-byte block: where short loops fell moved sieve's and
+      // strmatch's times by a fifth and more (the kernel's JIT leaves it to chance; 16 bytes
+      // helped sieve but not bubble). Only heads entered by jumps (clang's loops start so),
+      // so the padding never executes.
       if (!loop_head_.empty() && loop_head_[pc]) a_.align(asmjit::AlignMode::kCode, kLoopAlignment);
       a_.bind(labels_.insn[pc]);
     }
@@ -503,28 +513,18 @@ void Lowering::shift_by_register(uint8_t op_bits, bool is64, uint8_t dst, uint8_
   }
 }
 
-// Division and modulo: x86 divides rdx:rax (r3:r0), so whichever of the two is not dst is
-// kept aside around it: r0 in r10; r3 in r9 in unchecked code (which keeps no branch budget
-// there), on the host stack in checked code. Division by zero gives 0 and modulo by zero
-// leaves dst; signed INT_MIN / -1 (which faults on x86) gives INT_MIN and remainder 0, as for
-// any dividend divided by -1: -dst and 0.
+// Division and modulo. Constant divisors of 0, -1 (signed) and powers of two (unsigned) are
+// done inline; everything else calls a shared stub (one per operation, out of line): r10 =
+// dst, r11 = the divisor, call, dst = r10. Four instructions where the inline sequence was
+// about ten: divisions were half of what a division-heavy program made the encoder emit.
 void Lowering::divide(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, std::optional<int32_t> imm,
                       uint8_t src) {
   const bool is_div = op_bits == 0x30;
   const Gp d = is64 ? reg64(dst) : reg32(dst);
-  auto by_zero = [&] {
-    if (is_div) a_.xor_(reg32(dst), reg32(dst));
-    else if (!is64) a_.mov(d, d);
-  };
-  auto by_minus_one = [&] {
-    if (is_div) a_.neg(d);
-    else a_.xor_(reg32(dst), reg32(dst));
-  };
-  Gp divisor = is64 ? Gp(kAddr) : Gp(kAddr.r32());
   if (imm) {
     // A constant divisor needs no run-time case analysis.
-    if (*imm == 0) return by_zero();
-    if (is_signed && *imm == -1) return by_minus_one();
+    if (*imm == 0) return divide_by_zero(is_div, is64, d);
+    if (is_signed && *imm == -1) return divide_by_minus_one(is_div, d);
     if (!is_signed && *imm > 0 && (*imm & (*imm - 1)) == 0) {
       // Unsigned by a power of two: a shift or a mask (both zero-extend a 32-bit result).
       unsigned shift = 0;
@@ -534,57 +534,93 @@ void Lowering::divide(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, s
       else if (!is64) a_.mov(d, d);
       return;
     }
+  }
+  DivideStub& stub = divide_stub(is_div, is64, is_signed);
+  if (is64) a_.mov(kScratch, reg64(dst));
+  else a_.mov(kScratch.r32(), reg32(dst));  // zero-extends, as the stub's 32-bit divide wants
+  if (imm) {
+    // Neither 0 nor -1: straight to the division.
     if (is64) a_.mov(kAddr, static_cast<int64_t>(*imm));
     else a_.mov(kAddr.r32(), static_cast<uint32_t>(*imm));
+    a_.call(stub.divide);
+  } else {
+    if (is64) a_.mov(kAddr, reg64(src));
+    else a_.mov(kAddr.r32(), reg32(src));
+    a_.call(stub.entry);
   }
-  Label done;
-  if (!imm) {
-    // The divisor where it is, unless it is r0 or r3, which the division overwrites.
-    const uint32_t src_id = kHostReg[src];
-    if (src_id == Gp::kIdAx || src_id == Gp::kIdDx) a_.mov(divisor, is64 ? reg64(src) : reg32(src));
-    else divisor = is64 ? reg64(src) : reg32(src);
-    done = a_.newLabel();
-    Label nonzero = a_.newLabel();
+  a_.mov(reg64(dst), kScratch);
+}
+
+// Division by zero gives 0; modulo by zero leaves dst (zero-extended for 32 bits).
+void Lowering::divide_by_zero(bool is_div, bool is64, const Gp& d) {
+  if (is_div) a_.xor_(d.r32(), d.r32());
+  else if (!is64) a_.mov(d, d);
+}
+
+// Signed division by -1: -dst and remainder 0 (INT_MIN / -1, which faults on x86, included).
+void Lowering::divide_by_minus_one(bool is_div, const Gp& d) {
+  if (is_div) a_.neg(d);
+  else a_.xor_(d.r32(), d.r32());
+}
+
+Lowering::DivideStub& Lowering::divide_stub(bool is_div, bool is64, bool is_signed) {
+  DivideStub& s = divide_stubs_[(is_div ? 4 : 0) + (is64 ? 2 : 0) + (is_signed ? 1 : 0)];
+  if (!s.entry.isValid()) {
+    s.entry = a_.newLabel();
+    s.divide = a_.newLabel();
+  }
+  return s;
+}
+
+// The division stubs: r10 = dividend (zero-extended for 32 bits), r11 = divisor; returns
+// r10 = the result, every BPF register as it was. `entry` handles the divisors x86 cannot
+// (0, and -1 when signed); `divide` is for divisors known to be neither. x86 divides
+// rdx:rax (r3:r0): r0 is swapped with the dividend and back, r3 kept in r9 in unchecked code
+// (which keeps no branch budget there), on the host stack in checked code.
+void Lowering::divide_stubs() {
+  for (std::size_t k = 0; k < divide_stubs_.size(); ++k) {
+    const DivideStub& s = divide_stubs_[k];
+    if (!s.entry.isValid()) continue;
+    const bool is_div = (k & 4) != 0, is64 = (k & 2) != 0, is_signed = (k & 1) != 0;
+    const Gp divisor = is64 ? Gp(kAddr) : Gp(kAddr.r32());
+    const Gp dividend = is64 ? Gp(kScratch) : Gp(kScratch.r32());
+    const bool keep_in_r9 = !in_.options.checked;
+    Label zero = a_.newLabel();
+    a_.bind(s.entry);
     a_.test(divisor, divisor);
-    a_.jnz(nonzero);
-    by_zero();
-    a_.jmp(done);
-    a_.bind(nonzero);
+    a_.jz(zero);
+    Label minus_one;
     if (is_signed) {
-      Label normal = a_.newLabel();
+      minus_one = a_.newLabel();
       a_.cmp(divisor, -1);
-      a_.jne(normal);
-      by_minus_one();
-      a_.jmp(done);
-      a_.bind(normal);
+      a_.je(minus_one);
     }
-  }
-  const bool dst_is_rax = kHostReg[dst] == Gp::kIdAx;
-  const bool dst_is_rdx = kHostReg[dst] == Gp::kIdDx;
-  const bool keep_in_r9 = !in_.options.checked;
-  if (!dst_is_rax) a_.mov(kScratch, x86::rax);  // keep r0
-  if (!dst_is_rdx) {                             // keep r3
+    a_.bind(s.divide);
+    a_.xchg(x86::rax, kScratch);  // rax = the dividend, r10 = r0
     if (keep_in_r9) a_.mov(x86::r9, x86::rdx);
     else a_.push(x86::rdx);
-  }
-  if (!dst_is_rax) a_.mov(is64 ? Gp(x86::rax) : Gp(x86::eax), d);
-  if (is_signed) {
-    if (is64) a_.cqo();
-    else a_.cdq();
-    a_.idiv(divisor);
-  } else {
-    a_.xor_(x86::edx, x86::edx);
-    a_.div(divisor);
-  }
-  // The result (a 32-bit division zero-extended both halves) into dst, then r3 and r0 back.
-  const Gp result = is_div ? x86::rax : x86::rdx;
-  if (kHostReg[dst] != result.id()) a_.mov(reg64(dst), result);
-  if (!dst_is_rdx) {
+    if (is_signed) {
+      if (is64) a_.cqo();
+      else a_.cdq();
+      a_.idiv(divisor);
+    } else {
+      a_.xor_(x86::edx, x86::edx);
+      a_.div(divisor);
+    }
+    a_.xchg(x86::rax, kScratch);  // r10 = the quotient (a 32-bit divide zero-extended it), rax = r0
+    if (!is_div) a_.mov(kScratch, x86::rdx);
     if (keep_in_r9) a_.mov(x86::rdx, x86::r9);
     else a_.pop(x86::rdx);
+    a_.ret();
+    a_.bind(zero);
+    divide_by_zero(is_div, is64, dividend);
+    a_.ret();
+    if (is_signed) {
+      a_.bind(minus_one);
+      divide_by_minus_one(is_div, dividend);
+      a_.ret();
+    }
   }
-  if (!dst_is_rax) a_.mov(x86::rax, kScratch);
-  if (done.isValid()) a_.bind(done);
 }
 
 void Lowering::movsx(const Insn& i, const OpInfo& r) {
@@ -1150,6 +1186,8 @@ void Lowering::out_of_line() {
       a_.ret();
     }
   }
+
+  divide_stubs();
 
   // Zeroes the 512-byte frame below rbp.
   if (zero_frame_.isValid()) {
