@@ -35,8 +35,10 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <cstring>
 #include <optional>
 
+#include "exec/jit/x86_64/encoder.hpp"
 #include "exec/jit/x86_64/run_state.hpp"
 
 namespace bpfvm::jit::detail {
@@ -183,9 +185,21 @@ class Lowering {
   DivideStub& divide_stub(bool is_div, bool is64, bool is_signed);
   void divide_stubs();
 
+  // Direct encodings (encoder.hpp), as data for the assembler.
+  void put(const enc::Bytes& b) { a_.embed(b.b, b.n); }
+  bool is_target(std::size_t pc) const { return target_[pc] != 0; }
+  void jump(std::size_t pc, std::size_t target, std::optional<CondCode> cc);
+  void patch_jumps();
+
   x86::Assembler& a_;
   const LowerInput& in_;
   LoweredLabels labels_;
+  std::vector<uint8_t> target_;  // by pc: a jump or call lands there
+  struct JumpFixup {
+    std::size_t rel32_at;  // offset of the rel32 to fill in
+    std::size_t target;    // pc
+  };
+  std::vector<JumpFixup> fixups_;  // forward jumps to instructions
   Label epilogue_;
   Label early_exit_;
   Label stop_;
@@ -216,6 +230,7 @@ LoweredLabels Lowering::run() {
   // Labels only where something jumps or calls (all instructions when callx may go anywhere):
   // labels are a good part of the compile time.
   labels_.insn.resize(in_.insns.size());
+  target_.assign(in_.insns.size(), 0);
   bool any_callx = false;
   for (std::size_t pc = 0; pc < in_.insns.size(); ++pc) {
     const Insn& i = in_.insns[pc];
@@ -229,8 +244,10 @@ LoweredLabels Lowering::run() {
     }
     if (auto target = isa::branch_target(i, pc); target && *target >= 0 &&
                                                  static_cast<std::size_t>(*target) < in_.insns.size()) {
-      labels_.insn[static_cast<std::size_t>(*target)] = a_.newLabel();
       const auto t = static_cast<std::size_t>(*target);
+      target_[t] = 1;
+      // Jumps are encoded here (jump()); calls go through asmjit's labels.
+      if (i.info().kind == Kind::kCallLocal && !labels_.insn[t].isValid()) labels_.insn[t] = a_.newLabel();
       if (t <= pc && t > 0) {
         // A loop head that code does not fall into: padding before it is never executed.
         const Kind before = in_.insns[t - 1].info().kind;
@@ -245,25 +262,26 @@ LoweredLabels Lowering::run() {
     for (Label& l : labels_.insn) {
       if (!l.isValid()) l = a_.newLabel();
     }
+    std::fill(target_.begin(), target_.end(), 1);
   }
   labels_.insn_offset.resize(in_.insns.size());
 
   prologue();
   a_.bind(labels_.body);
   for (std::size_t pc = 0; pc < in_.insns.size(); ++pc) {
-    if (labels_.insn[pc].isValid()) {
+    if (is_target(pc)) {
       // Loop heads start a 32-byte block: where short loops fell moved sieve's and
       // strmatch's times by a fifth and more (the kernel's JIT leaves it to chance; 16 bytes
       // helped sieve but not bubble). Only heads entered by jumps (clang's loops start so),
       // so the padding never executes.
       if (!loop_head_.empty() && loop_head_[pc]) a_.align(asmjit::AlignMode::kCode, kLoopAlignment);
-      a_.bind(labels_.insn[pc]);
+      if (labels_.insn[pc].isValid()) a_.bind(labels_.insn[pc]);
     }
     labels_.insn_offset[pc] = a_.offset();
     if (zero_extension_pair(pc)) {
       // rX <<= 32; rX >>= 32 (clang's zero-extension of a 32-bit value): one mov32, which
       // zero-extends on x86-64, for both.
-      a_.mov(reg32(in_.insns[pc].dst), reg32(in_.insns[pc].dst));
+      put(enc::mov_rr(false, kHostReg[in_.insns[pc].dst], kHostReg[in_.insns[pc].dst]));
       ++pc;
       labels_.insn_offset[pc] = a_.offset();
       continue;
@@ -287,6 +305,7 @@ LoweredLabels Lowering::run() {
   }
   // check_control_flow guarantees the last instruction is an exit or a jump; never fall off.
   a_.jmp(internal_);
+  patch_jumps();
   out_of_line();
   return labels_;
 }
@@ -294,7 +313,7 @@ LoweredLabels Lowering::run() {
 // A shift pair that only zero-extends, with nothing jumping between the two. Not where reads
 // are checked (each instruction keeps its own checks there).
 bool Lowering::zero_extension_pair(std::size_t pc) const {
-  if (in_.init != nullptr || pc + 1 >= in_.insns.size() || labels_.insn[pc + 1].isValid() ||
+  if (in_.init != nullptr || pc + 1 >= in_.insns.size() || is_target(pc + 1) ||
       (!function_start_.empty() && function_start_[pc + 1])) {
     return false;
   }
@@ -307,7 +326,7 @@ bool Lowering::zero_extension_pair(std::size_t pc) const {
 // rX = rY (64-bit); rX += rZ or imm (64-bit), with nothing jumping between the two. Not where
 // reads are checked.
 bool Lowering::address_pair(std::size_t pc) const {
-  if (in_.init != nullptr || pc + 1 >= in_.insns.size() || labels_.insn[pc + 1].isValid() ||
+  if (in_.init != nullptr || pc + 1 >= in_.insns.size() || is_target(pc + 1) ||
       (!function_start_.empty() && function_start_[pc + 1])) {
     return false;
   }
@@ -429,34 +448,32 @@ void Lowering::alu_imm(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, 
   // 64-bit operations sign-extend the immediate, as x86's imm32 forms do; 32-bit operations
   // write the low half, which zero-extends on x86-64.
   const Gp d = is64 ? reg64(dst) : reg32(dst);
+  const unsigned h = kHostReg[dst];
   const unsigned shift_mask = is64 ? 63 : 31;
   switch (op_bits) {
-    case 0x00: a_.add(d, imm); break;
-    case 0x10: a_.sub(d, imm); break;
+    case 0x00: put(enc::alu_ri(enc::Alu::kAdd, is64, h, imm)); break;
+    case 0x10: put(enc::alu_ri(enc::Alu::kSub, is64, h, imm)); break;
     case 0x20: a_.imul(d, d, imm); break;
     case 0x30: case 0x90: divide(op_bits, is64, is_signed, dst, imm, 0); break;
-    case 0x40: a_.or_(d, imm); break;
-    case 0x50: a_.and_(d, imm); break;
+    case 0x40: put(enc::alu_ri(enc::Alu::kOr, is64, h, imm)); break;
+    case 0x50: put(enc::alu_ri(enc::Alu::kAnd, is64, h, imm)); break;
     case 0x60: case 0x70: case 0xc0: {
-      const unsigned count = static_cast<unsigned>(imm) & shift_mask;
+      const auto count = static_cast<uint8_t>(static_cast<unsigned>(imm) & shift_mask);
       if (count == 0) {
-        if (!is64) a_.mov(d, d);  // only the zero-extension is left
-      } else if (op_bits == 0x60) {
-        a_.shl(d, count);
-      } else if (op_bits == 0x70) {
-        a_.shr(d, count);
+        if (!is64) put(enc::mov_rr(false, h, h));  // only the zero-extension is left
       } else {
-        a_.sar(d, count);
+        put(enc::shift_ri(op_bits == 0x60 ? enc::Shift::kShl : op_bits == 0x70 ? enc::Shift::kShr : enc::Shift::kSar,
+                          is64, h, count));
       }
       break;
     }
-    case 0xa0: a_.xor_(d, imm); break;
+    case 0xa0: put(enc::alu_ri(enc::Alu::kXor, is64, h, imm)); break;
     case 0xb0:
       // A non-negative immediate fits the shorter 32-bit mov, which zero-extends; zero is a
       // shorter xor still (flags are never live from one BPF instruction to the next).
-      if (imm == 0) a_.xor_(reg32(dst), reg32(dst));
-      else if (is64 && imm < 0) a_.mov(d, static_cast<int64_t>(imm));
-      else a_.mov(reg32(dst), static_cast<uint32_t>(imm));
+      if (imm == 0) put(enc::alu_rr(enc::Alu::kXor, false, h, h));
+      else if (is64 && imm < 0) put(enc::mov_ri64_sx(h, imm));
+      else put(enc::mov_ri32(h, static_cast<uint32_t>(imm)));
       break;
     default: break;
   }
@@ -465,13 +482,14 @@ void Lowering::alu_imm(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, 
 void Lowering::alu_reg(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, uint8_t src) {
   const Gp d = is64 ? reg64(dst) : reg32(dst);
   const Gp s = is64 ? reg64(src) : reg32(src);
+  const unsigned hd = kHostReg[dst], hs = kHostReg[src];
   switch (op_bits) {
-    case 0x00: a_.add(d, s); break;
-    case 0x10: a_.sub(d, s); break;
-    case 0x20: a_.imul(d, s); break;
+    case 0x00: put(enc::alu_rr(enc::Alu::kAdd, is64, hd, hs)); break;
+    case 0x10: put(enc::alu_rr(enc::Alu::kSub, is64, hd, hs)); break;
+    case 0x20: put(enc::imul_rr(is64, hd, hs)); break;
     case 0x30: case 0x90: divide(op_bits, is64, is_signed, dst, std::nullopt, src); break;
-    case 0x40: a_.or_(d, s); break;
-    case 0x50: a_.and_(d, s); break;
+    case 0x40: put(enc::alu_rr(enc::Alu::kOr, is64, hd, hs)); break;
+    case 0x50: put(enc::alu_rr(enc::Alu::kAnd, is64, hd, hs)); break;
     case 0x60: case 0x70: case 0xc0:
       if (in_.bmi2) {
         // shlx/shrx/sarx mask the count to the operand size, as BPF does.
@@ -482,9 +500,9 @@ void Lowering::alu_reg(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, 
         shift_by_register(op_bits, is64, dst, src);
       }
       break;
-    case 0xa0: a_.xor_(d, s); break;
+    case 0xa0: put(enc::alu_rr(enc::Alu::kXor, is64, hd, hs)); break;
     case 0xb0:
-      if (!is64 || dst != src) a_.mov(d, s);  // mov32 to itself still zero-extends
+      if (!is64 || dst != src) put(enc::mov_rr(is64, hd, hs));  // mov32 to itself still zero-extends
       break;
     default: break;
   }
@@ -657,16 +675,16 @@ void Lowering::jump_cond(std::size_t pc, const Insn& i, const OpInfo& r) {
   const bool is64 = r.is64();
   const Gp d = is64 ? reg64(i.dst) : reg32(i.dst);
   const bool is_test = r.op_bits() == 0x40;
+  const unsigned dst = kHostReg[i.dst];
   if (r.reg_source()) {
-    const Gp s = is64 ? reg64(i.src) : reg32(i.src);
-    if (is_test) a_.test(d, s);
-    else a_.cmp(d, s);
+    if (is_test) put(enc::test_rr(is64, dst, kHostReg[i.src]));
+    else put(enc::alu_rr(enc::Alu::kCmp, is64, dst, kHostReg[i.src]));
   } else if (is_test) {
     a_.test(d, i.imm);
   } else if (i.imm == 0) {
-    a_.test(d, d);  // the same flags as cmp d, 0 (CF and OF clear), two bytes shorter
+    put(enc::test_rr(is64, dst, dst));  // the same flags as cmp d, 0 (CF and OF clear), two bytes shorter
   } else {
-    a_.cmp(d, i.imm);
+    put(enc::alu_ri(enc::Alu::kCmp, is64, dst, i.imm));
   }
   branch(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.off), condition(r.op_bits()));
 }
@@ -675,16 +693,38 @@ void Lowering::jump_cond(std::size_t pc, const Insn& i, const OpInfo& r) {
 // in checked mode, so an unverified loop cannot hang the host.
 void Lowering::branch(std::size_t pc, std::size_t target, std::optional<CondCode> cc) {
   const bool backward = target <= pc;
-  if (!backward || !in_.options.checked) {
-    if (cc) a_.j(*cc, labels_.insn[target]);
-    else a_.jmp(labels_.insn[target]);
-    return;
-  }
+  if (!backward || !in_.options.checked) return jump(pc, target, cc);
   Label not_taken = a_.newLabel();
   if (cc) a_.j(x86::negateCond(*cc), not_taken);
   spend_branch(target);
-  a_.jmp(labels_.insn[target]);
+  jump(pc, target, std::nullopt);
   a_.bind(not_taken);
+}
+
+// A jump to instruction `target` from the one at pc: backward, the shortest form to where its
+// code starts; forward, a rel32 filled in by patch_jumps().
+void Lowering::jump(std::size_t pc, std::size_t target, std::optional<CondCode> cc) {
+  const auto code = cc ? static_cast<unsigned>(*cc) : 0u;
+  if (target <= pc) {
+    const auto back = static_cast<int64_t>(labels_.insn_offset[target]) - static_cast<int64_t>(a_.offset());
+    if (enc::fits8(back - 2)) {
+      put(cc ? enc::jcc_rel8(code, static_cast<int8_t>(back - 2)) : enc::jmp_rel8(static_cast<int8_t>(back - 2)));
+    } else {
+      put(cc ? enc::jcc_rel32(code, static_cast<int32_t>(back - 6)) : enc::jmp_rel32(static_cast<int32_t>(back - 5)));
+    }
+    return;
+  }
+  put(cc ? enc::jcc_rel32(code, 0) : enc::jmp_rel32(0));
+  fixups_.push_back(JumpFixup{a_.offset() - 4, target});
+}
+
+void Lowering::patch_jumps() {
+  uint8_t* text = a_.code()->textSection()->buffer().data();
+  for (const JumpFixup& f : fixups_) {
+    const auto rel = static_cast<int32_t>(static_cast<int64_t>(labels_.insn_offset[f.target]) -
+                                          static_cast<int64_t>(f.rel32_at + 4));
+    std::memcpy(text + f.rel32_at, &rel, 4);
+  }
 }
 
 void Lowering::spend_branch(std::size_t target) {
@@ -746,7 +786,7 @@ const InlineArrayMap* Lowering::inline_array_lookup(std::size_t pc) const {
     const bool harmless = kind == Kind::kAlu || kind == Kind::kMovSx || kind == Kind::kNeg || kind == Kind::kEnd ||
                           kind == Kind::kBswap || kind == Kind::kLoad || kind == Kind::kLoadSx ||
                           kind == Kind::kLdImm64 || kind == Kind::kStore || kind == Kind::kStoreReg;
-    if (!harmless || i.dst == 1 || labels_.insn[k - 1].isValid()) return nullptr;
+    if (!harmless || i.dst == 1 || is_target(k - 1)) return nullptr;
   }
   return nullptr;
 }
@@ -963,11 +1003,7 @@ void Lowering::load(std::size_t pc, const Insn& i, const OpInfo& r) {
   const unsigned n = r.mem_size();
   const x86::Mem m = access(pc, i.src, i.off, n, false);
   if (r.kind == Kind::kLoad) {
-    switch (n) {
-      case 1: case 2: a_.movzx(reg32(i.dst), m); break;
-      case 4: a_.mov(reg32(i.dst), m); break;
-      default: a_.mov(reg64(i.dst), m); break;
-    }
+    put(enc::load(n, kHostReg[i.dst], m.baseId(), m.offsetLo32()));  // access() gives [base + disp]
   } else if (n == 4) {
     a_.movsxd(reg64(i.dst), m);
   } else {
@@ -977,15 +1013,13 @@ void Lowering::load(std::size_t pc, const Insn& i, const OpInfo& r) {
 
 void Lowering::store(std::size_t pc, const Insn& i, const OpInfo& r) {
   const unsigned n = r.mem_size();
-  const x86::Mem m = access(pc, i.dst, i.off, n, true);
+  const x86::Mem m = access(pc, i.dst, i.off, n, true);  // [base + disp]
   if (r.kind == Kind::kStoreReg) {
-    a_.mov(m, sized(reg64(i.src), n));
+    put(enc::store(n, m.baseId(), m.offsetLo32(), kHostReg[i.src]));
   } else {
-    switch (n) {
-      case 1: a_.mov(m, static_cast<int32_t>(static_cast<int8_t>(i.imm))); break;
-      case 2: a_.mov(m, static_cast<int32_t>(static_cast<int16_t>(i.imm))); break;
-      default: a_.mov(m, i.imm); break;  // an 8-byte store sign-extends imm32, as BPF does
-    }
+    // An 8-byte store sign-extends imm32, as BPF does.
+    const int32_t v = n == 1 ? static_cast<int8_t>(i.imm) : n == 2 ? static_cast<int16_t>(i.imm) : i.imm;
+    put(enc::store_imm(n, m.baseId(), m.offsetLo32(), v));
   }
 }
 
