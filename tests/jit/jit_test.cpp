@@ -570,7 +570,8 @@ TEST(JitSafety, UncheckedModeRunsCorrectPrograms) {
 // helper's results: the element's address, NULL for keys past max_entries.
 TEST(JitSemantics, InlineArrayLookupsGiveTheHelpersResults) {
   // value_size 12: elements 16 bytes apart (not a power of two: 24 with value_size 20).
-  for (uint32_t value_size : {12u, 20u}) {
+  // value_size 4: 8 bytes apart (a scaled index).
+  for (uint32_t value_size : {12u, 20u, 4u}) {
     maps::MapDef def;
     def.type = BPF_MAP_TYPE_ARRAY;
     def.key_size = 4;
@@ -584,44 +585,54 @@ TEST(JitSemantics, InlineArrayLookupsGiveTheHelpersResults) {
       v[0] = static_cast<uint8_t>(10 + k);
       ASSERT_TRUE((*map)->update(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&k), 4), v).ok());
     }
-    // The key comes from memory; r0 = the element's first byte, or -1 for NULL.
-    auto insns = isa::assemble(
-        "ldxw %r6, [%r1+0]\nstxw [%r10-4], %r6\nmov %r2, %r10\nadd %r2, -4\nlddw_map_fd %r1, 1\ncall 1\n"
-        "jeq %r0, 0, none\nldxb %r1, [%r0+0]\nmov %r0, %r1\nexit\nnone:\nmov %r0, -1\nexit\n");
-    ASSERT_TRUE(insns.ok()) << insns.error().to_string();
-    (*insns)[5].imm64 = reinterpret_cast<uint64_t>(map->get());
-    ASSERT_TRUE((*map)->direct_array().has_value());
-    const auto layout = *(*map)->direct_array();
-    JitOptions inlined{.checked = false, .relocated = true};
-    inlined.array_maps.push_back(
-        InlineArrayMap{reinterpret_cast<uint64_t>(map->get()), reinterpret_cast<uint64_t>(layout.data),
-                       layout.stride, layout.max_entries});
-    auto fast = JitProgram::compile(*insns, linux_helpers(), inlined);
-    ASSERT_TRUE(fast.ok()) << fast.error().to_string();
-    auto called = JitProgram::compile(*insns, linux_helpers(), JitOptions{.checked = false, .relocated = true});
-    ASSERT_TRUE(called.ok()) << called.error().to_string();
-    auto interpreter = Interpreter::create(*insns, linux_helpers(), true);
-    ASSERT_TRUE(interpreter.ok()) << interpreter.error().to_string();
-    // The inlined code calls nothing but the body (the helper call is gone).
-    auto calls = [](const std::string& dump) {
-      std::size_t n = 0;
-      for (std::size_t at = dump.find("call "); at != std::string::npos; at = dump.find("call ", at + 1)) ++n;
-      return n;
-    };
-    EXPECT_LT(calls(fast->dump()), calls(called->dump()));
-    for (uint32_t key : {0u, 1u, 4u, 5u, 6u, 0x7fffffffu, 0x80000000u, 0xffffffffu}) {
-      std::vector<uint8_t> memory(4);
-      std::memcpy(memory.data(), &key, 4);
-      RunOptions options = options_for(memory);
-      for (const MemoryRegion& r : (*map)->value_regions()) options.regions.push_back(r);
-      auto expected = interpreter->run(options);
-      ASSERT_TRUE(expected.ok()) << expected.error().to_string();
-      EXPECT_EQ(*expected, key < 5 ? 10 + key : static_cast<uint64_t>(-1)) << key;
-      auto a = fast->run(options);
-      auto b = called->run(options);
-      ASSERT_TRUE(a.ok() && b.ok());
-      EXPECT_EQ(*a, *expected) << "key " << key << ", value_size " << value_size;
-      EXPECT_EQ(*b, *expected) << "key " << key << ", value_size " << value_size;
+    // The key comes from memory; r0 = the element's first byte, or -1 for NULL: clang's null
+    // check right after the call (decided by the range check), the opposite test, and r1 read
+    // between the map reference and the call (so it must be loaded).
+    const std::string start = "ldxw %r6, [%r1+0]\nstxw [%r10-4], %r6\nmov %r2, %r10\nadd %r2, -4\nlddw_map_fd %r1, 1\n";
+    for (const std::string& rest : {
+             std::string("call 1\njeq %r0, 0, none\nldxb %r1, [%r0+0]\nmov %r0, %r1\nexit\nnone:\nmov %r0, -1\nexit\n"),
+             std::string("call 1\njne %r0, 0, found\nmov %r0, -1\nexit\nfound:\nldxb %r1, [%r0+0]\nmov %r0, %r1\nexit\n"),
+             std::string("mov %r7, %r1\ncall 1\njeq %r0, 0, none\nldxb %r1, [%r0+0]\nmov %r0, %r7\nexit\nnone:\n"
+                         "mov %r0, -1\nexit\n"),
+         }) {
+      auto insns = isa::assemble(start + rest);
+      ASSERT_TRUE(insns.ok()) << insns.error().to_string();
+      const bool returns_map = rest.find("%r7") != std::string::npos;
+      (*insns)[5].imm64 = reinterpret_cast<uint64_t>(map->get());
+      ASSERT_TRUE((*map)->direct_array().has_value());
+      const auto layout = *(*map)->direct_array();
+      JitOptions inlined{.checked = false, .relocated = true};
+      inlined.array_maps.push_back(
+          InlineArrayMap{reinterpret_cast<uint64_t>(map->get()), reinterpret_cast<uint64_t>(layout.data),
+                         layout.stride, layout.max_entries});
+      auto fast = JitProgram::compile(*insns, linux_helpers(), inlined);
+      ASSERT_TRUE(fast.ok()) << fast.error().to_string();
+      auto called = JitProgram::compile(*insns, linux_helpers(), JitOptions{.checked = false, .relocated = true});
+      ASSERT_TRUE(called.ok()) << called.error().to_string();
+      auto interpreter = Interpreter::create(*insns, linux_helpers(), true);
+      ASSERT_TRUE(interpreter.ok()) << interpreter.error().to_string();
+      // The inlined code calls nothing but the body (the helper call is gone).
+      auto calls = [](const std::string& dump) {
+        std::size_t n = 0;
+        for (std::size_t at = dump.find("call "); at != std::string::npos; at = dump.find("call ", at + 1)) ++n;
+        return n;
+      };
+      EXPECT_LT(calls(fast->dump()), calls(called->dump()));
+      for (uint32_t key : {0u, 1u, 4u, 5u, 6u, 0x7fffffffu, 0x80000000u, 0xffffffffu}) {
+        std::vector<uint8_t> memory(4);
+        std::memcpy(memory.data(), &key, 4);
+        RunOptions options = options_for(memory);
+        for (const MemoryRegion& r : (*map)->value_regions()) options.regions.push_back(r);
+        auto expected = interpreter->run(options);
+        ASSERT_TRUE(expected.ok()) << expected.error().to_string();
+        const uint64_t found = returns_map ? reinterpret_cast<uint64_t>(map->get()) : 10 + key;
+        EXPECT_EQ(*expected, key >= 5 ? static_cast<uint64_t>(-1) : found) << key;
+        auto a = fast->run(options);
+        auto b = called->run(options);
+        ASSERT_TRUE(a.ok() && b.ok());
+        EXPECT_EQ(*a, *expected) << "key " << key << ", value_size " << value_size << "\n" << rest;
+        EXPECT_EQ(*b, *expected) << "key " << key << ", value_size " << value_size << "\n" << rest;
+      }
     }
   }
 }

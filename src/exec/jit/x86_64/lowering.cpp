@@ -156,7 +156,8 @@ class Lowering {
   void may_goto(std::size_t pc, const Insn& i);
   void call_helper(std::size_t pc, HelperFn fn);
   const InlineArrayMap* inline_array_lookup(std::size_t pc) const;
-  void array_lookup(const InlineArrayMap& m);
+  bool only_for_inline_lookup(std::size_t pc) const;
+  void array_lookup(std::size_t pc, const InlineArrayMap& m);
   void call_local(std::size_t pc, std::size_t target);
   void callx(std::size_t pc, const Insn& i);
   void load(std::size_t pc, const Insn& i, const OpInfo& r);
@@ -200,6 +201,7 @@ class Lowering {
     std::size_t target;    // pc
   };
   std::vector<JumpFixup> fixups_;  // forward jumps to instructions
+  bool skip_next_ = false;         // instruction() lowered the next instruction too
   Label epilogue_;
   Label early_exit_;
   Label stop_;
@@ -302,6 +304,11 @@ LoweredLabels Lowering::run() {
       continue;
     }
     instruction(pc);
+    if (skip_next_) {
+      skip_next_ = false;
+      ++pc;
+      labels_.insn_offset[pc] = a_.offset();
+    }
   }
   // check_control_flow guarantees the last instruction is an exit or a jump; never fall off.
   a_.jmp(internal_);
@@ -396,7 +403,7 @@ void Lowering::instruction(std::size_t pc) {
     case Kind::kGotol: branch(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.imm), std::nullopt); break;
     case Kind::kMayGoto: may_goto(pc, i); break;
     case Kind::kCallHelper:
-      if (const InlineArrayMap* m = inline_array_lookup(pc)) array_lookup(*m);
+      if (const InlineArrayMap* m = inline_array_lookup(pc)) array_lookup(pc, *m);
       else call_helper(pc, in_.helper_at[pc]);
       break;
     case Kind::kCallLocal: call_local(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.imm)); break;
@@ -413,6 +420,8 @@ void Lowering::instruction(std::size_t pc) {
         const uint64_t target = reinterpret_cast<uint64_t>(in_.insns.data()) +
                                 static_cast<uint64_t>(static_cast<int64_t>(pc) + 1 + i.imm) * sizeof(Insn);
         load_constant(i.dst, target);
+      } else if (i.op == Op::LdMapFd && i.dst == 1 && only_for_inline_lookup(pc)) {
+        // r1 = map for a lookup done inline: nothing reads it (the call scratches r1).
       } else {
         // A map reference: the value the loader resolved it to, kept in the second slot.
         load_constant(i.dst, i.op == Op::LdImm64 ? i.imm64 : (&i)[1].imm64);
@@ -791,28 +800,63 @@ const InlineArrayMap* Lowering::inline_array_lookup(std::size_t pc) const {
   return nullptr;
 }
 
+// Whether the ld_imm64 of r1 at pc feeds only a lookup done inline: nothing reads r1 before
+// the call, which follows in the same basic block.
+bool Lowering::only_for_inline_lookup(std::size_t pc) const {
+  if (in_.options.checked || in_.options.array_maps.empty()) return false;
+  constexpr std::size_t kLookAhead = 16;
+  for (std::size_t k = pc + 2; k < in_.insns.size() && k - pc < kLookAhead; ++k) {
+    const Insn& i = in_.insns[k];
+    if (i.op == Op::LdImm64Tail) continue;
+    if (is_target(k)) return false;
+    if (i.op == Op::CallHelper) return inline_array_lookup(k) != nullptr;
+    const Kind kind = i.info().kind;
+    const bool harmless = kind == Kind::kAlu || kind == Kind::kMovSx || kind == Kind::kNeg || kind == Kind::kEnd ||
+                          kind == Kind::kBswap || kind == Kind::kLoad || kind == Kind::kLoadSx ||
+                          kind == Kind::kLdImm64 || kind == Kind::kStore || kind == Kind::kStoreReg;
+    if (!harmless || i.dst == 1) return false;
+    const regs::Reads reads = regs::reads(i);
+    for (uint8_t r = 0; r < reads.count; ++r) {
+      if (reads.reg[r] == 1) return false;
+    }
+  }
+  return false;
+}
+
 // r0 = &value[*(u32*)r2], or 0 when the key is out of range (the kernel's array_map_gen_lookup).
 // The verifier proved r2 points to a readable key; it forbids reading r1-r5 after the call, so
-// they keep what they held.
-void Lowering::array_lookup(const InlineArrayMap& m) {
-  const Label none = a_.newLabel();
-  const Label done = a_.newLabel();
+// they keep what they held. When the next instruction is clang's null check (`if r0 == 0
+// goto`), with nothing else jumping to it, the range check decides it: a value in range is
+// never NULL, so that path falls through with no test.
+void Lowering::array_lookup(std::size_t pc, const InlineArrayMap& m) {
+  const bool null_check = pc + 1 < in_.insns.size() && !is_target(pc + 1) && in_.insns[pc + 1].op == Op::JeqImm &&
+                          in_.insns[pc + 1].dst == 0 && in_.insns[pc + 1].imm == 0;
+  const Label in_range = a_.newLabel();
   a_.mov(x86::eax, x86::dword_ptr(reg64(2)));
   a_.cmp(x86::eax, asmjit::Imm(m.max_entries));
-  a_.jae(none);
-  if ((m.stride & (m.stride - 1)) == 0) {
-    unsigned shift = 0;
-    while ((uint32_t{1} << shift) < m.stride) ++shift;
-    if (shift > 0) a_.shl(x86::rax, shift);
-  } else {
-    a_.imul(x86::rax, x86::rax, asmjit::Imm(m.stride));
-  }
-  a_.mov(kScratch, m.data);
-  a_.add(x86::rax, kScratch);
-  a_.jmp(done);
-  a_.bind(none);
+  a_.short_().jb(in_range);  // over the 2-byte xor and a jump of at most 6 bytes
   a_.xor_(x86::eax, x86::eax);
-  a_.bind(done);
+  Label done;
+  if (null_check) {
+    const std::size_t target = static_cast<std::size_t>(static_cast<int64_t>(pc) + 2 + in_.insns[pc + 1].off);
+    jump(pc + 1, target, std::nullopt);
+    skip_next_ = true;
+  } else {
+    done = a_.newLabel();
+    a_.jmp(done);
+  }
+  a_.bind(in_range);
+  a_.mov(kScratch, m.data);
+  unsigned shift = 0;
+  while ((uint32_t{1} << shift) < m.stride) ++shift;
+  if ((uint32_t{1} << shift) == m.stride && shift <= 3) {
+    a_.lea(x86::rax, x86::ptr(kScratch, x86::rax, shift));  // data + index * stride (1, 2, 4, 8)
+  } else {
+    if ((uint32_t{1} << shift) == m.stride) a_.shl(x86::rax, shift);
+    else a_.imul(x86::rax, x86::rax, asmjit::Imm(m.stride));
+    a_.add(x86::rax, kScratch);
+  }
+  if (done.isValid()) a_.bind(done);
 }
 
 // A bpf-to-bpf call: a new frame 512 bytes below the caller's, zeroed; r6-r9 and r10 of the
