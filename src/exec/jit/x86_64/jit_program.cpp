@@ -24,10 +24,16 @@ using isa::Op;
 namespace {
 std::atomic<uint64_t> next_serial{1};  // JitProgram::serial_
 
+std::size_t page_size() {
+  static const auto size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  return size;
+}
+
 // Pages for code. W^X: they are writable while the code is copied in and read+exec from then
 // on, never both. Mapping fresh pages, faulting them in and unmapping them (a TLB shootdown)
 // cost a good part of a small program's compile, so the pages of programs that went away are
-// kept, a few, and made writable again for the next one.
+// kept, a few, made writable (and no longer executable) when their program is released: a
+// compile then takes writable pages and changes their protection once, to read+exec.
 class CodePages {
  public:
   struct Block {
@@ -50,27 +56,35 @@ class CodePages {
         free_[best] = free_[--count_];
       }
     }
-    if (kept.mem != nullptr) {
-      if (mprotect(kept.mem, kept.size, PROT_READ | PROT_WRITE) == 0) return kept;
-      munmap(kept.mem, kept.size);
-    }
-    void* mem = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (kept.mem != nullptr) return kept;
+    // Between two inaccessible guard pages, the block is a mapping of its own that the kernel
+    // never merges with its neighbours: changing its protection then splits and merges no
+    // mappings (most of the cost of an mprotect here).
+    const std::size_t guard = page_size();
+    void* mem = mmap(nullptr, size + 2 * guard, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) return {};
-    return Block{mem, size};
+    auto* block = static_cast<uint8_t*>(mem) + guard;
+    if (mprotect(block, size, PROT_READ | PROT_WRITE) != 0) {
+      munmap(mem, size + 2 * guard);
+      return {};
+    }
+    return Block{block, size};
   }
 
-  // Pages a program no longer runs from: kept without any access (nothing may run the old
-  // code) until take() makes them writable again, or unmapped.
+  // Pages a program no longer runs from: kept writable and not executable (nothing may run
+  // the old code), or unmapped.
   void give(Block b) {
-    if (b.size <= kMaxKeptBytes && mprotect(b.mem, b.size, PROT_NONE) == 0) {
+    if (b.size <= kMaxKeptBytes && mprotect(b.mem, b.size, PROT_READ | PROT_WRITE) == 0) {
       std::lock_guard lock(mutex_);
       if (count_ < free_.size()) {
         free_[count_++] = b;
         return;
       }
     }
-    munmap(b.mem, b.size);
+    unmap(b);
   }
+
+  static void unmap(Block b) { munmap(static_cast<uint8_t*>(b.mem) - page_size(), b.size + 2 * page_size()); }
 
  private:
   static constexpr std::size_t kMaxKeptBytes = 256 * 1024;
@@ -85,10 +99,6 @@ CodePages& code_pages() {
   return *pages;
 }
 
-std::size_t page_size() {
-  static const auto size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-  return size;
-}
 }  // namespace
 
 bool jit_available() {
