@@ -229,6 +229,34 @@ TEST(JitSemantics, AddressPairsAsTheInterpreter) {
   }
 }
 
+// Unchecked code makes `rA <<= s; [rB = imm64;] rB += rA` one lea and the shift (s = 1 to 3),
+// unless something jumps inside; both registers end as the interpreter leaves them.
+TEST(JitSemantics, ScaledIndexesAsTheInterpreter) {
+  std::vector<std::string> sources;
+  for (int s : {0, 1, 2, 3, 4}) {
+    const std::string start = "lddw %r1, 0x8123456789\nlddw %r2, 0x1000\n";
+    const std::string end = "mov %r0, %r1\nmul %r0, 1000003\nadd %r0, %r2\nexit\n";
+    sources.push_back(start + fmt::format("lsh %r1, {}\nadd %r2, %r1\n", s) + end);
+    sources.push_back(start + fmt::format("lsh %r1, {}\nlddw %r2, 0x7fff00001234\nadd %r2, %r1\n", s) + end);
+    sources.push_back(start + fmt::format("lsh %r1, {}\nlddw %r2, -5\nadd %r2, %r1\n", s) + end);
+    // Same register, another register loaded, a 32-bit add, a jump inside: no lea.
+    sources.push_back(start + fmt::format("lsh %r1, {}\nadd %r1, %r1\n", s) + end);
+    sources.push_back(start + fmt::format("lsh %r1, {}\nlddw %r3, 7\nadd %r2, %r1\nadd %r2, %r3\n", s) + end);
+    sources.push_back(start + fmt::format("lsh %r1, {}\nadd32 %r2, %r1\n", s) + end);
+    sources.push_back(start + fmt::format("jeq %r1, 0, skip\nlsh %r1, {}\nskip:\nadd %r2, %r1\n", s) + end);
+    sources.push_back(start + fmt::format("lsh %r1, {}\njeq %r1, 0, in\nin:\nadd %r2, %r1\n", s) + end);
+  }
+  for (const std::string& source : sources) {
+    auto expected = interpreter_run(source);
+    ASSERT_TRUE(expected.ok()) << expected.error().to_string();
+    for (bool checked : {true, false}) {
+      auto r = jit_run(source, {}, {}, JitOptions{.checked = checked});
+      ASSERT_TRUE(r.ok()) << r.error().to_string();
+      EXPECT_EQ(*r, *expected) << source;
+    }
+  }
+}
+
 TEST(JitSemantics, SignedDivisionOfIntMinByMinusOne) {
   EXPECT_EQ(value("lddw %r0, 0x8000000000000000\nsdiv %r0, -1\nexit\n"), 0x8000000000000000ull);
   EXPECT_EQ(value("lddw %r0, 0x8000000000000000\nsmod %r0, -1\nexit\n"), 0u);

@@ -137,6 +137,7 @@ class Lowering {
   void instruction(std::size_t pc);
   bool zero_extension_pair(std::size_t pc) const;
   bool address_pair(std::size_t pc) const;
+  std::size_t scaled_index(std::size_t pc) const;
   void out_of_line();
   void callback_entry();
 
@@ -288,6 +289,21 @@ LoweredLabels Lowering::run() {
       labels_.insn_offset[pc] = a_.offset();
       continue;
     }
+    if (const std::size_t slots = scaled_index(pc)) {
+      // rA <<= s; [rB = imm64;] rB += rA: rB from rA before the shift, in one lea, then the
+      // shift. A load through rB (a table lookup) then waits for one instruction, not two.
+      const Insn& shift = in_.insns[pc];
+      const Insn& add = in_.insns[pc + slots - 1];
+      if (slots == 4) {
+        const Insn& constant = in_.insns[pc + 1];
+        load_constant(add.dst, constant.op == Op::LdImm64 ? constant.imm64 : in_.insns[pc + 2].imm64);
+      }
+      a_.lea(reg64(add.dst), x86::ptr(reg64(add.dst), reg64(shift.dst), static_cast<uint32_t>(shift.imm)));
+      put(enc::shift_ri(enc::Shift::kShl, true, kHostReg[shift.dst], static_cast<uint8_t>(shift.imm)));
+      for (std::size_t k = 1; k < slots; ++k) labels_.insn_offset[pc + k] = a_.offset();
+      pc += slots - 1;
+      continue;
+    }
     if (address_pair(pc)) {
       // rX = rY; rX += rZ (or imm): clang's way to form an address, one lea.
       const Insn& add = in_.insns[pc + 1];
@@ -341,6 +357,26 @@ bool Lowering::address_pair(std::size_t pc) const {
   const Insn& second = in_.insns[pc + 1];
   return first.op == Op::Mov64Reg && (second.op == Op::Add64Reg || second.op == Op::Add64Imm) &&
          first.dst == second.dst;
+}
+
+// rA <<= s (s = 1 to 3); optionally rB = imm64 (a constant or a map value's address); then
+// rB += rA (64-bit, rB not rA), with nothing jumping or calling back inside. The number of
+// instruction slots covered, or 0. Not where reads are checked.
+std::size_t Lowering::scaled_index(std::size_t pc) const {
+  const std::size_t n = in_.insns.size();
+  const Insn& shift = in_.insns[pc];
+  if (in_.init != nullptr || shift.op != Op::Lsh64Imm || shift.imm < 1 || shift.imm > 3) return 0;
+  std::size_t k = pc + 1;
+  const bool constant = k < n && (in_.insns[k].op == Op::LdImm64 || in_.insns[k].op == Op::LdMapValue);
+  if (constant) k += 2;
+  if (k >= n) return 0;
+  const Insn& add = in_.insns[k];
+  if (add.op != Op::Add64Reg || add.src != shift.dst || add.dst == shift.dst) return 0;
+  if (constant && in_.insns[pc + 1].dst != add.dst) return 0;
+  for (std::size_t j = pc + 1; j <= k; ++j) {
+    if (is_target(j) || (!function_start_.empty() && function_start_[j])) return 0;
+  }
+  return k - pc + 1;
 }
 
 // entry(JitState* state): save the callee-saved registers the program uses, load r1-r5,
