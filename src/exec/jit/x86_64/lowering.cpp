@@ -844,7 +844,7 @@ bool Lowering::only_for_inline_lookup(std::size_t pc) const {
   for (std::size_t k = pc + 2; k < in_.insns.size() && k - pc < kLookAhead; ++k) {
     const Insn& i = in_.insns[k];
     if (i.op == Op::LdImm64Tail) continue;
-    if (is_target(k)) return false;
+    if (is_target(k) || (!function_start_.empty() && function_start_[k])) return false;
     if (i.op == Op::CallHelper) return inline_array_lookup(k) != nullptr;
     const Kind kind = i.info().kind;
     const bool harmless = kind == Kind::kAlu || kind == Kind::kMovSx || kind == Kind::kNeg || kind == Kind::kEnd ||
@@ -865,8 +865,9 @@ bool Lowering::only_for_inline_lookup(std::size_t pc) const {
 // goto`), with nothing else jumping to it, the range check decides it: a value in range is
 // never NULL, so that path falls through with no test.
 void Lowering::array_lookup(std::size_t pc, const InlineArrayMap& m) {
-  const bool null_check = pc + 1 < in_.insns.size() && !is_target(pc + 1) && in_.insns[pc + 1].op == Op::JeqImm &&
-                          in_.insns[pc + 1].dst == 0 && in_.insns[pc + 1].imm == 0;
+  const bool null_check = pc + 1 < in_.insns.size() && !is_target(pc + 1) &&
+                          (function_start_.empty() || !function_start_[pc + 1]) &&
+                          in_.insns[pc + 1].op == Op::JeqImm && in_.insns[pc + 1].dst == 0 && in_.insns[pc + 1].imm == 0;
   const Label in_range = a_.newLabel();
   a_.mov(x86::eax, x86::dword_ptr(reg64(2)));
   a_.cmp(x86::eax, asmjit::Imm(m.max_entries));
