@@ -116,6 +116,20 @@ TEST(JitEncoder, LoadsAndStoresAsAsmjit) {
         }
       }
     }
+    for (unsigned r = 0; r < 16; ++r) {
+      for (int32_t disp : kDisplacements) {
+        const x86::Mem m = x86::ptr(x86::gpq(base), disp);
+        EXPECT_EQ(ours(lea(r, base, disp)), asmjit_bytes([&](x86::Assembler& a) { a.lea(x86::gpq(r), m); }))
+            << "lea r" << r << " base " << base << " " << disp;
+        for (bool w : {false, true}) {
+          for (Alu op : kAlus) {
+            EXPECT_EQ(ours(alu_rm(op, w, r, base, disp)),
+                      asmjit_bytes([&](x86::Assembler& a) { a.emit(alu_id(op), gp(w, r), x86::ptr(x86::gpq(base), disp, w ? 8 : 4)); }))
+                << static_cast<int>(op) << " r" << r << ", [base " << base << " " << disp << "] w" << w;
+          }
+        }
+      }
+    }
     for (int32_t disp : kDisplacements) {
       for (int32_t imm : kImmediates) {
         for (unsigned size : {1u, 2u, 4u, 8u}) {

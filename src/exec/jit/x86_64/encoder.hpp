@@ -75,6 +75,24 @@ inline Bytes test_rr(bool w, unsigned a, unsigned b) {
   return o;
 }
 
+// op dst, [base + disp] (both 32 or 64 bits).
+inline Bytes alu_rm(Alu op, bool w, unsigned dst, unsigned base, int32_t disp) {
+  Bytes o;
+  rex(o, w, dst, base);
+  o.put(static_cast<uint8_t>(static_cast<uint8_t>(op) << 3 | 0x03));
+  modrm_mem(o, dst, base, disp);
+  return o;
+}
+
+// lea dst, [base + disp] (64-bit).
+inline Bytes lea(unsigned dst, unsigned base, int32_t disp) {
+  Bytes o;
+  rex(o, true, dst, base);
+  o.put(0x8d);
+  modrm_mem(o, dst, base, disp);
+  return o;
+}
+
 // op dst, imm (sign-extended imm8 when it fits; rax has a shorter imm32 form).
 inline Bytes alu_ri(Alu op, bool w, unsigned dst, int32_t imm) {
   Bytes o;

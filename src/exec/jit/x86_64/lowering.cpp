@@ -1073,14 +1073,17 @@ x86::Mem Lowering::access(std::size_t pc, uint8_t base, int16_t off, unsigned si
   if (!in_.options.checked || in_frame) return x86::ptr(reg64(base), off, size);
   Label ok = a_.newLabel();
   // The first region before the stack: accesses to the stack through r10 rarely get here.
-  a_.lea(kAddr, x86::ptr(reg64(base), off));
-  a_.mov(kScratch, kAddr);
-  a_.sub(kScratch, BPFVM_STATE(first.base));
-  a_.cmp(kScratch, state(offsetof(JitState, first.limit) + 8 * (4 * (write ? 1 : 0) + log2_size(size))));
+  const unsigned state_id = kState.id(), addr = kAddr.id(), scratch = kScratch.id();
+  const auto field = [](std::size_t offset) { return static_cast<int32_t>(offset); };
+  put(enc::lea(addr, kHostReg[base], off));
+  put(enc::mov_rr(true, scratch, addr));
+  put(enc::alu_rm(enc::Alu::kSub, true, scratch, state_id, field(offsetof(JitState, first.base))));
+  put(enc::alu_rm(enc::Alu::kCmp, true, scratch, state_id,
+                  field(offsetof(JitState, first.limit) + 8 * (4 * (write ? 1 : 0) + log2_size(size)))));
   a_.jb(ok);
-  a_.mov(kScratch, kAddr);
-  a_.sub(kScratch, BPFVM_STATE(stack_lo));
-  a_.cmp(kScratch, static_cast<int32_t>(kJitStackBytes - size + 1));
+  put(enc::mov_rr(true, scratch, addr));
+  put(enc::alu_rm(enc::Alu::kSub, true, scratch, state_id, field(offsetof(JitState, stack_lo))));
+  put(enc::alu_ri(enc::Alu::kCmp, true, scratch, static_cast<int32_t>(kJitStackBytes - size + 1)));
   a_.jb(ok);
   a_.call(access_stub(write, size));
   a_.jnc(fail(Status::kBadAccess, pc));
