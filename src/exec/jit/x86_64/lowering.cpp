@@ -863,10 +863,7 @@ bool Lowering::only_for_inline_lookup(std::size_t pc) const {
                           kind == Kind::kBswap || kind == Kind::kLoad || kind == Kind::kLoadSx ||
                           kind == Kind::kLdImm64 || kind == Kind::kStore || kind == Kind::kStoreReg;
     if (!harmless || i.dst == 1) return false;
-    const regs::Reads reads = regs::reads(i);
-    for (uint8_t r = 0; r < reads.count; ++r) {
-      if (reads.reg[r] == 1) return false;
-    }
+    if (regs::read_set(i) & regs::bit(1)) return false;
   }
   return false;
 }
@@ -960,6 +957,8 @@ void Lowering::leave_frame() {
 // is also the mode for callx and callbacks, which may enter code anywhere.
 void Lowering::check_reads(std::size_t pc, const Insn& i) {
   const regs::InitAnalysis& init = *in_.init;
+  // Usually every read may have been written: nothing to emit.
+  if (!tracking() && (!init.reached[pc] || (regs::read_set(i) & ~init.maybe[pc]) == 0)) return;
   const regs::Reads reads = regs::reads(i);
   for (uint8_t k = 0; k < reads.count; ++k) {
     const uint8_t reg = reads.reg[k];
