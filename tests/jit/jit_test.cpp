@@ -257,6 +257,36 @@ TEST(JitSemantics, ScaledIndexesAsTheInterpreter) {
   }
 }
 
+// Unchecked code returns straight from jumps to exits, and drops the code of an exit that a
+// conditional jump just skips (a loop latch): loops, subprograms, exits that are also targets.
+TEST(JitSemantics, JumpsToExitsReturnAsTheInterpreter) {
+  const std::vector<std::string> sources = {
+      // A counted loop whose latch skips an exit; the exit is also the target of a jump.
+      "mov %r0, 0\nmov %r2, 0\nja head\nlatch:\nadd %r2, 1\njne %r2, 10, head\nout:\nexit\n"
+      "head:\nadd %r0, %r2\njgt %r0, 30, out\nja latch\n",
+      "mov %r0, 0\nmov %r2, 0\nja head\nlatch:\nadd %r2, 1\njne %r2, 10, head\nout:\nexit\n"
+      "head:\nadd %r0, %r2\njgt %r0, 300, out\nja latch\n",
+      // Forward conditional and unconditional jumps to exits.
+      "mov %r0, 3\njeq %r0, 3, e\nmov %r0, 4\ne:\nexit\n",
+      "mov %r0, 3\njne %r0, 3, e\nmov %r0, 4\ne:\nexit\n",
+      "mov %r0, 3\nja e\nmov %r0, 4\ne:\nexit\n",
+      // The skipped exit in a subprogram, and one a local call enters.
+      "mov %r1, 5\ncall local f\nadd %r0, 1\nexit\nf:\nmov %r0, %r1\njne %r1, 5, g\nexit\ng:\nmov %r0, 9\nexit\n",
+      "mov %r1, 4\ncall local f\nadd %r0, 1\nexit\nf:\nmov %r0, %r1\njne %r1, 5, g\nexit\ng:\nmov %r0, 9\nexit\n",
+      "mov %r0, 2\njeq %r0, 2, k\ncall local h\nk:\nexit\nh:\nexit\n",
+      "mov %r0, 2\njeq %r0, 3, k\ncall local h\nk:\nexit\nh:\nmov %r0, 6\njne %r0, 6, z\nexit\nz:\nexit\n",
+  };
+  for (const std::string& source : sources) {
+    auto expected = interpreter_run(source);
+    ASSERT_TRUE(expected.ok()) << source << expected.error().to_string();
+    for (bool checked : {true, false}) {
+      auto r = jit_run(source, {}, {}, JitOptions{.checked = checked});
+      ASSERT_TRUE(r.ok()) << r.error().to_string();
+      EXPECT_EQ(*r, *expected) << source;
+    }
+  }
+}
+
 TEST(JitSemantics, SignedDivisionOfIntMinByMinusOne) {
   EXPECT_EQ(value("lddw %r0, 0x8000000000000000\nsdiv %r0, -1\nexit\n"), 0x8000000000000000ull);
   EXPECT_EQ(value("lddw %r0, 0x8000000000000000\nsmod %r0, -1\nexit\n"), 0u);

@@ -153,6 +153,9 @@ class Lowering {
   void movsx(const Insn& i, const OpInfo& r);
   void byte_swap(const Insn& i, const OpInfo& r);
   void jump_cond(std::size_t pc, const Insn& i, const OpInfo& r);
+  void compare(const Insn& i, const OpInfo& r);
+  bool skips_exit(std::size_t pc) const;
+  Label& ret_label();
   void branch(std::size_t pc, std::size_t target, std::optional<CondCode> cc);
   void may_goto(std::size_t pc, const Insn& i);
   void call_helper(std::size_t pc, HelperFn fn);
@@ -215,6 +218,7 @@ class Lowering {
   };
   std::vector<JumpFixup> fixups_;  // forward jumps to instructions
   bool skip_next_ = false;         // instruction() lowered the next instruction too
+  Label ret_;                      // a shared `ret`, out of line (unchecked code's jumps to exits)
   Label epilogue_;
   Label early_exit_;
   Label stop_;
@@ -316,6 +320,16 @@ LoweredLabels Lowering::run() {
       pc += slots - 1;
       continue;
     }
+    if (skips_exit(pc)) {
+      // if cond goto pc+2; exit: the exit becomes the jump (to a shared ret) and the code
+      // falls through, instead of a taken jump over the ret on the way on (loop latches).
+      const Insn& i = in_.insns[pc];
+      compare(i, i.info());
+      a_.j(x86::negateCond(condition(i.info().op_bits())), ret_label());
+      labels_.insn_offset[pc + 1] = a_.offset();
+      ++pc;
+      continue;
+    }
     if (address_pair(pc)) {
       // rX = rY; rX += rZ (or imm): clang's way to form an address, one lea.
       const Insn& add = in_.insns[pc + 1];
@@ -389,6 +403,15 @@ std::size_t Lowering::scaled_index(std::size_t pc) const {
     if (is_target(j) || (!function_start_.empty() && function_start_[j])) return 0;
   }
   return k - pc + 1;
+}
+
+// `if cond goto pc+2` then `exit`, in unchecked code, where the exit needs no code of its own:
+// jumps to exits return directly (jump()), and nothing calls or calls back into it.
+bool Lowering::skips_exit(std::size_t pc) const {
+  if (in_.options.checked || in_.init != nullptr || pc + 2 >= in_.insns.size()) return false;
+  const Insn& i = in_.insns[pc];
+  if (i.info().kind != Kind::kJmpCond || i.off != 1 || in_.insns[pc + 1].op != Op::Exit) return false;
+  return !labels_.insn[pc + 1].isValid() && (function_start_.empty() || !function_start_[pc + 1]);
 }
 
 // entry(JitState* state): save the callee-saved registers the program uses, load r1-r5,
@@ -729,6 +752,12 @@ void Lowering::byte_swap(const Insn& i, const OpInfo& r) {
 // Control flow
 
 void Lowering::jump_cond(std::size_t pc, const Insn& i, const OpInfo& r) {
+  compare(i, r);
+  branch(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.off), condition(r.op_bits()));
+}
+
+// The flags a conditional jump tests: cmp dst, src/imm (test for jset).
+void Lowering::compare(const Insn& i, const OpInfo& r) {
   const bool is64 = r.is64();
   const Gp d = is64 ? reg64(i.dst) : reg32(i.dst);
   const bool is_test = r.op_bits() == 0x40;
@@ -743,7 +772,6 @@ void Lowering::jump_cond(std::size_t pc, const Insn& i, const OpInfo& r) {
   } else {
     put(enc::alu_ri(enc::Alu::kCmp, is64, dst, i.imm));
   }
-  branch(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.off), condition(r.op_bits()));
 }
 
 // Jumps to `target` (when `cc` holds, if given). A jump backwards spends the branch budget
@@ -762,6 +790,13 @@ void Lowering::branch(std::size_t pc, std::size_t target, std::optional<CondCode
 // code starts; forward, a rel32 filled in by patch_jumps().
 void Lowering::jump(std::size_t pc, std::size_t target, std::optional<CondCode> cc) {
   const auto code = cc ? static_cast<unsigned>(*cc) : 0u;
+  if (!in_.options.checked && in_.insns[target].op == Op::Exit) {
+    // A jump to an exit is a return: `ret` itself, or a conditional jump to a shared one.
+    // (So exits are reached by falling into them only; skips_exit() relies on it.)
+    if (cc) a_.j(*cc, ret_label());
+    else a_.ret();
+    return;
+  }
   if (target <= pc) {
     const auto back = static_cast<int64_t>(labels_.insn_offset[target]) - static_cast<int64_t>(a_.offset());
     if (enc::fits8(back - 2)) {
@@ -1221,6 +1256,11 @@ Label& Lowering::access_stub(bool write, unsigned size) {
   return l;
 }
 
+Label& Lowering::ret_label() {
+  if (!ret_.isValid()) ret_ = a_.newLabel();
+  return ret_;
+}
+
 Label& Lowering::zero_frame_stub() {
   if (!zero_frame_.isValid()) zero_frame_ = a_.newLabel();
   return zero_frame_;
@@ -1317,6 +1357,10 @@ void Lowering::out_of_line() {
   }
 
   divide_stubs();
+  if (ret_.isValid()) {
+    a_.bind(ret_);
+    a_.ret();
+  }
 
   // Zeroes the 512-byte frame below rbp.
   if (zero_frame_.isValid()) {
