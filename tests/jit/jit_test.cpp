@@ -287,6 +287,42 @@ TEST(JitSemantics, JumpsToExitsReturnAsTheInterpreter) {
   }
 }
 
+// Unchecked code makes `rX = 1; if A op B goto L; rX = 0; goto L` a setcc and one jump:
+// every condition, both widths, register and immediate operands, as the interpreter.
+TEST(JitSemantics, FlagSelectsAsTheInterpreter) {
+  std::vector<std::string> sources;
+  for (const char* jump : {"jeq", "jne", "jgt", "jge", "jlt", "jle", "jsgt", "jsge", "jslt", "jsle", "jset"}) {
+    for (const char* width : {"", "32"}) {
+      for (const char* a : {"0", "1", "-1", "0x80000000", "0x100000001"}) {
+        for (const char* b : {"0", "1", "-1", "0x80000001"}) {
+          const std::string start = fmt::format("lddw %r1, {}\nlddw %r2, {}\nlddw %r4, 77\nmov %r0, 5\n", a, b);
+          const std::string end = "L:\nadd %r0, %r4\nexit\n";
+          sources.push_back(start + fmt::format("mov %r4, 1\n{}{} %r1, %r2, L\nmov %r4, 0\nja L\n", jump, width) + end);
+          sources.push_back(start + fmt::format("mov32 %r4, 1\n{}{} %r1, 1, L\nmov32 %r4, 0\nja L\n", jump, width) + end);
+        }
+      }
+      // rX compared, a jump inside, different targets: no select.
+      const std::string start = "lddw %r1, 3\nlddw %r4, 77\nmov %r0, 5\n";
+      const std::string end = "L:\nadd %r0, %r4\nexit\n";
+      sources.push_back(start + fmt::format("mov %r4, 1\n{}{} %r4, %r1, L\nmov %r4, 0\nja L\n", jump, width) + end);
+      sources.push_back(start + fmt::format("mov %r4, 1\n{}{} %r1, %r4, L\nmov %r4, 0\nja L\n", jump, width) + end);
+      sources.push_back(start + fmt::format("jeq %r1, 3, M\nmov %r4, 1\n{}{} %r1, 2, L\nM:\nmov %r4, 0\nja L\n", jump,
+                                            width) + end);
+      sources.push_back(start + fmt::format("mov %r4, 1\n{}{} %r1, 2, L\nmov %r4, 0\nja N\nL:\nadd %r0, 1\nN:\n"
+                                            "add %r0, %r4\nexit\n", jump, width));
+    }
+  }
+  for (const std::string& source : sources) {
+    auto expected = interpreter_run(source);
+    ASSERT_TRUE(expected.ok()) << expected.error().to_string();
+    for (bool checked : {true, false}) {
+      auto r = jit_run(source, {}, {}, JitOptions{.checked = checked});
+      ASSERT_TRUE(r.ok()) << r.error().to_string();
+      EXPECT_EQ(*r, *expected) << source;
+    }
+  }
+}
+
 TEST(JitSemantics, SignedDivisionOfIntMinByMinusOne) {
   EXPECT_EQ(value("lddw %r0, 0x8000000000000000\nsdiv %r0, -1\nexit\n"), 0x8000000000000000ull);
   EXPECT_EQ(value("lddw %r0, 0x8000000000000000\nsmod %r0, -1\nexit\n"), 0u);

@@ -155,6 +155,7 @@ class Lowering {
   void jump_cond(std::size_t pc, const Insn& i, const OpInfo& r);
   void compare(const Insn& i, const OpInfo& r);
   bool skips_exit(std::size_t pc) const;
+  bool flag_select(std::size_t pc) const;
   Label& ret_label();
   void branch(std::size_t pc, std::size_t target, std::optional<CondCode> cc);
   void may_goto(std::size_t pc, const Insn& i);
@@ -320,6 +321,18 @@ LoweredLabels Lowering::run() {
       pc += slots - 1;
       continue;
     }
+    if (flag_select(pc)) {
+      // rX = 1; if cond goto L; rX = 0; goto L: rX = cond (setcc), then one jump.
+      const Insn& test = in_.insns[pc + 1];
+      const uint8_t x = in_.insns[pc].dst;
+      put(enc::alu_rr(enc::Alu::kXor, false, kHostReg[x], kHostReg[x]));  // before the flags are set
+      compare(test, test.info());
+      a_.set(condition(test.info().op_bits()), reg8(x));
+      for (std::size_t k = 1; k < 4; ++k) labels_.insn_offset[pc + k] = a_.offset();
+      jump(pc + 3, static_cast<std::size_t>(static_cast<int64_t>(pc) + 2 + test.off), std::nullopt);
+      pc += 3;
+      continue;
+    }
     if (skips_exit(pc)) {
       // if cond goto pc+2; exit: the exit becomes the jump (to a shared ret) and the code
       // falls through, instead of a taken jump over the ret on the way on (loop latches).
@@ -403,6 +416,28 @@ std::size_t Lowering::scaled_index(std::size_t pc) const {
     if (is_target(j) || (!function_start_.empty() && function_start_[j])) return 0;
   }
   return k - pc + 1;
+}
+
+// rX = 1; if A op B goto L; rX = 0; goto L (clang's way to count a condition), with neither A
+// nor B being rX and nothing jumping inside. Unchecked code (checked code keeps each
+// instruction's checks and branch budget).
+bool Lowering::flag_select(std::size_t pc) const {
+  if (in_.options.checked || in_.init != nullptr || pc + 3 >= in_.insns.size()) return false;
+  const Insn& one = in_.insns[pc];
+  const Insn& test = in_.insns[pc + 1];
+  const Insn& zero = in_.insns[pc + 2];
+  const Insn& skip = in_.insns[pc + 3];
+  const auto is_mov = [](const Insn& i, int32_t value) {
+    return (i.op == Op::Mov64Imm || i.op == Op::Mov32Imm) && i.imm == value;
+  };
+  if (!is_mov(one, 1) || !is_mov(zero, 0) || zero.dst != one.dst || skip.op != Op::Ja) return false;
+  const OpInfo& r = test.info();
+  if (r.kind != Kind::kJmpCond || test.dst == one.dst || (r.reg_source() && test.src == one.dst)) return false;
+  if (static_cast<int64_t>(pc) + 2 + test.off != static_cast<int64_t>(pc) + 4 + skip.off) return false;
+  for (std::size_t k = pc + 1; k <= pc + 3; ++k) {
+    if (is_target(k) || (!function_start_.empty() && function_start_[k])) return false;
+  }
+  return true;
 }
 
 // `if cond goto pc+2` then `exit`, in unchecked code, where the exit needs no code of its own:
