@@ -147,6 +147,8 @@ def write_markdown(path, data, overhead, rows, command, engines):
       "docs/design.md).")
     w("- *bpfvm JIT, checked*: loaded without verification, as unverified programs run (every memory access "
       "bounds-checked, loops counted, helper arguments checked).")
+    w("- *bpfvm interpreter*: as `bpfvm run --interpret` runs objects: verified, so its unchecked executor "
+      "(pre-decoded threaded code with superinstructions, array-map lookups inlined: docs/design.md).")
     w("")
     w("## Per-run overhead (subtracted above)")
     w("")

@@ -31,10 +31,11 @@ const char* const kFnv1a =
     "loop:\nmov %r4, %r1\nadd %r4, %r3\nldxb %r5, [%r4+0]\nxor32 %r0, %r5\nmul32 %r0, 0x01000193\n"
     "add %r3, 1\njlt %r3, %r2, loop\nexit\n";
 
-Interpreter make(const char* source, const HelperTable& helpers) {
+// checked: as unverified programs run; unchecked: as verified ones do.
+Interpreter make(const char* source, const HelperTable& helpers, bool checked = true) {
   auto insns = isa::assemble(source);
   if (!insns) throw std::runtime_error(insns.error().to_string());
-  auto interpreter = Interpreter::create(std::move(*insns), helpers);
+  auto interpreter = Interpreter::create(std::move(*insns), helpers, InterpreterOptions{.checked = checked});
   if (!interpreter) throw std::runtime_error(interpreter.error().to_string());
   return std::move(*interpreter);
 }
@@ -54,7 +55,7 @@ void report(benchmark::State& state, double insns_per_run) {
 
 void BM_Interpreter_SumLoop(benchmark::State& state) {
   HelperTable helpers;
-  Interpreter in = make(kSumLoop, helpers);
+  Interpreter in = make(kSumLoop, helpers, state.range(0) != 0);
   RunOptions options;
   for (auto _ : state) {
     auto r = in.run(options);
@@ -62,7 +63,19 @@ void BM_Interpreter_SumLoop(benchmark::State& state) {
   }
   report(state, 2 + 4.0 * kIterations + 1);
 }
-BENCHMARK(BM_Interpreter_SumLoop);
+BENCHMARK(BM_Interpreter_SumLoop)->ArgName("checked")->Arg(1)->Arg(0);
+
+// The interpreter's per-run overhead (checked: a zeroed stack; unchecked: the thread's).
+void BM_Interpreter_Exit(benchmark::State& state) {
+  HelperTable helpers;
+  Interpreter in = make("mov %r0, 0\nexit\n", helpers, state.range(0) != 0);
+  RunOptions options;
+  for (auto _ : state) {
+    auto r = in.run(options);
+    benchmark::DoNotOptimize(r);
+  }
+}
+BENCHMARK(BM_Interpreter_Exit)->ArgName("checked")->Arg(1)->Arg(0);
 
 // Checked mode (the default without a verifier): bounds checks and the branch budget.
 void BM_Jit_SumLoop(benchmark::State& state) {
@@ -118,7 +131,7 @@ BENCHMARK(BM_Native_SumLoop);
 
 void BM_Interpreter_Fnv1a(benchmark::State& state) {
   HelperTable helpers;
-  Interpreter in = make(kFnv1a, helpers);
+  Interpreter in = make(kFnv1a, helpers, state.range(0) != 0);
   std::vector<uint8_t> packet(kBytes);
   std::iota(packet.begin(), packet.end(), uint8_t{0});
   RunOptions options;
@@ -131,7 +144,7 @@ void BM_Interpreter_Fnv1a(benchmark::State& state) {
   }
   report(state, 2 + 7.0 * kBytes + 1);
 }
-BENCHMARK(BM_Interpreter_Fnv1a);
+BENCHMARK(BM_Interpreter_Fnv1a)->ArgName("checked")->Arg(1)->Arg(0);
 
 void run_jit_fnv1a(benchmark::State& state, jit::JitOptions jit_options) {
   HelperTable helpers;

@@ -21,6 +21,34 @@ typedef uint64_t __u64;
   static __u64 name##_body(const __u8 *data, const __u8 *end)
 #define BENCH_MAP_COUNTERS(name, n) static __u64 name[n]
 #define COUNTER_ADD(map, index) ((map)[(index)]++)
+/* A hash map of u32 -> u64 for at most 256 keys: open addressing, linear probing. Like a BPF
+ * map it may be shared with other threads (other CPUs, user space), so each operation takes
+ * its lock, as the kernel's and bpfvm's hash maps take a bucket's. */
+struct bench_hash {
+  int lock;
+  __u8 used[512];
+  __u32 keys[512];
+  __u64 values[512];
+};
+static inline __u64 *bench_hash_slot(struct bench_hash *h, __u32 key, int insert) {
+  while (__atomic_exchange_n(&h->lock, 1, __ATOMIC_ACQUIRE)) {
+  }
+  __u64 *value = 0;
+  __u32 i = (key * 2654435761u) & 511;
+  while (h->used[i] && h->keys[i] != key) i = (i + 1) & 511;
+  if (h->used[i] || insert) {
+    h->used[i] = 1;
+    h->keys[i] = key;
+    value = &h->values[i];
+  }
+  __atomic_store_n(&h->lock, 0, __ATOMIC_RELEASE);
+  return value;
+}
+#define BENCH_MAP_HASH(name, n) \
+  _Static_assert((n) <= 256, "bench_hash holds 256 keys"); \
+  static struct bench_hash name
+#define HASH_LOOKUP(map, key) bench_hash_slot(&(map), (key), 0)
+#define HASH_UPDATE(map, key, value) (*bench_hash_slot(&(map), (key), 1) = (value))
 #else
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -43,6 +71,24 @@ typedef uint64_t __u64;
     __u32 key_ = (index);                                                  \
     __u64 *value_ = bpf_map_lookup_elem(&map, &key_);                      \
     if (value_) (*value_)++;                                               \
+  } while (0)
+#define BENCH_MAP_HASH(name, n)                                            \
+  struct {                                                                 \
+    __uint(type, BPF_MAP_TYPE_HASH);                                       \
+    __uint(max_entries, n);                                                \
+    __type(key, __u32);                                                    \
+    __type(value, __u64);                                                  \
+  } name SEC(".maps")
+#define HASH_LOOKUP(map, key)                                              \
+  ({                                                                       \
+    __u32 key_ = (key);                                                    \
+    (__u64 *)bpf_map_lookup_elem(&map, &key_);                             \
+  })
+#define HASH_UPDATE(map, key, value)                                       \
+  do {                                                                     \
+    __u32 key_ = (key);                                                    \
+    __u64 value_ = (value);                                                \
+    bpf_map_update_elem(&map, &key_, &value_, BPF_ANY);                    \
   } while (0)
 #endif
 

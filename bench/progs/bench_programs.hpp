@@ -19,6 +19,7 @@ BPFVM_DECLARE(strmatch)
 BPFVM_DECLARE(bigswitch)
 BPFVM_DECLARE(bubble)
 BPFVM_DECLARE(counters)
+BPFVM_DECLARE(hashmap)
 BPFVM_DECLARE(parse)
 BPFVM_DECLARE(empty)
 #undef BPFVM_DECLARE
@@ -33,13 +34,14 @@ struct BenchProgram {
   NativeFn native;
 };
 
-// The ten compute-bound programs (`empty`, the per-run overhead, is kEmpty).
+// The eleven compute-bound programs (`empty`, the per-run overhead, is kEmpty).
 inline constexpr BenchProgram kPrograms[] = {
     {"fnv1a", bench_native_fnv1a},         {"crc32", bench_native_crc32},
     {"ilog2", bench_native_ilog2},         {"sieve", bench_native_sieve},
     {"halves", bench_native_halves},       {"strmatch", bench_native_strmatch},
     {"bigswitch", bench_native_bigswitch}, {"bubble", bench_native_bubble},
-    {"counters", bench_native_counters},   {"parse", bench_native_parse},
+    {"counters", bench_native_counters},   {"hashmap", bench_native_hashmap},
+    {"parse", bench_native_parse},
 };
 inline constexpr BenchProgram kEmpty = {"empty", bench_native_empty};
 

@@ -2,483 +2,17 @@
 
 #include <fmt/format.h>
 
-#include <bit>
+#include <atomic>
 #include <cstring>
-#include <limits>
 #include <utility>
 
-#include "exec/register_use.hpp"
+#include "exec/interpreter_machine.hpp"
 
 namespace bpfvm {
-namespace {
+namespace interp {
 
-using isa::Insn;
-using isa::Kind;
-using isa::Op;
-using isa::OpInfo;
-
-#define BPFVM_ALWAYS_INLINE inline __attribute__((always_inline))
-
-using regs::bit;
-using regs::kArgRegs;
-using regs::reads_dst;
-using regs::reads_src;
-
-struct Frame {
-  // Where the caller continues: its program (a tail call may have changed the callee's) and pc.
-  const Insn* code = nullptr;
-  std::size_t count = 0;
-  const std::vector<HelperFn>* helper_at = nullptr;
-  std::size_t return_pc = 0;
-  std::array<uint64_t, 4> saved{};  // caller's r6..r9
-  uint16_t init = 0;                // caller's initialized-register mask
-};
-
-template <typename T>
-BPFVM_ALWAYS_INLINE T load(const uint8_t* p) {
-  T v;
-  std::memcpy(&v, p, sizeof(T));
-  return v;
-}
-template <typename T>
-BPFVM_ALWAYS_INLINE void store(uint8_t* p, T v) {
-  std::memcpy(p, &v, sizeof(T));
-}
-
-template <unsigned N>
-using Unsigned = std::conditional_t<N == 1, uint8_t, std::conditional_t<N == 2, uint16_t, std::conditional_t<N == 4, uint32_t, uint64_t>>>;
-template <unsigned N>
-using Signed = std::make_signed_t<Unsigned<N>>;
-
-// ALU semantics on W-bit unsigned values (W = uint32_t or uint64_t), as RFC 9669 defines them:
-// division by zero gives 0, modulo by zero leaves dst, shifts mask their amount, and signed
-// division of INT_MIN by -1 wraps (INT_MIN; remainder 0).
-template <typename W>
-BPFVM_ALWAYS_INLINE W alu(uint8_t op_bits, bool is_signed, W dst, W src) {
-  using S = std::make_signed_t<W>;
-  constexpr unsigned kMask = sizeof(W) * 8 - 1;
-  switch (op_bits) {
-    case 0x00: return dst + src;
-    case 0x10: return dst - src;
-    case 0x20: return static_cast<W>(dst * src);
-    case 0x30:
-      if (src == 0) return 0;
-      if (!is_signed) return dst / src;
-      if (static_cast<S>(src) == -1) return static_cast<W>(W{0} - dst);  // INT_MIN / -1 == INT_MIN
-      return static_cast<W>(static_cast<S>(dst) / static_cast<S>(src));
-    case 0x40: return dst | src;
-    case 0x50: return dst & src;
-    case 0x60: return static_cast<W>(dst << (src & kMask));
-    case 0x70: return dst >> (src & kMask);
-    case 0x90:
-      if (src == 0) return dst;
-      if (!is_signed) return dst % src;
-      if (static_cast<S>(src) == -1) return 0;
-      return static_cast<W>(static_cast<S>(dst) % static_cast<S>(src));
-    case 0xa0: return dst ^ src;
-    case 0xb0: return src;
-    case 0xc0: return static_cast<W>(static_cast<S>(dst) >> (src & kMask));
-    default: return 0;
-  }
-}
-
-template <typename W>
-BPFVM_ALWAYS_INLINE bool condition(uint8_t op_bits, W a, W b) {
-  using S = std::make_signed_t<W>;
-  switch (op_bits) {
-    case 0x10: return a == b;
-    case 0x20: return a > b;
-    case 0x30: return a >= b;
-    case 0x40: return (a & b) != 0;
-    case 0x50: return a != b;
-    case 0x60: return static_cast<S>(a) > static_cast<S>(b);
-    case 0x70: return static_cast<S>(a) >= static_cast<S>(b);
-    case 0xa0: return a < b;
-    case 0xb0: return a <= b;
-    case 0xc0: return static_cast<S>(a) < static_cast<S>(b);
-    case 0xd0: return static_cast<S>(a) <= static_cast<S>(b);
-    default: return false;
-  }
-}
-
-BPFVM_ALWAYS_INLINE uint64_t swap_bytes(uint64_t v, int32_t width) {
-  switch (width) {
-    case 16: return __builtin_bswap16(static_cast<uint16_t>(v));
-    case 32: return __builtin_bswap32(static_cast<uint32_t>(v));
-    default: return __builtin_bswap64(v);
-  }
-}
-
-BPFVM_ALWAYS_INLINE uint64_t truncate(uint64_t v, int32_t width) {
-  switch (width) {
-    case 16: return static_cast<uint16_t>(v);
-    case 32: return static_cast<uint32_t>(v);
-    default: return v;
-  }
-}
-
-struct Machine final : HelperHost {
-  const Insn* code = nullptr;
-  std::size_t count = 0;
-  const std::vector<HelperFn>* helper_at = nullptr;
-  const HelperTable* helpers = nullptr;
-  const RunOptions* options = nullptr;
-
-  std::array<uint64_t, 11> reg{};
-  uint16_t init = 0;
-  std::size_t pc = 0;
-  unsigned depth = 0;
-  std::array<Frame, kMaxCallFrames> frames{};
-  uint64_t branches_left = 0;
-  uint64_t may_goto_left = kMayGotoBudget;
-  std::optional<Error> error;
-  bool stopped = false;   // a helper ended the program (HelperContext::stop)
-  unsigned tail_calls = 0;                     // in this run, at most kMaxTailCalls
-  const Interpreter* pending_tail_call = nullptr;  // set by bpf_tail_call, taken after the helper returns
-  uint64_t tail_call_ctx = 0;
-  int return_depth = -1;  // a callback (HelperHost::call) returns when the call depth drops to this
-  alignas(16) std::array<uint8_t, kMaxCallFrames * kStackSize> stack;
-
-  // Runs from pc until the program exits, a callback returns, or an error.
-  void execute();
-
-  uint8_t* translate(uint64_t address, std::size_t size, bool write) const override {
-    if (size == 0) return reinterpret_cast<uint8_t*>(address);
-    if (size <= stack.size() && address - reinterpret_cast<uint64_t>(stack.data()) <= stack.size() - size) {
-      return reinterpret_cast<uint8_t*>(address);
-    }
-    for (const MemoryRegion& r : options->regions) {
-      if (r.size >= size && address - reinterpret_cast<uint64_t>(r.data) <= r.size - size && (r.writable || !write)) {
-        return reinterpret_cast<uint8_t*>(address);
-      }
-    }
-    return nullptr;
-  }
-
-  bool tail_call(const TailCallTarget& target, uint64_t ctx) override {
-    if (tail_calls >= kMaxTailCalls || target.interpreter == nullptr) return false;
-    ++tail_calls;
-    pending_tail_call = target.interpreter;
-    tail_call_ctx = ctx;
-    return true;
-  }
-
-  Result<uint64_t> call(uint64_t function, std::array<uint64_t, 5> args) override {
-    const auto base = reinterpret_cast<uint64_t>(code);
-    if (function - base >= count * sizeof(Insn) || (function - base) % sizeof(Insn) != 0) {
-      return Error{ErrorKind::kRuntime, fmt::format("callback 0x{:x} is not a subprogram of this program", function),
-                   pc, std::nullopt};
-    }
-    // Run the callback as a bpf-to-bpf call from the helper's instruction, then resume there.
-    const std::size_t saved_pc = pc;
-    const int saved_return_depth = return_depth;
-    const std::array<uint64_t, 6> saved_regs = {reg[0], reg[1], reg[2], reg[3], reg[4], reg[5]};
-    const uint16_t saved_init = init;
-    for (unsigned k = 0; k < 5; ++k) reg[k + 1] = args[k];
-    init = static_cast<uint16_t>(init | kArgRegs);
-    return_depth = static_cast<int>(depth);
-    if (enter((function - base) / sizeof(Insn))) execute();
-    const uint64_t r0 = reg[0];
-    return_depth = saved_return_depth;
-    pc = saved_pc;
-    for (unsigned k = 0; k < 6; ++k) reg[k] = saved_regs[k];
-    init = saved_init;
-    if (error) return *error;
-    return r0;  // when a helper in the callback stopped the program, `stopped` tells the caller
-  }
-
-  bool fail(std::string message) {
-    error = Error{ErrorKind::kRuntime, std::move(message), pc, std::nullopt};
-    return false;
-  }
-
-  uint64_t frame_pointer(unsigned d) const {
-    return reinterpret_cast<uint64_t>(stack.data()) + (kMaxCallFrames - d) * kStackSize;
-  }
-
-  // The host address of an N-byte access at `address`, or nullptr when it leaves the stack and
-  // every region the caller allowed (unsigned wrap-around makes each test a single compare).
-  template <unsigned N>
-  BPFVM_ALWAYS_INLINE uint8_t* translate(uint64_t address, bool write) const {
-    if (address - reinterpret_cast<uint64_t>(stack.data()) <= stack.size() - N) {
-      return reinterpret_cast<uint8_t*>(address);
-    }
-    for (const MemoryRegion& r : options->regions) {
-      if (r.size >= N && address - reinterpret_cast<uint64_t>(r.data) <= r.size - N && (r.writable || !write)) {
-        return reinterpret_cast<uint8_t*>(address);
-      }
-    }
-    return nullptr;
-  }
-
-  bool bad_access(unsigned size, bool write, uint8_t base, int16_t off) {
-    const uint64_t address = reg[base] + static_cast<uint64_t>(static_cast<int64_t>(off));
-    return fail(fmt::format("invalid memory {} of {} bytes at 0x{:x} (r{} {:+d}): outside the stack and the "
-                            "memory given to the program",
-                            write ? "write" : "read", size, address, base, off));
-  }
-
-  bool count_branch() {
-    if (options->branch_limit != 0 && --branches_left == 0) {
-      return fail(fmt::format("stopped after {} taken branches: the program does not terminate "
-                              "(raise RunOptions::branch_limit if it should)",
-                              options->branch_limit));
-    }
-    return true;
-  }
-
-  bool jump(int64_t delta) {
-    pc = static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + delta);
-    return delta >= 0 || count_branch();
-  }
-
-  bool enter(std::size_t target) {
-    if (depth + 1 >= kMaxCallFrames) {
-      return fail(fmt::format("the call stack of {} frames is too deep !", depth + 2));
-    }
-    Frame& f = frames[depth];
-    f.code = code;
-    f.count = count;
-    f.helper_at = helper_at;
-    f.return_pc = pc + 1;
-    f.saved = {reg[6], reg[7], reg[8], reg[9]};
-    f.init = init;
-    ++depth;
-    reg[10] = frame_pointer(depth);
-    // The callee sees its arguments and its own frame pointer; r0 and r6-r9 are its own to set.
-    init = static_cast<uint16_t>((init & kArgRegs) | bit(10));
-    std::memset(stack.data() + (kMaxCallFrames - 1 - depth) * kStackSize, 0, kStackSize);
-    pc = target;
-    return count_branch();
-  }
-
-  // Returns false when the main program exits (or on error).
-  bool leave() {
-    if (depth == 0) return false;
-    --depth;
-    const Frame& f = frames[depth];
-    reg[6] = f.saved[0];
-    reg[7] = f.saved[1];
-    reg[8] = f.saved[2];
-    reg[9] = f.saved[3];
-    reg[10] = frame_pointer(depth);
-    code = f.code;
-    count = f.count;
-    helper_at = f.helper_at;
-    // Scratch r1-r5: the callee may have clobbered them.
-    init = static_cast<uint16_t>((f.init & ~kArgRegs) | bit(0));
-    pc = f.return_pc;
-    return static_cast<int>(depth) != return_depth;  // a callback has returned to its helper
-  }
-
-  bool call_helper(HelperFn fn) {
-    HelperContext ctx{options, pc, false, this};
-    const uint64_t r0 = fn(reg[1], reg[2], reg[3], reg[4], reg[5], ctx);
-    if (error) return false;  // a callback failed
-    if (pending_tail_call != nullptr) {
-      // The frame becomes the target program: fresh registers but r1 = ctx and r10.
-      const Interpreter* target = std::exchange(pending_tail_call, nullptr);
-      code = target->insns().data();
-      count = target->insns().size();
-      helper_at = &target->helper_at_for_tail_calls();
-      // Unwritten registers hold zero (helper arguments are not read-checked; the JIT agrees).
-      for (unsigned k = 0; k < 10; ++k) reg[k] = 0;
-      reg[1] = tail_call_ctx;
-      init = static_cast<uint16_t>(bit(1) | bit(10));
-      pc = 0;
-      return count_branch();
-    }
-    reg[0] = r0;
-    // r1-r5 are unwritten now. They hold zero, not what they held before: their values can
-    // still reach a helper (arguments are not read-checked), and the JIT's registers hold
-    // whatever the helper left there, so both engines zero them.
-    for (unsigned k = 1; k <= 5; ++k) reg[k] = 0;
-    init = static_cast<uint16_t>((init & ~kArgRegs) | bit(0));
-    ++pc;
-    if (ctx.stop) stopped = true;
-    return !stopped;
-  }
-
-  bool callx(uint8_t dst) {
-    const uint64_t value = reg[dst];
-    const auto base = reinterpret_cast<uint64_t>(code);
-    // A value made by `ld_imm64 src=BPF_PSEUDO_FUNC` is the address of a subprogram.
-    if (value - base < count * sizeof(Insn) && (value - base) % sizeof(Insn) == 0) {
-      return enter((value - base) / sizeof(Insn));
-    }
-    // Otherwise the register holds a helper id (the conformance suite's convention).
-    if (value <= static_cast<uint64_t>(std::numeric_limits<int32_t>::max())) {
-      if (const Helper* h = helpers->find(static_cast<int32_t>(value)); h != nullptr && h->fn != nullptr) {
-        return call_helper(h->fn);
-      }
-    }
-    return fail(fmt::format("callx r{}: 0x{:x} is neither a subprogram nor a known helper", dst, value));
-  }
-
-  // LD_ABS / LD_IND: r0 = big-endian packet bytes; out of bounds ends the program with r0 = 0.
-  template <unsigned N>
-  bool load_packet(int64_t offset) {
-    const auto& packet = options->packet;
-    init = static_cast<uint16_t>((init & ~kArgRegs) | bit(0));
-    if (offset < 0 || static_cast<uint64_t>(offset) + N > packet.size()) {
-      reg[0] = 0;
-      return false;
-    }
-    if constexpr (N == 1) {
-      reg[0] = packet[static_cast<std::size_t>(offset)];
-    } else {
-      reg[0] = swap_bytes(load<Unsigned<N>>(packet.data() + offset), N * 8);
-    }
-    ++pc;
-    return true;
-  }
-
-  template <Op O>
-  BPFVM_ALWAYS_INLINE bool step(const Insn& i);
-};
-
-template <Op O>
-BPFVM_ALWAYS_INLINE bool Machine::step(const Insn& i) {
-  constexpr OpInfo r = isa::info(O);
-  constexpr uint16_t kReadsDst = reads_dst(r);
-  constexpr uint16_t kReadsSrc = reads_src(r);
-  if constexpr (kReadsDst || kReadsSrc) {
-    const uint16_t need = static_cast<uint16_t>((kReadsDst ? bit(i.dst) : 0) | (kReadsSrc ? bit(i.src) : 0));
-    if ((init & need) != need) [[unlikely]] {
-      return fail(fmt::format("R{} !read_ok", (init & bit(i.dst)) || !kReadsDst ? i.src : i.dst));
-    }
-  }
-
-  if constexpr (r.kind == Kind::kAlu) {
-    const uint64_t src = r.reg_source() ? reg[i.src] : i.imm64;
-    if constexpr (r.is64()) {
-      reg[i.dst] = alu<uint64_t>(r.op_bits(), r.match_value == 1, reg[i.dst], src);
-    } else {
-      reg[i.dst] = alu<uint32_t>(r.op_bits(), r.match_value == 1, static_cast<uint32_t>(reg[i.dst]),
-                                 static_cast<uint32_t>(src));
-    }
-    init |= bit(i.dst);
-    ++pc;
-    return true;
-  } else if constexpr (r.kind == Kind::kMovSx) {
-    const uint64_t s = reg[i.src];
-    int64_t v = r.match_value == 8 ? static_cast<int8_t>(s) : r.match_value == 16 ? static_cast<int16_t>(s)
-                                                                                     : static_cast<int32_t>(s);
-    reg[i.dst] = r.is64() ? static_cast<uint64_t>(v) : static_cast<uint32_t>(v);
-    init |= bit(i.dst);
-    ++pc;
-    return true;
-  } else if constexpr (r.kind == Kind::kNeg) {
-    reg[i.dst] = r.is64() ? uint64_t{0} - reg[i.dst] : static_cast<uint32_t>(0u - static_cast<uint32_t>(reg[i.dst]));
-    ++pc;
-    return true;
-  } else if constexpr (r.kind == Kind::kEnd || r.kind == Kind::kBswap) {
-    // Hosts are little-endian (x86-64): to/from LE truncates, to/from BE and bswap swap.
-    constexpr bool kSwap = r.kind == Kind::kBswap || r.code == 0xdc;
-    static_assert(std::endian::native == std::endian::little, "bpfvm assumes a little-endian host");
-    reg[i.dst] = kSwap ? swap_bytes(reg[i.dst], r.match_value) : truncate(reg[i.dst], r.match_value);
-    ++pc;
-    return true;
-  } else if constexpr (r.kind == Kind::kJmpCond) {
-    const uint64_t b = r.reg_source() ? reg[i.src] : i.imm64;
-    const bool taken = r.is64() ? condition<uint64_t>(r.op_bits(), reg[i.dst], b)
-                                : condition<uint32_t>(r.op_bits(), static_cast<uint32_t>(reg[i.dst]),
-                                                      static_cast<uint32_t>(b));
-    return jump(taken ? i.off : 0);
-  } else if constexpr (r.kind == Kind::kJa) {
-    return jump(i.off);
-  } else if constexpr (r.kind == Kind::kGotol) {
-    return jump(i.imm);
-  } else if constexpr (r.kind == Kind::kMayGoto) {
-    // The kernel rewrites may_goto into a countdown: fall through BPF_MAX_LOOPS times, then jump.
-    if (may_goto_left == 0) return jump(i.off);
-    --may_goto_left;
-    ++pc;
-    return true;
-  } else if constexpr (r.kind == Kind::kCallHelper) {
-    return call_helper((*helper_at)[pc]);
-  } else if constexpr (r.kind == Kind::kCallLocal) {
-    return enter(static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.imm));
-  } else if constexpr (r.kind == Kind::kCallKfunc) {
-    return fail(fmt::format("kernel function calls (kfunc #{}) are not available in this runtime", i.imm));
-  } else if constexpr (r.kind == Kind::kCallx) {
-    return callx(i.dst);
-  } else if constexpr (r.kind == Kind::kExit) {
-    if (!(init & bit(0))) [[unlikely]] return fail("R0 !read_ok");
-    return leave();
-  } else if constexpr (r.kind == Kind::kLoad || r.kind == Kind::kLoadSx) {
-    constexpr unsigned N = r.mem_size();
-    const uint8_t* p = translate<N>(reg[i.src] + static_cast<uint64_t>(static_cast<int64_t>(i.off)), false);
-    if (p == nullptr) [[unlikely]] return bad_access(N, false, i.src, i.off);
-    if constexpr (r.kind == Kind::kLoad) {
-      reg[i.dst] = load<Unsigned<N>>(p);
-    } else {
-      reg[i.dst] = static_cast<uint64_t>(static_cast<int64_t>(load<Signed<N>>(p)));
-    }
-    init |= bit(i.dst);
-    ++pc;
-    return true;
-  } else if constexpr (r.kind == Kind::kStore || r.kind == Kind::kStoreReg) {
-    constexpr unsigned N = r.mem_size();
-    uint8_t* p = translate<N>(reg[i.dst] + static_cast<uint64_t>(static_cast<int64_t>(i.off)), true);
-    if (p == nullptr) [[unlikely]] return bad_access(N, true, i.dst, i.off);
-    const uint64_t v = r.kind == Kind::kStore ? i.imm64 : reg[i.src];
-    store<Unsigned<N>>(p, static_cast<Unsigned<N>>(v));
-    ++pc;
-    return true;
-  } else if constexpr (r.kind == Kind::kAtomic) {
-    constexpr unsigned N = r.mem_size();
-    using U = Unsigned<N>;
-    uint8_t* p = translate<N>(reg[i.dst] + static_cast<uint64_t>(static_cast<int64_t>(i.off)), true);
-    if (p == nullptr) [[unlikely]] return bad_access(N, true, i.dst, i.off);
-    if (reinterpret_cast<uintptr_t>(p) % N != 0) [[unlikely]] {
-      return fail(fmt::format("misaligned {}-byte atomic access at 0x{:x}", N, reinterpret_cast<uintptr_t>(p)));
-    }
-    U* target = reinterpret_cast<U*>(p);
-    const U operand = static_cast<U>(reg[i.src]);
-    constexpr int32_t kOp = r.match_value;
-    if constexpr (kOp == isa::code::kCmpxchg) {
-      if (!(init & bit(0))) [[unlikely]] return fail("R0 !read_ok");
-      U expected = static_cast<U>(reg[0]);
-      __atomic_compare_exchange_n(target, &expected, operand, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-      reg[0] = expected;  // the old value, zero-extended
-      init |= bit(0);
-    } else {
-      U old;
-      if constexpr (kOp == isa::code::kXchg) old = __atomic_exchange_n(target, operand, __ATOMIC_SEQ_CST);
-      else if constexpr ((kOp & ~isa::code::kFetch) == 0x00) old = __atomic_fetch_add(target, operand, __ATOMIC_SEQ_CST);
-      else if constexpr ((kOp & ~isa::code::kFetch) == 0x40) old = __atomic_fetch_or(target, operand, __ATOMIC_SEQ_CST);
-      else if constexpr ((kOp & ~isa::code::kFetch) == 0x50) old = __atomic_fetch_and(target, operand, __ATOMIC_SEQ_CST);
-      else old = __atomic_fetch_xor(target, operand, __ATOMIC_SEQ_CST);
-      if constexpr ((kOp & isa::code::kFetch) != 0) {
-        reg[i.src] = old;
-        init |= bit(i.src);
-      }
-    }
-    ++pc;
-    return true;
-  } else if constexpr (r.kind == Kind::kLdImm64) {
-    if constexpr (O == Op::LdFunc) {
-      reg[i.dst] = reinterpret_cast<uint64_t>(code + pc + 1 + static_cast<int32_t>(i.imm));
-    } else {
-      // A plain immediate; for a map reference, the value a loader resolved it to, which it keeps
-      // in the second slot so the first still says what the program asked for (map id, offset).
-      reg[i.dst] = O == Op::LdImm64 ? i.imm64 : (&i)[1].imm64;
-    }
-    init |= bit(i.dst);
-    pc += 2;
-    return true;
-  } else if constexpr (r.kind == Kind::kLdAbs) {
-    return load_packet<r.mem_size()>(i.imm);
-  } else if constexpr (r.kind == Kind::kLdInd) {
-    return load_packet<r.mem_size()>(static_cast<int64_t>(static_cast<int32_t>(reg[i.src] + static_cast<uint32_t>(i.imm))));
-  } else {
-    static_assert(r.kind == Kind::kAlu, "every kind of operation needs semantics");
-    return false;
-  }
-}
-
-void Machine::execute() {
+// The checked executor: each step checks what a verifier would have proved.
+void Machine::execute_checked() {
   // Dispatch through a table of labels generated from the opcode table (computed goto).
   static const void* const kDispatch[] = {
 #define BPFVM_OP(Name, ...) &&op_##Name,
@@ -506,9 +40,17 @@ done:
   return;
 }
 
-}  // namespace
+}  // namespace interp
 
-Result<Interpreter> Interpreter::create(std::vector<isa::Insn> program, const HelperTable& helpers, bool relocated) {
+using interp::Machine;
+using isa::Insn;
+using isa::Kind;
+using isa::Op;
+using regs::bit;
+
+Result<Interpreter> Interpreter::create(std::vector<isa::Insn> program, const HelperTable& helpers,
+                                       InterpreterOptions options) {
+  const bool relocated = options.relocated;
   if (auto st = isa::check_control_flow(program); !st) return st.error();
   Interpreter in;
   in.helper_at_.assign(program.size(), nullptr);
@@ -528,16 +70,49 @@ Result<Interpreter> Interpreter::create(std::vector<isa::Insn> program, const He
                          pc);
     }
   }
+  if (!options.checked) {
+    static std::atomic<uint64_t> serials{0};
+    in.serial_ = ++serials;
+    in.slots_ = interp::predecode(program, options.array_maps);
+    in.array_maps_ = std::move(options.array_maps);
+  }
   in.insns_ = std::move(program);
   in.helpers_ = &helpers;
   return in;
 }
 
+namespace {
+
+// The stack unchecked runs on one thread reuse (see Interpreter::run).
+struct ThreadStack {
+  uint64_t owner = 0;  // serial of the program whose runs left it as it is (0: nobody)
+  bool busy = false;   // a run is using it (a helper of that run may start another)
+  alignas(16) interp::StackBytes bytes;
+};
+
+}  // namespace
+
 Result<uint64_t> Interpreter::run(const RunOptions& options) const {
-  Machine m;
-  m.code = insns_.data();
-  m.count = insns_.size();
-  m.helper_at = &helper_at_;
+  // The BPF stack. Checked runs start from a zeroed stack, all of it: a program may read
+  // below its frame before any call made one, and must find zeros there, not what the host
+  // left. Unchecked runs are of verified programs and, as in the kernel and the JIT, do not
+  // zero it per run: they reuse the thread's stack, zeroed only when another program (or
+  // nobody) used it last. A verified program that reads stack bytes it did not write (as
+  // privileged loaders may) sees what its own previous run on this thread left there, never
+  // host memory or another program's data. A run nested in another on the same thread gets
+  // a fresh, zeroed stack.
+  thread_local ThreadStack reused;
+  alignas(16) interp::StackBytes local;
+  const bool reuse = !checked() && !reused.busy;
+  if (!reuse) {
+    std::memset(local.data(), 0, local.size());
+  } else if (reused.owner != serial_) {
+    std::memset(reused.bytes.data(), 0, reused.bytes.size());
+    reused.owner = serial_;
+  }
+  Machine m(reuse ? reused.bytes : local);
+  m.set_program(this);
+  m.checked = checked();
   m.helpers = helpers_;
   m.options = &options;
   m.branches_left = options.branch_limit;
@@ -545,11 +120,10 @@ Result<uint64_t> Interpreter::run(const RunOptions& options) const {
   m.init = bit(10);
   for (unsigned k = 1; k <= options.initialized_args && k <= 5; ++k) m.init |= bit(k);
   m.reg[10] = m.frame_pointer(0);
-  // The whole stack, not only the main frame: an unchecked program may read below its frame,
-  // and must find zeros there rather than whatever the host left on its own stack.
-  std::memset(m.stack.data(), 0, m.stack.size());
 
+  if (reuse) reused.busy = true;
   m.execute();
+  if (reuse) reused.busy = false;
   if (m.error) return *m.error;
   return m.reg[0];
 }

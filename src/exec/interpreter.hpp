@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "helpers/helper_table.hpp"
@@ -54,6 +55,40 @@ struct RunOptions {
   return options;
 }
 
+// An ARRAY map whose bpf_map_lookup_elem verified code computes inline, as the kernel does for
+// ARRAY maps (array_map_gen_lookup): the value of key k is at data + k * stride when
+// k < max_entries, else there is none (NULL). Same result as the helper, without the call.
+struct InlineArrayMap {
+  uint64_t ref = 0;          // what the ld_imm64 map reference loads (its second slot's imm64)
+  uint64_t data = 0;
+  uint32_t stride = 0;
+  uint32_t max_entries = 0;
+};
+
+struct InterpreterOptions {
+  // ld_imm64 map references were resolved by a loader (see Interpreter::create).
+  bool relocated = false;
+  // Check at run time what a verifier would have proved: every memory access against the
+  // stack and RunOptions::regions, every register read, the taken-branch budget, helper
+  // pointer arguments. Only a verifier that proved the program safe may turn this off; the
+  // program then runs as the kernel's interpreter runs verified programs, from pre-decoded
+  // instructions (docs/design.md).
+  bool checked = true;
+  // Unchecked mode only: ARRAY maps whose lookups run inline.
+  std::vector<InlineArrayMap> array_maps{};
+};
+
+// One pre-decoded instruction of unchecked mode: the address of the code that executes it
+// and its operands. Slot n is instruction n; the second slot of an ld_imm64 holds the value to
+// load instead of a handler.
+struct InterpreterSlot {
+  const void* handler = nullptr;
+  uint8_t dst = 0;
+  uint8_t src = 0;
+  int16_t off = 0;
+  int32_t imm = 0;
+};
+
 class Interpreter {
  public:
   // Checks the program can be run: decoded, control flow valid (isa::check_control_flow), every
@@ -61,17 +96,28 @@ class Interpreter {
   // `relocated`: then a loader has put the value to load (a map, a map value's address) in the
   // imm64 of the instruction's second slot (Op::LdImm64Tail).
   [[nodiscard]] static Result<Interpreter> create(std::vector<isa::Insn> program, const HelperTable& helpers,
-                                                  bool relocated = false);
+                                                  InterpreterOptions options);
+  [[nodiscard]] static Result<Interpreter> create(std::vector<isa::Insn> program, const HelperTable& helpers,
+                                                  bool relocated = false) {
+    return create(std::move(program), helpers, InterpreterOptions{.relocated = relocated});
+  }
 
   [[nodiscard]] Result<uint64_t> run(const RunOptions& options) const;
   [[nodiscard]] const std::vector<isa::Insn>& insns() const { return insns_; }
   // The resolved helper of each instruction (for a run that tail-calls into this program).
   [[nodiscard]] const std::vector<HelperFn>& helper_at_for_tail_calls() const { return helper_at_; }
+  [[nodiscard]] bool checked() const { return slots_.empty(); }
+  // Unchecked mode: the pre-decoded program and the ARRAY maps looked up inline.
+  [[nodiscard]] const std::vector<InterpreterSlot>& slots() const { return slots_; }
+  [[nodiscard]] const std::vector<InlineArrayMap>& array_maps() const { return array_maps_; }
 
  private:
   Interpreter() = default;
   std::vector<isa::Insn> insns_;
   std::vector<HelperFn> helper_at_;   // by pc: the resolved helper for CallHelper
+  std::vector<InterpreterSlot> slots_;  // unchecked mode only
+  std::vector<InlineArrayMap> array_maps_;
+  uint64_t serial_ = 0;  // unchecked mode: unique in the process, for reusing stacks
   const HelperTable* helpers_ = nullptr;  // for callx
 };
 

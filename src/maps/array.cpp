@@ -76,16 +76,7 @@ class ArrayMap final : public Map {
   long sys_delete(const void*) override { return fail(EINVAL, "array elements cannot be deleted"); }
 
   long sys_get_next_key(const void* key, void* next) const override {
-    // Index order; no key or an index past the end restarts at 0 (array_map_get_next_key).
-    const uint32_t index = key ? load_u32(key) : def_.max_entries;
-    if (index >= def_.max_entries) {
-      std::memset(next, 0, 4);
-      return 0;
-    }
-    if (index + 1 == def_.max_entries) return fail(ENOENT, "no more keys");
-    const uint32_t n = index + 1;
-    std::memcpy(next, &n, 4);
-    return 0;
+    return array_get_next_key(def_.max_entries, key, next);
   }
 
  private:
@@ -135,6 +126,14 @@ Result<MapPtr> make_array(const MapDef& def) {
   const uint64_t bytes = uint64_t{def.max_entries} * round_up8(def.value_size) * (percpu ? cpu::possible() : 1);
   if (bytes > kMaxMapBytes) return map_error(ENOMEM, fmt::format("map would need {} bytes", bytes));
   return MapPtr(new ArrayMap(def));
+}
+
+long array_get_next_key(uint32_t max_entries, const void* key, void* next) {
+  const uint32_t index = key ? load_u32(key) : max_entries;
+  const uint32_t n = index >= max_entries ? 0 : index + 1;
+  if (n == max_entries) return fail(ENOENT, "no more keys");
+  std::memcpy(next, &n, 4);
+  return 0;
 }
 
 Status check_fd_array(const MapDef& def) {

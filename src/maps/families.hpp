@@ -6,7 +6,10 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <linux/bpf.h>
 
@@ -108,4 +111,40 @@ inline bool bad_update_flags(uint64_t flags) { return (flags & ~uint64_t{BPF_F_L
 namespace bpfvm::maps::detail {
 // fd_array_map_alloc_check: 4-byte keys and values (fds), no program-side access flags.
 Status check_fd_array(const MapDef& def);
+
+// array_map_get_next_key: index order; no key, or an index past the end, starts at 0.
+long array_get_next_key(uint32_t max_entries, const void* key, void* next);
+
+// The slots of an fd array (prog_array, perf_event_array): each holds a handle (something
+// testable as empty) or nothing. Readers copy a handle out under the lock; a replaced or
+// deleted handle is released after the lock.
+template <typename T>
+class FdSlots {
+ public:
+  explicit FdSlots(uint32_t count) : slots_(count) {}
+  [[nodiscard]] uint32_t size() const { return static_cast<uint32_t>(slots_.size()); }
+  [[nodiscard]] T get(uint32_t index) const {
+    std::lock_guard lock(lock_);
+    return slots_[index];
+  }
+  // Returns the slot's previous handle.
+  T exchange(uint32_t index, T handle) {
+    std::lock_guard lock(lock_);
+    return std::exchange(slots_[index], std::move(handle));
+  }
+  // BPF_MAP_DELETE_ELEM: E2BIG out of range, ENOENT for an empty slot.
+  long erase(const void* key) {
+    const uint32_t index = load_u32(key);
+    if (index >= size()) return fail(E2BIG, "index out of range");
+    T old;
+    std::lock_guard lock(lock_);
+    if (!slots_[index]) return fail(ENOENT, "slot is empty");
+    old = std::exchange(slots_[index], T{});
+    return 0;
+  }
+
+ private:
+  mutable std::mutex lock_;
+  std::vector<T> slots_;
+};
 }  // namespace bpfvm::maps::detail

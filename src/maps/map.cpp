@@ -4,6 +4,7 @@
 
 #include <sys/mman.h>
 
+#include <atomic>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -131,6 +132,9 @@ struct LiveMaps {
   std::mutex mutex;
   std::unordered_map<uint32_t, std::weak_ptr<Map>> by_id;
   std::unordered_map<const Map*, uint32_t> by_address;
+  // Bumped (under the mutex) whenever a map comes or goes: what a thread found live stays
+  // live until it changes.
+  std::atomic<uint64_t> generation{1};
 };
 LiveMaps& live_maps() {
   static LiveMaps* l = new LiveMaps();  // maps may outlive static destruction
@@ -145,15 +149,27 @@ MapPtr find_map(uint32_t id) {
 }
 
 Map* live_map(uint64_t address) {
-  std::lock_guard lock(live_maps().mutex);
-  auto it = live_maps().by_address.find(reinterpret_cast<const Map*>(address));
-  return it == live_maps().by_address.end() ? nullptr : const_cast<Map*>(it->first);
+  // Unverified programs pass a map to every map helper call: the last map this thread found
+  // live is remembered, so a loop of lookups takes the lock once, not every time.
+  thread_local uint64_t cached_address = 0;
+  thread_local uint64_t cached_generation = 0;  // 0: nothing remembered
+  LiveMaps& live = live_maps();
+  if (address == cached_address && cached_generation == live.generation.load(std::memory_order_acquire)) {
+    return reinterpret_cast<Map*>(address);
+  }
+  std::lock_guard lock(live.mutex);
+  auto it = live.by_address.find(reinterpret_cast<const Map*>(address));
+  if (it == live.by_address.end()) return nullptr;
+  cached_address = address;
+  cached_generation = live.generation.load(std::memory_order_relaxed);
+  return const_cast<Map*>(it->first);
 }
 
 Map::~Map() {
   std::lock_guard lock(live_maps().mutex);
   live_maps().by_id.erase(id_);
   live_maps().by_address.erase(this);
+  live_maps().generation.fetch_add(1, std::memory_order_release);
 }
 
 Result<MapPtr> create_map(const MapDef& def) {
@@ -164,6 +180,7 @@ Result<MapPtr> create_map(const MapDef& def) {
       std::lock_guard lock(live_maps().mutex);
       live_maps().by_id[(*m)->id()] = *m;
       live_maps().by_address[m->get()] = (*m)->id();
+      live_maps().generation.fetch_add(1, std::memory_order_release);
     }
     return m;
   } catch (const std::bad_alloc&) {

@@ -87,13 +87,7 @@ class MapInMapImpl final : public MapInMap {
   }
 
   long sys_get_next_key(const void* key, void* next) const override {
-    if (array_) {
-      const uint32_t index = key ? load_u32(key) : def_.max_entries;
-      const uint32_t n = index >= def_.max_entries ? 0 : index + 1;
-      if (n == def_.max_entries) return fail(ENOENT, "no more keys");
-      std::memcpy(next, &n, 4);
-      return 0;
-    }
+    if (array_) return array_get_next_key(def_.max_entries, key, next);
     std::lock_guard lock(lock_);
     auto it = slots_.begin();
     if (key) {

@@ -32,8 +32,7 @@ class PerfEventArray final : public PerfEventArrayMap {
                                           index, def_.max_entries));
     auto buffer = std::make_shared<PerfBuffer>();
     buffer->capacity = capacity;
-    std::lock_guard lock(lock_);
-    slots_[index] = std::move(buffer);
+    slots_.exchange(index, std::move(buffer));
     return ok_status();
   }
 
@@ -42,7 +41,7 @@ class PerfEventArray final : public PerfEventArrayMap {
     uint64_t index = flags & BPF_F_INDEX_MASK;
     if (index == BPF_F_CURRENT_CPU) index = cpu::current();
     if (index >= def_.max_entries) return fail(E2BIG, "index out of range");
-    std::shared_ptr<PerfBuffer> buffer = slot(static_cast<uint32_t>(index));
+    std::shared_ptr<PerfBuffer> buffer = slots_.get(static_cast<uint32_t>(index));
     if (!buffer) return fail(ENOENT, "no perf buffer in this slot");
     std::lock_guard lock(buffer->mutex);
     if (buffer->used + footprint(size) > buffer->capacity) {
@@ -58,7 +57,7 @@ class PerfEventArray final : public PerfEventArrayMap {
   long consume(const std::function<void(uint32_t, std::span<const uint8_t>)>& fn) override {
     long count = 0;
     for (uint32_t i = 0; i < def_.max_entries; ++i) {
-      std::shared_ptr<PerfBuffer> buffer = slot(i);
+      std::shared_ptr<PerfBuffer> buffer = slots_.get(i);
       if (!buffer) continue;
       for (;;) {
         std::vector<uint8_t> sample;
@@ -77,7 +76,7 @@ class PerfEventArray final : public PerfEventArrayMap {
   }
 
   uint64_t lost(uint32_t index) const override {
-    std::shared_ptr<PerfBuffer> buffer = index < def_.max_entries ? slot(index) : nullptr;
+    std::shared_ptr<PerfBuffer> buffer = index < def_.max_entries ? slots_.get(index) : nullptr;
     if (!buffer) return 0;
     std::lock_guard lock(buffer->mutex);
     return buffer->lost;
@@ -96,30 +95,13 @@ class PerfEventArray final : public PerfEventArrayMap {
     if (load_u32(key) >= def_.max_entries) return fail(E2BIG, "index out of range");
     return fail(EBADF, "there are no perf event fds here; open a buffer with open_buffer()");
   }
-  long sys_delete(const void* key) override {
-    const uint32_t index = load_u32(key);
-    if (index >= def_.max_entries) return fail(E2BIG, "index out of range");
-    std::lock_guard lock(lock_);
-    if (!slots_[index]) return fail(ENOENT, "slot is empty");
-    slots_[index].reset();
-    return 0;
-  }
+  long sys_delete(const void* key) override { return slots_.erase(key); }
   long sys_get_next_key(const void* key, void* next) const override {
-    const uint32_t index = key ? load_u32(key) : def_.max_entries;
-    const uint32_t n = index >= def_.max_entries ? 0 : index + 1;
-    if (n == def_.max_entries) return fail(ENOENT, "no more keys");
-    std::memcpy(next, &n, 4);
-    return 0;
+    return array_get_next_key(def_.max_entries, key, next);
   }
 
  private:
-  std::shared_ptr<PerfBuffer> slot(uint32_t i) const {
-    std::lock_guard lock(lock_);
-    return slots_[i];
-  }
-
-  mutable std::mutex lock_;
-  std::vector<std::shared_ptr<PerfBuffer>> slots_;
+  FdSlots<std::shared_ptr<PerfBuffer>> slots_;
 };
 
 }  // namespace

@@ -21,17 +21,11 @@ class ProgArray final : public ProgArrayMap {
     if (index >= def_.max_entries)
       return map_error(E2BIG, fmt::format("prog_array '{}': index {} is out of range (max_entries {})", def_.name, index,
                                           def_.max_entries));
-    std::shared_ptr<const void> old;
-    std::lock_guard lock(lock_);
-    old = std::exchange(slots_[index], std::move(prog)).handle;  // released after the lock
+    slots_.exchange(index, std::move(prog));
     return ok_status();
   }
 
-  ProgramRef get(uint32_t index) const override {
-    if (index >= def_.max_entries) return {};
-    std::lock_guard lock(lock_);
-    return slots_[index];
-  }
+  ProgramRef get(uint32_t index) const override { return index < def_.max_entries ? slots_.get(index) : ProgramRef{}; }
 
   // Programs cannot look up, update or delete prog_array slots (the verifier says so).
   void* lookup_elem(const void*) override { return nullptr; }
@@ -43,9 +37,9 @@ class ProgArray final : public ProgArrayMap {
     if (flags) return fail(EINVAL, "no lookup flags for a prog_array");
     const uint32_t index = load_u32(key);
     if (index >= def_.max_entries) return fail(ENOENT, "index out of range");
-    std::lock_guard lock(lock_);
-    if (!slots_[index].handle) return fail(ENOENT, "slot is empty");
-    std::memcpy(value, &slots_[index].id, 4);  // user space sees the program's id
+    const ProgramRef prog = slots_.get(index);
+    if (!prog) return fail(ENOENT, "slot is empty");
+    std::memcpy(value, &prog.id, 4);  // user space sees the program's id
     return 0;
   }
 
@@ -59,34 +53,20 @@ class ProgArray final : public ProgArrayMap {
       resolver = resolver_;
     }
     std::optional<ProgramRef> prog = resolver ? resolver(load_u32(value)) : std::nullopt;
-    if (!prog || !prog->handle) return fail(EBADF, "no such program");
-    std::shared_ptr<const void> old;
-    std::lock_guard lock(lock_);
-    old = std::exchange(slots_[index], std::move(*prog)).handle;
+    if (!prog || !*prog) return fail(EBADF, "no such program");
+    slots_.exchange(index, std::move(*prog));
     return 0;
   }
 
-  long sys_delete(const void* key) override {
-    const uint32_t index = load_u32(key);
-    if (index >= def_.max_entries) return fail(E2BIG, "index out of range");
-    std::shared_ptr<const void> old;
-    std::lock_guard lock(lock_);
-    if (!slots_[index].handle) return fail(ENOENT, "slot is empty");
-    old = std::exchange(slots_[index], ProgramRef{}).handle;
-    return 0;
-  }
+  long sys_delete(const void* key) override { return slots_.erase(key); }
 
   long sys_get_next_key(const void* key, void* next) const override {
-    const uint32_t index = key ? load_u32(key) : def_.max_entries;
-    const uint32_t n = index >= def_.max_entries ? 0 : index + 1;
-    if (n == def_.max_entries) return fail(ENOENT, "no more keys");
-    std::memcpy(next, &n, 4);
-    return 0;
+    return array_get_next_key(def_.max_entries, key, next);
   }
 
  private:
-  mutable std::mutex lock_;
-  std::vector<ProgramRef> slots_;
+  FdSlots<ProgramRef> slots_;
+  mutable std::mutex lock_;  // for the resolver
   Resolver resolver_;
 };
 

@@ -13,6 +13,7 @@ namespace bpfvm::maps {
 struct ProgramRef {
   uint32_t id = 0;
   std::shared_ptr<const void> handle;  // the runtime's program object
+  explicit operator bool() const { return handle != nullptr; }
 };
 
 class ProgArrayMap : public Map {

@@ -216,25 +216,28 @@ Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec, std::sha
       e.message = fmt::format("program '{}' (section {}): {}", ps.name, ps.section, e.message);
       return e;
     };
-    std::optional<jit::JitProgram> jit;
-    if (options.engine == Engine::kJit) {
-      // Verified programs run as the kernel runs them, without run-time checks; the rest
-      // (bpfvm's own program types, --unverified) in checked mode (docs/design.md).
-      jit::JitOptions jo{.checked = !verified, .relocated = true};
-      if (verified) {
-        for (const auto& m : object.maps_) {
-          if (auto d = m.map->direct_array()) {
-            jo.array_maps.push_back(jit::InlineArrayMap{reinterpret_cast<uint64_t>(m.map.get()),
-                                                        reinterpret_cast<uint64_t>(d->data), d->stride,
-                                                        d->max_entries});
-          }
+    // Verified programs run as the kernel runs them, without run-time checks, and look their
+    // ARRAY maps up inline; the rest (bpfvm's own program types, --unverified) in checked mode
+    // (docs/design.md).
+    std::vector<InlineArrayMap> array_maps;
+    if (verified) {
+      for (const auto& m : object.maps_) {
+        if (auto d = m.map->direct_array()) {
+          array_maps.push_back(InlineArrayMap{reinterpret_cast<uint64_t>(m.map.get()),
+                                              reinterpret_cast<uint64_t>(d->data), d->stride, d->max_entries});
         }
       }
-      auto compiled = jit::JitProgram::compile(insns, *env->helpers, std::move(jo));
+    }
+    std::optional<jit::JitProgram> jit;
+    if (options.engine == Engine::kJit) {
+      auto compiled = jit::JitProgram::compile(
+          insns, *env->helpers, jit::JitOptions{.checked = !verified, .relocated = true, .array_maps = array_maps});
       if (!compiled) return in_program(compiled.error());
       jit.emplace(std::move(*compiled));
     }
-    auto interpreter = Interpreter::create(std::move(insns), *env->helpers, true);
+    auto interpreter = Interpreter::create(
+        std::move(insns), *env->helpers,
+        InterpreterOptions{.relocated = true, .checked = !verified, .array_maps = std::move(array_maps)});
     if (!interpreter) return in_program(interpreter.error());
     object.programs_.push_back(std::shared_ptr<LoadedProgram>(
         new LoadedProgram(ps.name, ps.section, ps.prog_type, std::move(*interpreter), std::move(jit), env)));

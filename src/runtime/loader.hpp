@@ -17,8 +17,8 @@
 
 namespace bpfvm {
 
-// What runs an object's programs. The JIT (checked mode until the verifier lands: memory
-// accesses and helper arguments checked as the interpreter checks them) where the host has one.
+// What runs an object's programs: the JIT where the host has one, or the interpreter. Either
+// runs verified programs unchecked, the others with run-time checks (docs/design.md).
 enum class Engine { kJit, kInterpreter };
 
 [[nodiscard]] inline Engine default_engine() { return jit::jit_available() ? Engine::kJit : Engine::kInterpreter; }

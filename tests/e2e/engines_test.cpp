@@ -149,6 +149,9 @@ TEST(EnginesAgree, VerifiedProgramsRunUncheckedOthersChecked) {
   auto unverified = LoadedObject::load(*spec, nullptr, LoadOptions{.engine = Engine::kJit, .verify = false});
   ASSERT_TRUE(unverified.ok()) << unverified.error().to_string();
   EXPECT_TRUE(unverified->programs().front()->jit()->checked());
+  // The interpreter too (every program has one, for tail calls from interpreted programs).
+  EXPECT_FALSE(verified->programs().front()->tail_call_target().interpreter->checked());
+  EXPECT_TRUE(unverified->programs().front()->tail_call_target().interpreter->checked());
   // Both give the same verdicts on the sample packets.
   auto packets = read_pcap(std::string(BPFVM_SOURCE_DIR) + "/examples/packets.pcap");
   ASSERT_TRUE(packets.ok());

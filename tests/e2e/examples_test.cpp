@@ -108,6 +108,15 @@ TEST(Examples, TailCallsRunTheChain) {
   EXPECT_NE(o.text.find("\"trace\":[\"stage one\",\"stage two\",\"stage three\",\"stage one\""), std::string::npos)
       << o.text;
   EXPECT_NE(o.text.find("\"verdicts\":{\"XDP_PASS\":6}"), std::string::npos) << o.text;
+  // Which of its three programs runs is not guessed.
+  o = run("run " + example("tail-calls") + " --pcap " + packets());
+  EXPECT_EQ(o.status, 1);
+  EXPECT_NE(o.text.find("the object has 3 programs ("), std::string::npos) << o.text;
+  EXPECT_NE(o.text.find("); choose one with --prog"), std::string::npos) << o.text;
+  EXPECT_NE(o.text.find("stage_one"), std::string::npos) << o.text;
+  o = run("run " + example("tail-calls") + " --prog nope --pcap " + packets());
+  EXPECT_EQ(o.status, 1);
+  EXPECT_NE(o.text.find("no program named 'nope' (the object has: "), std::string::npos) << o.text;
 }
 
 TEST(Examples, RunUsesTheJitByDefaultAndTheInterpreterOnRequest) {

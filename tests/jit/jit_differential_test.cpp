@@ -324,17 +324,21 @@ bool compare(const std::vector<Insn>& program, const HelperTable& helpers, const
   if (!expected.ok() || !actual.ok()) return expected.ok();
 
   // The interpreter found every access of this run valid and the run finite: exactly what a
-  // verifier will prove before the JIT drops its checks. So unchecked code must agree too.
-  auto unchecked = JitProgram::compile(program, helpers, JitOptions{.checked = false, .use_bmi2 = jo.use_bmi2});
-  EXPECT_TRUE(unchecked.ok()) << unchecked.error().to_string();
-  if (!unchecked.ok()) return true;
-  memory = initial;
-  auto fast = unchecked->run(options);
-  EXPECT_TRUE(fast.ok()) << fast.error().to_string();
-  if (fast.ok()) {
-    EXPECT_EQ(*expected, *fast) << "unchecked";
-  }
-  EXPECT_TRUE(expected_memory == memory) << "unchecked code left different memory";
+  // verifier will prove before the engines drop their checks. So the unchecked JIT and the
+  // interpreter's unchecked executor (superinstructions, threaded jumps) must agree too.
+  const auto unchecked_agrees = [&](const char* engine_name, const auto& engine) {
+    EXPECT_TRUE(engine.ok()) << engine_name << ": " << engine.error().to_string();
+    if (!engine.ok()) return;
+    memory = initial;
+    auto result = engine->run(options);
+    EXPECT_TRUE(result.ok()) << engine_name << ": " << result.error().to_string();
+    if (result.ok()) {
+      EXPECT_EQ(*expected, *result) << engine_name;
+    }
+    EXPECT_TRUE(expected_memory == memory) << engine_name << " left different memory";
+  };
+  unchecked_agrees("unchecked JIT", JitProgram::compile(program, helpers, JitOptions{.checked = false, .use_bmi2 = jo.use_bmi2}));
+  unchecked_agrees("unchecked interpreter", Interpreter::create(program, helpers, InterpreterOptions{.checked = false}));
   return true;
 }
 

@@ -4,13 +4,15 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 namespace bpfvm::kernel {
-namespace {
 
 long sys_bpf(int cmd, union bpf_attr* attr) { return syscall(__NR_bpf, cmd, attr, sizeof(*attr)); }
+
+namespace {
 
 uint64_t ptr(const void* p) { return reinterpret_cast<uint64_t>(p); }
 
@@ -111,15 +113,23 @@ TestRunOutput test_run(int prog_fd, const std::vector<uint8_t>& data_in, const s
   return out;
 }
 
-int create_map(uint32_t type, uint32_t key_size, uint32_t value_size, uint32_t max_entries, uint32_t flags) {
+int create_map(const MapAttributes& a) {
   union bpf_attr attr;
   std::memset(&attr, 0, sizeof(attr));
-  attr.map_type = type;
-  attr.key_size = key_size;
-  attr.value_size = value_size;
-  attr.max_entries = max_entries;
-  attr.map_flags = flags;
+  attr.map_type = a.type;
+  attr.key_size = a.key_size;
+  attr.value_size = a.value_size;
+  attr.max_entries = a.max_entries;
+  attr.map_flags = a.map_flags;
+  attr.map_extra = a.map_extra;
+  attr.inner_map_fd = a.inner_map_fd >= 0 ? static_cast<uint32_t>(a.inner_map_fd) : 0;
+  std::memcpy(attr.map_name, a.name.data(), std::min(a.name.size(), sizeof(attr.map_name)));
   return static_cast<int>(sys_bpf(BPF_MAP_CREATE, &attr));
+}
+
+int create_map(uint32_t type, uint32_t key_size, uint32_t value_size, uint32_t max_entries, uint32_t flags) {
+  return create_map(MapAttributes{.type = type, .key_size = key_size, .value_size = value_size,
+                                  .max_entries = max_entries, .map_flags = flags});
 }
 
 int create_array_map(uint32_t value_size, uint32_t max_entries) {

@@ -2,6 +2,8 @@
 // with a verifier log, read back what the kernel keeps. No attaching, ever.
 #pragma once
 
+#include <linux/bpf.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -41,6 +43,22 @@ struct TestRunOutput {
 TestRunOutput test_run(int prog_fd, const std::vector<uint8_t>& data_in, const std::vector<uint8_t>& ctx_in,
                        uint32_t repeat = 1, std::size_t ctx_out_size = 0);
 
+// The bpf() syscall itself, for what the functions here do not cover.
+long sys_bpf(int cmd, union bpf_attr* attr);
+
+// What BPF_MAP_CREATE takes.
+struct MapAttributes {
+  uint32_t type = 0;
+  uint32_t key_size = 0;
+  uint32_t value_size = 0;
+  uint32_t max_entries = 0;
+  uint32_t map_flags = 0;
+  uint64_t map_extra = 0;
+  int inner_map_fd = -1;  // map-in-map: the inner map's template
+  std::string name{};     // its first BPF_OBJ_NAME_LEN bytes are passed (the kernel wants a NUL among them)
+};
+// Creates a map; returns the fd, or -1 with errno set.
+int create_map(const MapAttributes& attributes);
 // An array map (for ld_imm64 map references); returns the fd or -1.
 int create_array_map(uint32_t value_size, uint32_t max_entries);
 // Any map; returns the fd or -1.

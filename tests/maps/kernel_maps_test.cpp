@@ -3,7 +3,6 @@
 // get_next_key, lookup_and_delete, push/pop/peek, LPM lookups), comparing results and errnos.
 // Only maps are created; no program is loaded. Skipped, saying why, where bpf() is unavailable.
 #include <linux/bpf.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -14,6 +13,7 @@
 #include <random>
 #include <set>
 
+#include "kernel/bpf_syscall.hpp"
 #include "map_test_util.hpp"
 #include "maps/map_in_map.hpp"
 #include "support/cpu.hpp"
@@ -21,7 +21,7 @@
 namespace bpfvm::maps::test {
 namespace {
 
-long sys_bpf(int cmd, union bpf_attr* attr) { return syscall(__NR_bpf, cmd, attr, sizeof(*attr)); }
+using kernel::sys_bpf;
 uint64_t ptr(const void* p) { return reinterpret_cast<uint64_t>(p); }
 
 struct Outcome {
@@ -62,20 +62,11 @@ unsigned kernel_possible_cpus() {
 class KernelMap {
  public:
   static std::pair<std::unique_ptr<KernelMap>, int> create(const MapDef& def, int inner_fd = -1) {
-    union bpf_attr attr;
-    std::memset(&attr, 0, sizeof(attr));
-    attr.map_type = def.type;
-    attr.key_size = def.key_size;
-    attr.value_size = def.value_size;
-    attr.max_entries = def.max_entries;
-    attr.map_flags = def.map_flags;
-    attr.map_extra = def.map_extra;
-    attr.inner_map_fd = inner_fd >= 0 ? static_cast<uint32_t>(inner_fd) : 0;
-    std::memcpy(attr.map_name, def.name.data(), std::min(def.name.size(), sizeof(attr.map_name)));
-    const long fd = sys_bpf(BPF_MAP_CREATE, &attr);
+    const int fd = kernel::create_map(kernel::MapAttributes{def.type, def.key_size, def.value_size, def.max_entries,
+                                                           def.map_flags, def.map_extra, inner_fd, def.name});
     if (fd < 0) return {nullptr, errno};
     auto m = std::unique_ptr<KernelMap>(new KernelMap());
-    m->fd = static_cast<int>(fd);
+    m->fd = fd;
     m->def = def;
     m->value_size = def.value_size;
     return {std::move(m), 0};

@@ -75,6 +75,19 @@ TEST(MapHelpers, UnverifiedArgumentsAreChecked) {
   EXPECT_EQ(*reinterpret_cast<uint64_t*>(h.call(BPF_FUNC_map_lookup_elem, ctx, a(m.get()), a(&key))), 5u);
 }
 
+TEST(MapHelpers, AMapIsLiveUntilItIsDestroyed) {
+  // live_map remembers the last map a thread found: destroying that map (or any) must end it.
+  auto m = make(BPF_MAP_TYPE_ARRAY, 4, 8, 4);
+  const uint64_t address = a(m.get());
+  EXPECT_EQ(live_map(address), m.get());
+  EXPECT_EQ(live_map(address), m.get());
+  uint64_t not_a_map[4] = {};
+  EXPECT_EQ(live_map(a(not_a_map)), nullptr);
+  EXPECT_EQ(live_map(address), m.get());
+  m.reset();
+  EXPECT_EQ(live_map(address), nullptr);
+}
+
 TEST(MapHelpers, PushPopPeekAndCpu) {
   Helpers h;
   HelperContext ctx;

@@ -68,7 +68,7 @@ RunCommand::RunCommand(CLI::App& app) {
   command_->add_option("PROGRAM", program_,
                        "an ELF object (clang -target bpf), or raw bytecode, hex, assembly or a .data file")
       ->required();
-  command_->add_option("--prog", prog_name_, "the object's program to run (default: its first)");
+  command_->add_option("--prog", prog_name_, "the object's program to run (needed when it has several)");
   command_->add_flag("--dump-maps", dump_maps_, "print the object's maps after the run (like bpftool map dump)");
   command_->add_option("--type", type_, "program type: xdp, sched_cls, socket_filter, raw_tracepoint, unspec, ...");
   command_->add_option("--format", format_, "input format of PROGRAM: auto, raw, hex, asm, data")
@@ -107,12 +107,15 @@ int RunCommand::execute() const {
     if (!result) die(fmt::format("{}: {}", program_, result.error().to_string()));
     object = std::move(*result);
     if (object->programs().empty()) die(fmt::format("{}: the object has no programs", program_));
-    loaded = prog_name_.empty() ? object->programs().front().get() : object->program(prog_name_);
-    if (loaded == nullptr) {
-      std::string names;
-      for (const auto& p : object->programs()) names += (names.empty() ? "" : ", ") + p->name();
-      die(fmt::format("{}: no program named '{}' (the object has: {})", program_, prog_name_, names));
+    std::string names;
+    for (const auto& p : object->programs()) names += (names.empty() ? "" : ", ") + p->name();
+    // An object with several programs (tail-call chains, several hooks) says which one runs.
+    if (prog_name_.empty() && object->programs().size() > 1) {
+      die(fmt::format("{}: the object has {} programs ({}); choose one with --prog", program_,
+                      object->programs().size(), names));
     }
+    loaded = prog_name_.empty() ? object->programs().front().get() : object->program(prog_name_);
+    if (loaded == nullptr) die(fmt::format("{}: no program named '{}' (the object has: {})", program_, prog_name_, names));
     spec_type = loaded->prog_type();
   } else {
     if (!prog_name_.empty()) die("--prog selects a program of an ELF object; " + program_ + " is not one");

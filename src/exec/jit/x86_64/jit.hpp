@@ -35,15 +35,8 @@ namespace bpfvm::jit {
 
 struct JitState;
 
-// An ARRAY map whose bpf_map_lookup_elem unchecked code computes inline, as the kernel's JIT
-// does (array_map_gen_lookup): the value of key k is at data + k * stride when k < max_entries,
-// else there is none (NULL). Same result as the helper, without the call.
-struct InlineArrayMap {
-  uint64_t ref = 0;          // what the ld_imm64 map reference loads (its second slot's imm64)
-  uint64_t data = 0;
-  uint32_t stride = 0;
-  uint32_t max_entries = 0;
-};
+// ARRAY maps whose lookups unchecked code computes inline, as the interpreter does.
+using InlineArrayMap = bpfvm::InlineArrayMap;
 
 struct JitOptions {
   // Bounds-check memory accesses and spend the branch budget at run time. Only a verifier
