@@ -51,6 +51,7 @@ struct Args {
   int compile_samples = 101;
   int cpu = -1;
   bool kernel = true;
+  bool dump_jited = false;  // print bpfvm's unchecked code of the chosen programs, then stop
 };
 
 [[noreturn]] void die(const std::string& message) {
@@ -74,8 +75,9 @@ Args parse(int argc, char** argv) {
       else if (arg == "--compile-samples") a.compile_samples = std::stoi(value());
       else if (arg == "--cpu") a.cpu = std::stoi(value());
       else if (arg == "--no-kernel") a.kernel = false;
+      else if (arg == "--dump-jited") a.dump_jited = true;
       else die("unknown argument " + arg + " (--progs-dir D, --only NAME, --rounds N, --target-ms MS, "
-               "--compile-samples N, --cpu N, --no-kernel)");
+               "--compile-samples N, --cpu N, --no-kernel, --dump-jited)");
     } catch (const std::logic_error&) {
       die("bad number for " + arg);
     }
@@ -230,9 +232,14 @@ int run(const Args& args) {
     const LoadedProgram& prog = *s->jit_object.programs().front();
     s->insns = prog.insns().size();
     if (prog.jit() == nullptr || prog.jit()->checked()) die(path + ": not verified and JIT-compiled unchecked");
+    if (args.dump_jited) {
+      std::cout << "# " << p.name << "\n" << prog.jit()->dump();
+      continue;
+    }
     if (!kernel_note) kernel_note = load_kernel(*s, path);
     subjects.push_back(std::move(s));
   }
+  if (args.dump_jited) return 0;
   const bool with_kernel = !kernel_note.has_value();
 
   // Batch sizes: about target_ms per sample, after a warm-up run.

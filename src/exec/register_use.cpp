@@ -112,11 +112,8 @@ InitAnalysis analyse_initialized(std::span<const Insn> insns) {
     a.known[pc] = in[pc].known;
     a.maybe[pc] = in[pc].maybe;
     if (!a.reached[pc]) continue;
-    const Reads r = reads(insns[pc]);
-    for (uint8_t k = 0; k < r.count; ++k) {
-      const uint16_t b = bit(r.reg[k]);
-      if (!(a.known[pc] & b) && (a.maybe[pc] & b)) a.tracking = true;
-    }
+    // A read written on some paths only.
+    if (read_set(insns[pc]) & ~a.known[pc] & a.maybe[pc]) a.tracking = true;
   }
   return a;
 }

@@ -55,6 +55,19 @@ struct Reads {
   return r;
 }
 
+// The same registers as a set (bit r for register r): cheaper where the order does not matter
+// (a Reads filled byte by byte and copied whole stalls the store-to-load forwarding).
+[[nodiscard]] inline uint16_t read_set(const isa::Insn& insn) {
+  const isa::OpInfo& row = insn.info();
+  uint16_t set = 0;
+  if (reads_dst(row)) set |= bit(insn.dst);
+  if (reads_src(row)) set |= bit(insn.src);
+  if (row.kind == isa::Kind::kExit || (row.kind == isa::Kind::kAtomic && row.match_value == isa::code::kCmpxchg)) {
+    set |= bit(0);
+  }
+  return set;
+}
+
 // For each instruction, the registers written before it on every path that reaches it
 // (`known`) and on at least one (`maybe`), with the interpreter's rules: r1 and r10 at entry
 // (r2-r5 when the caller says so, hence only "maybe"), helper calls and LD_ABS/LD_IND leave

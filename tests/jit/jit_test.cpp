@@ -3,6 +3,7 @@
 // the jited dump.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <linux/bpf.h>
 
@@ -160,6 +161,166 @@ TEST(JitSemantics, DivisionKeepsR0AndR3WhateverTheOperands) {
   EXPECT_EQ(value("mov %r0, 100\nmov %r3, 7\nmod %r0, %r3\nadd %r0, %r3\nexit\n"), 2u + 7);
   EXPECT_EQ(value("mov %r0, -100\nmov %r3, 7\nsdiv %r3, %r3\nsmod %r0, %r3\nexit\n"), 0u);
   EXPECT_EQ(value("mov %r0, -100\nmov %r3, 7\nsdiv32 %r0, %r3\nexit\n"), static_cast<uint32_t>(-14));
+}
+
+// Every division and modulo with dst and src in r0 and r3 (which x86's divide overwrites) and
+// elsewhere, by registers and constants (0, -1, INT_MIN among them), in checked and unchecked
+// code: the result and every other register r0-r5 as the interpreter leaves them.
+TEST(JitSemantics, DivisionOperandsInEveryPlaceKeepTheOtherRegisters) {
+  const char* ops[] = {"div", "mod", "sdiv", "smod", "div32", "mod32", "sdiv32", "smod32"};
+  const char* dividends[] = {"0x8000000000000000", "-100", "0xfedcba9876543217", "7"};
+  const char* divisors[] = {"0", "-1", "3", "-7", "0x80000000", "0x100000003"};
+  for (const char* op : ops) {
+    for (uint8_t dst : {0, 3, 1, 5}) {
+      for (int src : {0, 3, 2, 5, -1}) {  // -1: an immediate divisor
+        for (const char* dividend : dividends) {
+          for (const char* divisor : divisors) {
+            if (src < 0 && std::string_view(divisor).size() > 10) continue;  // imm32 only
+            std::string source;
+            for (int r = 0; r <= 5; ++r) source += fmt::format("lddw %r{}, {}\n", r, 0x1111 * (r + 1));
+            if (src >= 0) source += fmt::format("lddw %r{}, {}\n", src, divisor);
+            source += fmt::format("lddw %r{}, {}\n", dst, dividend);
+            source += src >= 0 ? fmt::format("{} %r{}, %r{}\n", op, dst, src)
+                               : fmt::format("{} %r{}, {}\n", op, dst, divisor);
+            // r0 = a mix of r0-r5, so a register the division lost shows.
+            source += "mov %r6, %r0\n";
+            for (int r = 1; r <= 5; ++r) source += fmt::format("mul %r6, 31\nadd %r6, %r{}\n", r);
+            source += "mov %r0, %r6\nexit\n";
+            auto expected = interpreter_run(source);
+            ASSERT_TRUE(expected.ok()) << source << expected.error().to_string();
+            for (bool checked : {true, false}) {
+              auto r = jit_run(source, {}, {}, JitOptions{.checked = checked});
+              ASSERT_TRUE(r.ok()) << source << r.error().to_string();
+              EXPECT_EQ(*r, *expected) << source << (checked ? " (checked)" : " (unchecked)");
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Unchecked code makes `rX = rY; rX += rZ (or imm)` one lea, unless something jumps to the add.
+TEST(JitSemantics, AddressPairsAsTheInterpreter) {
+  const std::vector<std::string> sources = {
+      "lddw %r1, 0x123456789\nmov %r2, 5\nmov %r0, %r1\nadd %r0, %r2\nexit\n",
+      "lddw %r1, 0x123456789\nmov %r0, %r1\nadd %r0, -128\nexit\n",
+      "lddw %r1, 0xffffffffffffffff\nmov %r0, %r1\nadd %r0, 0x7fffffff\nexit\n",
+      // rX += rX after rX = rY: twice rY.
+      "lddw %r1, 0x123456789\nmov %r0, %r1\nadd %r0, %r0\nexit\n",
+      // rX += rY after rX = rY; rX = rX.
+      "lddw %r4, 0x8000000000000001\nmov %r0, %r4\nadd %r0, %r4\nexit\n",
+      "lddw %r0, 0x123456789\nmov %r0, %r0\nadd %r0, 3\nexit\n",
+      // Something jumps to the add: both stay.
+      "mov %r1, 1\nmov %r0, 10\njeq %r1, 1, mid\nmov %r0, %r1\nmid:\nadd %r0, 5\nexit\n",
+      // 32-bit halves or other registers: no pair.
+      "lddw %r1, 0x1ffffffff\nmov %r0, %r1\nadd32 %r0, 1\nexit\n",
+      "lddw %r1, 0x1ffffffff\nmov32 %r0, %r1\nadd %r0, 1\nexit\n",
+      "mov %r1, 7\nmov %r0, %r1\nadd %r1, 1\nadd %r0, %r1\nexit\n",
+  };
+  for (const std::string& source : sources) {
+    auto expected = interpreter_run(source);
+    ASSERT_TRUE(expected.ok()) << expected.error().to_string();
+    for (bool checked : {true, false}) {
+      auto r = jit_run(source, {}, {}, JitOptions{.checked = checked});
+      ASSERT_TRUE(r.ok()) << r.error().to_string();
+      EXPECT_EQ(*r, *expected) << source;
+    }
+  }
+}
+
+// Unchecked code makes `rA <<= s; [rB = imm64;] rB += rA` one lea and the shift (s = 1 to 3),
+// unless something jumps inside; both registers end as the interpreter leaves them.
+TEST(JitSemantics, ScaledIndexesAsTheInterpreter) {
+  std::vector<std::string> sources;
+  for (int s : {0, 1, 2, 3, 4}) {
+    const std::string start = "lddw %r1, 0x8123456789\nlddw %r2, 0x1000\n";
+    const std::string end = "mov %r0, %r1\nmul %r0, 1000003\nadd %r0, %r2\nexit\n";
+    sources.push_back(start + fmt::format("lsh %r1, {}\nadd %r2, %r1\n", s) + end);
+    sources.push_back(start + fmt::format("lsh %r1, {}\nlddw %r2, 0x7fff00001234\nadd %r2, %r1\n", s) + end);
+    sources.push_back(start + fmt::format("lsh %r1, {}\nlddw %r2, -5\nadd %r2, %r1\n", s) + end);
+    // Same register, another register loaded, a 32-bit add, a jump inside: no lea.
+    sources.push_back(start + fmt::format("lsh %r1, {}\nadd %r1, %r1\n", s) + end);
+    sources.push_back(start + fmt::format("lsh %r1, {}\nlddw %r3, 7\nadd %r2, %r1\nadd %r2, %r3\n", s) + end);
+    sources.push_back(start + fmt::format("lsh %r1, {}\nadd32 %r2, %r1\n", s) + end);
+    sources.push_back(start + fmt::format("jeq %r1, 0, skip\nlsh %r1, {}\nskip:\nadd %r2, %r1\n", s) + end);
+    sources.push_back(start + fmt::format("lsh %r1, {}\njeq %r1, 0, in\nin:\nadd %r2, %r1\n", s) + end);
+  }
+  for (const std::string& source : sources) {
+    auto expected = interpreter_run(source);
+    ASSERT_TRUE(expected.ok()) << expected.error().to_string();
+    for (bool checked : {true, false}) {
+      auto r = jit_run(source, {}, {}, JitOptions{.checked = checked});
+      ASSERT_TRUE(r.ok()) << r.error().to_string();
+      EXPECT_EQ(*r, *expected) << source;
+    }
+  }
+}
+
+// Unchecked code returns straight from jumps to exits, and drops the code of an exit that a
+// conditional jump just skips (a loop latch): loops, subprograms, exits that are also targets.
+TEST(JitSemantics, JumpsToExitsReturnAsTheInterpreter) {
+  const std::vector<std::string> sources = {
+      // A counted loop whose latch skips an exit; the exit is also the target of a jump.
+      "mov %r0, 0\nmov %r2, 0\nja head\nlatch:\nadd %r2, 1\njne %r2, 10, head\nout:\nexit\n"
+      "head:\nadd %r0, %r2\njgt %r0, 30, out\nja latch\n",
+      "mov %r0, 0\nmov %r2, 0\nja head\nlatch:\nadd %r2, 1\njne %r2, 10, head\nout:\nexit\n"
+      "head:\nadd %r0, %r2\njgt %r0, 300, out\nja latch\n",
+      // Forward conditional and unconditional jumps to exits.
+      "mov %r0, 3\njeq %r0, 3, e\nmov %r0, 4\ne:\nexit\n",
+      "mov %r0, 3\njne %r0, 3, e\nmov %r0, 4\ne:\nexit\n",
+      "mov %r0, 3\nja e\nmov %r0, 4\ne:\nexit\n",
+      // The skipped exit in a subprogram, and one a local call enters.
+      "mov %r1, 5\ncall local f\nadd %r0, 1\nexit\nf:\nmov %r0, %r1\njne %r1, 5, g\nexit\ng:\nmov %r0, 9\nexit\n",
+      "mov %r1, 4\ncall local f\nadd %r0, 1\nexit\nf:\nmov %r0, %r1\njne %r1, 5, g\nexit\ng:\nmov %r0, 9\nexit\n",
+      "mov %r0, 2\njeq %r0, 2, k\ncall local h\nk:\nexit\nh:\nexit\n",
+      "mov %r0, 2\njeq %r0, 3, k\ncall local h\nk:\nexit\nh:\nmov %r0, 6\njne %r0, 6, z\nexit\nz:\nexit\n",
+  };
+  for (const std::string& source : sources) {
+    auto expected = interpreter_run(source);
+    ASSERT_TRUE(expected.ok()) << source << expected.error().to_string();
+    for (bool checked : {true, false}) {
+      auto r = jit_run(source, {}, {}, JitOptions{.checked = checked});
+      ASSERT_TRUE(r.ok()) << r.error().to_string();
+      EXPECT_EQ(*r, *expected) << source;
+    }
+  }
+}
+
+// Unchecked code makes `rX = 1; if A op B goto L; rX = 0; goto L` a setcc and one jump:
+// every condition, both widths, register and immediate operands, as the interpreter.
+TEST(JitSemantics, FlagSelectsAsTheInterpreter) {
+  std::vector<std::string> sources;
+  for (const char* jump : {"jeq", "jne", "jgt", "jge", "jlt", "jle", "jsgt", "jsge", "jslt", "jsle", "jset"}) {
+    for (const char* width : {"", "32"}) {
+      for (const char* a : {"0", "1", "-1", "0x80000000", "0x100000001"}) {
+        for (const char* b : {"0", "1", "-1", "0x80000001"}) {
+          const std::string start = fmt::format("lddw %r1, {}\nlddw %r2, {}\nlddw %r4, 77\nmov %r0, 5\n", a, b);
+          const std::string end = "L:\nadd %r0, %r4\nexit\n";
+          sources.push_back(start + fmt::format("mov %r4, 1\n{}{} %r1, %r2, L\nmov %r4, 0\nja L\n", jump, width) + end);
+          sources.push_back(start + fmt::format("mov32 %r4, 1\n{}{} %r1, 1, L\nmov32 %r4, 0\nja L\n", jump, width) + end);
+        }
+      }
+      // rX compared, a jump inside, different targets: no select.
+      const std::string start = "lddw %r1, 3\nlddw %r4, 77\nmov %r0, 5\n";
+      const std::string end = "L:\nadd %r0, %r4\nexit\n";
+      sources.push_back(start + fmt::format("mov %r4, 1\n{}{} %r4, %r1, L\nmov %r4, 0\nja L\n", jump, width) + end);
+      sources.push_back(start + fmt::format("mov %r4, 1\n{}{} %r1, %r4, L\nmov %r4, 0\nja L\n", jump, width) + end);
+      sources.push_back(start + fmt::format("jeq %r1, 3, M\nmov %r4, 1\n{}{} %r1, 2, L\nM:\nmov %r4, 0\nja L\n", jump,
+                                            width) + end);
+      sources.push_back(start + fmt::format("mov %r4, 1\n{}{} %r1, 2, L\nmov %r4, 0\nja N\nL:\nadd %r0, 1\nN:\n"
+                                            "add %r0, %r4\nexit\n", jump, width));
+    }
+  }
+  for (const std::string& source : sources) {
+    auto expected = interpreter_run(source);
+    ASSERT_TRUE(expected.ok()) << expected.error().to_string();
+    for (bool checked : {true, false}) {
+      auto r = jit_run(source, {}, {}, JitOptions{.checked = checked});
+      ASSERT_TRUE(r.ok()) << r.error().to_string();
+      EXPECT_EQ(*r, *expected) << source;
+    }
+  }
 }
 
 TEST(JitSemantics, SignedDivisionOfIntMinByMinusOne) {
@@ -503,7 +664,8 @@ TEST(JitSafety, UncheckedModeRunsCorrectPrograms) {
 // helper's results: the element's address, NULL for keys past max_entries.
 TEST(JitSemantics, InlineArrayLookupsGiveTheHelpersResults) {
   // value_size 12: elements 16 bytes apart (not a power of two: 24 with value_size 20).
-  for (uint32_t value_size : {12u, 20u}) {
+  // value_size 4: 8 bytes apart (a scaled index).
+  for (uint32_t value_size : {12u, 20u, 4u}) {
     maps::MapDef def;
     def.type = BPF_MAP_TYPE_ARRAY;
     def.key_size = 4;
@@ -517,44 +679,54 @@ TEST(JitSemantics, InlineArrayLookupsGiveTheHelpersResults) {
       v[0] = static_cast<uint8_t>(10 + k);
       ASSERT_TRUE((*map)->update(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&k), 4), v).ok());
     }
-    // The key comes from memory; r0 = the element's first byte, or -1 for NULL.
-    auto insns = isa::assemble(
-        "ldxw %r6, [%r1+0]\nstxw [%r10-4], %r6\nmov %r2, %r10\nadd %r2, -4\nlddw_map_fd %r1, 1\ncall 1\n"
-        "jeq %r0, 0, none\nldxb %r1, [%r0+0]\nmov %r0, %r1\nexit\nnone:\nmov %r0, -1\nexit\n");
-    ASSERT_TRUE(insns.ok()) << insns.error().to_string();
-    (*insns)[5].imm64 = reinterpret_cast<uint64_t>(map->get());
-    ASSERT_TRUE((*map)->direct_array().has_value());
-    const auto layout = *(*map)->direct_array();
-    JitOptions inlined{.checked = false, .relocated = true};
-    inlined.array_maps.push_back(
-        InlineArrayMap{reinterpret_cast<uint64_t>(map->get()), reinterpret_cast<uint64_t>(layout.data),
-                       layout.stride, layout.max_entries});
-    auto fast = JitProgram::compile(*insns, linux_helpers(), inlined);
-    ASSERT_TRUE(fast.ok()) << fast.error().to_string();
-    auto called = JitProgram::compile(*insns, linux_helpers(), JitOptions{.checked = false, .relocated = true});
-    ASSERT_TRUE(called.ok()) << called.error().to_string();
-    auto interpreter = Interpreter::create(*insns, linux_helpers(), true);
-    ASSERT_TRUE(interpreter.ok()) << interpreter.error().to_string();
-    // The inlined code calls nothing but the body (the helper call is gone).
-    auto calls = [](const std::string& dump) {
-      std::size_t n = 0;
-      for (std::size_t at = dump.find("call "); at != std::string::npos; at = dump.find("call ", at + 1)) ++n;
-      return n;
-    };
-    EXPECT_LT(calls(fast->dump()), calls(called->dump()));
-    for (uint32_t key : {0u, 1u, 4u, 5u, 6u, 0x7fffffffu, 0x80000000u, 0xffffffffu}) {
-      std::vector<uint8_t> memory(4);
-      std::memcpy(memory.data(), &key, 4);
-      RunOptions options = options_for(memory);
-      for (const MemoryRegion& r : (*map)->value_regions()) options.regions.push_back(r);
-      auto expected = interpreter->run(options);
-      ASSERT_TRUE(expected.ok()) << expected.error().to_string();
-      EXPECT_EQ(*expected, key < 5 ? 10 + key : static_cast<uint64_t>(-1)) << key;
-      auto a = fast->run(options);
-      auto b = called->run(options);
-      ASSERT_TRUE(a.ok() && b.ok());
-      EXPECT_EQ(*a, *expected) << "key " << key << ", value_size " << value_size;
-      EXPECT_EQ(*b, *expected) << "key " << key << ", value_size " << value_size;
+    // The key comes from memory; r0 = the element's first byte, or -1 for NULL: clang's null
+    // check right after the call (decided by the range check), the opposite test, and r1 read
+    // between the map reference and the call (so it must be loaded).
+    const std::string start = "ldxw %r6, [%r1+0]\nstxw [%r10-4], %r6\nmov %r2, %r10\nadd %r2, -4\nlddw_map_fd %r1, 1\n";
+    for (const std::string& rest : {
+             std::string("call 1\njeq %r0, 0, none\nldxb %r1, [%r0+0]\nmov %r0, %r1\nexit\nnone:\nmov %r0, -1\nexit\n"),
+             std::string("call 1\njne %r0, 0, found\nmov %r0, -1\nexit\nfound:\nldxb %r1, [%r0+0]\nmov %r0, %r1\nexit\n"),
+             std::string("mov %r7, %r1\ncall 1\njeq %r0, 0, none\nldxb %r1, [%r0+0]\nmov %r0, %r7\nexit\nnone:\n"
+                         "mov %r0, -1\nexit\n"),
+         }) {
+      auto insns = isa::assemble(start + rest);
+      ASSERT_TRUE(insns.ok()) << insns.error().to_string();
+      const bool returns_map = rest.find("%r7") != std::string::npos;
+      (*insns)[5].imm64 = reinterpret_cast<uint64_t>(map->get());
+      ASSERT_TRUE((*map)->direct_array().has_value());
+      const auto layout = *(*map)->direct_array();
+      JitOptions inlined{.checked = false, .relocated = true};
+      inlined.array_maps.push_back(
+          InlineArrayMap{reinterpret_cast<uint64_t>(map->get()), reinterpret_cast<uint64_t>(layout.data),
+                         layout.stride, layout.max_entries});
+      auto fast = JitProgram::compile(*insns, linux_helpers(), inlined);
+      ASSERT_TRUE(fast.ok()) << fast.error().to_string();
+      auto called = JitProgram::compile(*insns, linux_helpers(), JitOptions{.checked = false, .relocated = true});
+      ASSERT_TRUE(called.ok()) << called.error().to_string();
+      auto interpreter = Interpreter::create(*insns, linux_helpers(), true);
+      ASSERT_TRUE(interpreter.ok()) << interpreter.error().to_string();
+      // The inlined code calls nothing but the body (the helper call is gone).
+      auto calls = [](const std::string& dump) {
+        std::size_t n = 0;
+        for (std::size_t at = dump.find("call "); at != std::string::npos; at = dump.find("call ", at + 1)) ++n;
+        return n;
+      };
+      EXPECT_LT(calls(fast->dump()), calls(called->dump()));
+      for (uint32_t key : {0u, 1u, 4u, 5u, 6u, 0x7fffffffu, 0x80000000u, 0xffffffffu}) {
+        std::vector<uint8_t> memory(4);
+        std::memcpy(memory.data(), &key, 4);
+        RunOptions options = options_for(memory);
+        for (const MemoryRegion& r : (*map)->value_regions()) options.regions.push_back(r);
+        auto expected = interpreter->run(options);
+        ASSERT_TRUE(expected.ok()) << expected.error().to_string();
+        const uint64_t found = returns_map ? reinterpret_cast<uint64_t>(map->get()) : 10 + key;
+        EXPECT_EQ(*expected, key >= 5 ? static_cast<uint64_t>(-1) : found) << key;
+        auto a = fast->run(options);
+        auto b = called->run(options);
+        ASSERT_TRUE(a.ok() && b.ok());
+        EXPECT_EQ(*a, *expected) << "key " << key << ", value_size " << value_size << "\n" << rest;
+        EXPECT_EQ(*b, *expected) << "key " << key << ", value_size " << value_size << "\n" << rest;
+      }
     }
   }
 }
@@ -590,7 +762,37 @@ TEST(JitMemory, CodeIsExecutableAndNotWritable) {
     EXPECT_EQ(moved.code(), code);
     EXPECT_EQ(*moved.run({}), 1u);
   }
-  EXPECT_EQ(permissions_of(code), "") << "the code stays mapped after its program is gone";
+  // Its pages are unmapped, or kept for the next program, writable and not executable.
+  const std::string after = permissions_of(code);
+  EXPECT_TRUE(after.empty() || after.substr(0, 3) == "rw-") << after << ": the code stays executable after its program is gone";
+}
+
+// Pages are reused from program to program: the next one runs its own code, and nothing of
+// the earlier one is left executable past its end (int3 there).
+TEST(JitMemory, ReusedPagesHoldOnlyTheNewCode) {
+  std::string big = "mov %r0, 1\n";
+  for (int k = 0; k < 300; ++k) big += "add %r0, 3\nmul %r0, 5\n";
+  big += "exit\n";
+  for (int round = 0; round < 3; ++round) {
+    {
+      auto insns = isa::assemble(big);
+      ASSERT_TRUE(insns.ok());
+      auto program = JitProgram::compile(*insns, conformance_table(), JitOptions{.checked = round % 2 == 0});
+      ASSERT_TRUE(program.ok());
+      ASSERT_TRUE(program->run({}).ok());
+    }
+    auto insns = isa::assemble("mov %r0, 42\nexit\n");
+    ASSERT_TRUE(insns.ok());
+    auto program = JitProgram::compile(*insns, conformance_table(), JitOptions{.checked = false});
+    ASSERT_TRUE(program.ok());
+    EXPECT_EQ(permissions_of(program->code()).substr(0, 3), "r-x");
+    EXPECT_EQ(*program->run({}), 42u);
+    const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    const std::size_t end = (program->code_size() + page - 1) / page * page;
+    for (std::size_t k = program->code_size(); k < end; ++k) {
+      ASSERT_EQ(program->code()[k], 0xcc) << "byte " << k << " past the code";
+    }
+  }
 }
 
 TEST(JitConcurrency, ManyThreadsRunOneProgram) {

@@ -4,8 +4,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cstring>
+#include <mutex>
 #include <utility>
 
 #include "exec/jit/x86_64/jit.hpp"
@@ -21,6 +23,82 @@ using isa::Op;
 
 namespace {
 std::atomic<uint64_t> next_serial{1};  // JitProgram::serial_
+
+std::size_t page_size() {
+  static const auto size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+// Pages for code. W^X: they are writable while the code is copied in and read+exec from then
+// on, never both. Mapping fresh pages, faulting them in and unmapping them (a TLB shootdown)
+// cost a good part of a small program's compile, so the pages of programs that went away are
+// kept, a few, made writable (and no longer executable) when their program is released: a
+// compile then takes writable pages and changes their protection once, to read+exec.
+class CodePages {
+ public:
+  struct Block {
+    void* mem = nullptr;
+    std::size_t size = 0;
+  };
+
+  // `size` bytes (page-rounded) or more, writable; {} when the system has no memory to map.
+  Block take(std::size_t size) {
+    Block kept;
+    {
+      std::lock_guard lock(mutex_);
+      std::size_t best = count_;
+      for (std::size_t k = 0; k < count_; ++k) {
+        const bool fits = free_[k].size >= size && free_[k].size <= 4 * size;
+        if (fits && (best == count_ || free_[k].size < free_[best].size)) best = k;
+      }
+      if (best != count_) {
+        kept = free_[best];
+        free_[best] = free_[--count_];
+      }
+    }
+    if (kept.mem != nullptr) return kept;
+    // Between two inaccessible guard pages, the block is a mapping of its own that the kernel
+    // never merges with its neighbours: changing its protection then splits and merges no
+    // mappings (most of the cost of an mprotect here).
+    const std::size_t guard = page_size();
+    void* mem = mmap(nullptr, size + 2 * guard, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) return {};
+    auto* block = static_cast<uint8_t*>(mem) + guard;
+    if (mprotect(block, size, PROT_READ | PROT_WRITE) != 0) {
+      munmap(mem, size + 2 * guard);
+      return {};
+    }
+    return Block{block, size};
+  }
+
+  // Pages a program no longer runs from: kept writable and not executable (nothing may run
+  // the old code), or unmapped.
+  void give(Block b) {
+    if (b.size <= kMaxKeptBytes && mprotect(b.mem, b.size, PROT_READ | PROT_WRITE) == 0) {
+      std::lock_guard lock(mutex_);
+      if (count_ < free_.size()) {
+        free_[count_++] = b;
+        return;
+      }
+    }
+    unmap(b);
+  }
+
+  static void unmap(Block b) { munmap(static_cast<uint8_t*>(b.mem) - page_size(), b.size + 2 * page_size()); }
+
+ private:
+  static constexpr std::size_t kMaxKeptBytes = 256 * 1024;
+  std::mutex mutex_;
+  std::array<Block, 16> free_{};
+  std::size_t count_ = 0;
+};
+
+// Never destroyed: programs in static storage may be released after any other destructor.
+CodePages& code_pages() {
+  static auto* pages = new CodePages;
+  return *pages;
+}
+
 }  // namespace
 
 bool jit_available() {
@@ -63,7 +141,7 @@ JitProgram& JitProgram::operator=(JitProgram&& other) noexcept {
 JitProgram::~JitProgram() { release(); }
 
 void JitProgram::release() {
-  if (code_ != nullptr) munmap(code_, mapped_size_);
+  if (code_ != nullptr) code_pages().give({code_, mapped_size_});
   code_ = nullptr;
   code_size_ = mapped_size_ = 0;
 }
@@ -122,21 +200,25 @@ Result<JitProgram> JitProgram::compile(std::vector<Insn> program, const HelperTa
   if (auto err = code.flatten(); err) return internal("flatten", err);
   if (auto err = code.resolveUnresolvedLinks(); err) return internal("resolve links", err);
 
-  // W^X: map writable, copy, then read+exec before anything runs.
-  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  // W^X: writable pages, copy, then read+exec before anything runs.
+  const std::size_t page = page_size();
   const std::size_t estimated = code.codeSize();
-  const std::size_t mapped = (estimated + page - 1) / page * page;
-  void* mem = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (mem == MAP_FAILED) {
-    return Error{ErrorKind::kRuntime, fmt::format("JIT: cannot map {} bytes: {}", mapped, std::strerror(errno)),
+  const std::size_t wanted = (estimated + page - 1) / page * page;
+  const CodePages::Block block = code_pages().take(wanted);
+  if (block.mem == nullptr) {
+    return Error{ErrorKind::kRuntime, fmt::format("JIT: cannot map {} bytes: {}", wanted, std::strerror(errno)),
                  std::nullopt, std::nullopt};
   }
+  void* mem = block.mem;
+  const std::size_t mapped = block.size;
   jp.code_ = static_cast<uint8_t*>(mem);
   jp.mapped_size_ = mapped;
   if (auto err = code.relocateToBase(reinterpret_cast<uint64_t>(mem)); err) return internal("relocate", err);
   jp.code_size_ = code.codeSize();
   if (jp.code_size_ > mapped) return internal("code grew after relocation", asmjit::kErrorInvalidState);
   if (auto err = code.copyFlattenedData(mem, jp.code_size_); err) return internal("copy", err);
+  // Reused pages still hold an earlier program's code past the end: int3 there.
+  std::memset(jp.code_ + jp.code_size_, 0xcc, mapped - jp.code_size_);
   if (mprotect(mem, mapped, PROT_READ | PROT_EXEC) != 0) {
     return Error{ErrorKind::kRuntime, fmt::format("JIT: cannot make code executable: {}", std::strerror(errno)),
                  std::nullopt, std::nullopt};

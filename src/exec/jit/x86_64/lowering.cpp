@@ -7,9 +7,10 @@
 // and four host registers of the JIT's own:
 //
 //   r12  the JitState of this run (callee-saved, so helpers keep it)
-//   r9   the taken-branch budget; holds the HelperContext* (6th argument) during helper calls
+//   r9   the taken-branch budget (checked code); holds the HelperContext* (6th argument) during
+//        helper calls; keeps r3 in the division stubs (unchecked code)
 //   r11  the address of the memory access being checked; the divisor; scratch
-//   r10  scratch
+//   r10  the dividend and result of the division stubs; scratch
 //
 // Code layout: prologue (entry), the instructions in order, out-of-line failure paths and
 // shared stubs, the entry for callbacks, then the callx jump table. The main program is entered
@@ -34,8 +35,10 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <cstring>
 #include <optional>
 
+#include "exec/jit/x86_64/encoder.hpp"
 #include "exec/jit/x86_64/run_state.hpp"
 
 namespace bpfvm::jit::detail {
@@ -55,6 +58,8 @@ constexpr std::array<uint32_t, 11> kHostReg = {
     Gp::kIdBx, Gp::kIdR13, Gp::kIdR14, Gp::kIdR15,                      // r6-r9
     Gp::kIdBp,                                                          // r10
 };
+
+constexpr uint32_t kLoopAlignment = 32;
 
 const x86::Gpq kState = x86::r12;
 const x86::Gpq kBudget = x86::r9;
@@ -131,6 +136,8 @@ class Lowering {
   void prologue();
   void instruction(std::size_t pc);
   bool zero_extension_pair(std::size_t pc) const;
+  bool address_pair(std::size_t pc) const;
+  std::size_t scaled_index(std::size_t pc) const;
   // The verifier's facts about an instruction (JitOptions::facts), or null.
   const verifier::InsnFacts* facts_at(std::size_t pc) const {
     const auto& f = in_.options.facts;
@@ -140,19 +147,27 @@ class Lowering {
   void callback_entry();
 
   // Operations, by kind.
+  void load_constant(uint8_t dst, uint64_t value);
   void alu(const Insn& i, const OpInfo& r);
   void alu_imm(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, int32_t imm);
   void alu_reg(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, uint8_t src);
   void divide(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, std::optional<int32_t> imm, uint8_t src);
+  void divide_by_zero(bool is_div, bool is64, const Gp& d);
+  void divide_by_minus_one(bool is_div, const Gp& d);
   void shift_by_register(uint8_t op_bits, bool is64, uint8_t dst, uint8_t src);
   void movsx(const Insn& i, const OpInfo& r);
   void byte_swap(const Insn& i, const OpInfo& r);
   void jump_cond(std::size_t pc, const Insn& i, const OpInfo& r);
+  void compare(const Insn& i, const OpInfo& r);
+  bool skips_exit(std::size_t pc) const;
+  bool flag_select(std::size_t pc) const;
+  Label& ret_label();
   void branch(std::size_t pc, std::size_t target, std::optional<CondCode> cc);
   void may_goto(std::size_t pc, const Insn& i);
   void call_helper(std::size_t pc, HelperFn fn);
   const InlineArrayMap* inline_array_lookup(std::size_t pc) const;
-  void array_lookup(const InlineArrayMap& m);
+  bool only_for_inline_lookup(std::size_t pc) const;
+  void array_lookup(std::size_t pc, const InlineArrayMap& m);
   void call_local(std::size_t pc, std::size_t target);
   void callx(std::size_t pc, const Insn& i);
   void load(std::size_t pc, const Insn& i, const OpInfo& r);
@@ -174,10 +189,42 @@ class Lowering {
   Label& fail_tail(Status status);
   Label& access_stub(bool write, unsigned size);
   Label& zero_frame_stub();
+  struct DivideStub {
+    Label entry;   // any divisor
+    Label divide;  // a divisor known to be neither 0 nor -1
+  };
+  DivideStub& divide_stub(bool is_div, bool is64, bool is_signed);
+  void divide_stubs();
+
+  // Direct encodings (encoder.hpp), written into the assembler's buffer: straight there when
+  // it has room (a fixed 16-byte copy), else through embed(), which grows it. embed() for
+  // every instruction cost a virtual call and a variable-length memcpy each, a sixth of the
+  // compile time.
+  void put(const enc::Bytes& b) {
+    if (a_.remainingSpace() < sizeof(b.b)) {
+      a_.embed(b.b, b.n);
+      return;
+    }
+    std::memcpy(a_.bufferPtr(), b.b, sizeof(b.b));
+    a_._bufferPtr += b.n;
+    asmjit::CodeBuffer& buffer = a_.currentSection()->buffer();
+    buffer._size = std::max(buffer._size, a_.offset());  // as asmjit's own writes keep it
+  }
+  bool is_target(std::size_t pc) const { return target_[pc] != 0; }
+  void jump(std::size_t pc, std::size_t target, std::optional<CondCode> cc);
+  void patch_jumps();
 
   x86::Assembler& a_;
   const LowerInput& in_;
   LoweredLabels labels_;
+  std::vector<uint8_t> target_;  // by pc: a jump or call lands there
+  struct JumpFixup {
+    std::size_t rel32_at;  // offset of the rel32 to fill in
+    std::size_t target;    // pc
+  };
+  std::vector<JumpFixup> fixups_;  // forward jumps to instructions
+  bool skip_next_ = false;         // instruction() lowered the next instruction too
+  Label ret_;                      // a shared `ret`, out of line (unchecked code's jumps to exits)
   Label epilogue_;
   Label early_exit_;
   Label stop_;
@@ -185,11 +232,13 @@ class Lowering {
   Label internal_;
   Label jump_table_;
   bool uses_jump_table_ = false;
+  std::vector<bool> loop_head_;       // by pc: a loop head to align (empty: none)
   std::vector<bool> function_start_;  // by pc: an ld_imm64 names it (empty: none does)
   std::vector<FailSite> fail_sites_;
   std::array<Label, static_cast<std::size_t>(Status::kInternal) + 1> fail_tails_{};
   std::array<std::array<Label, 4>, 2> access_stubs_{};
   Label zero_frame_;
+  std::array<DivideStub, 8> divide_stubs_{};  // by (div, 64-bit, signed)
   const verifier::InsnFacts* facts_ = nullptr;  // of the instruction being lowered, if any
 };
 
@@ -207,6 +256,7 @@ LoweredLabels Lowering::run() {
   // Labels only where something jumps or calls (all instructions when callx may go anywhere):
   // labels are a good part of the compile time.
   labels_.insn.resize(in_.insns.size());
+  target_.assign(in_.insns.size(), 0);
   bool any_callx = false;
   for (std::size_t pc = 0; pc < in_.insns.size(); ++pc) {
     const Insn& i = in_.insns[pc];
@@ -220,20 +270,39 @@ LoweredLabels Lowering::run() {
     }
     if (auto target = isa::branch_target(i, pc); target && *target >= 0 &&
                                                  static_cast<std::size_t>(*target) < in_.insns.size()) {
-      labels_.insn[static_cast<std::size_t>(*target)] = a_.newLabel();
+      const auto t = static_cast<std::size_t>(*target);
+      target_[t] = 1;
+      // Jumps are encoded here (jump()); calls go through asmjit's labels.
+      if (i.info().kind == Kind::kCallLocal && !labels_.insn[t].isValid()) labels_.insn[t] = a_.newLabel();
+      if (t <= pc && t > 0) {
+        // A loop head that code does not fall into: padding before it is never executed.
+        const Kind before = in_.insns[t - 1].info().kind;
+        if (before == Kind::kJa || before == Kind::kGotol || before == Kind::kExit) {
+          loop_head_.resize(in_.insns.size());
+          loop_head_[t] = true;
+        }
+      }
     }
   }
   if (any_callx) {
     for (Label& l : labels_.insn) {
       if (!l.isValid()) l = a_.newLabel();
     }
+    std::fill(target_.begin(), target_.end(), 1);
   }
   labels_.insn_offset.resize(in_.insns.size());
 
   prologue();
   a_.bind(labels_.body);
   for (std::size_t pc = 0; pc < in_.insns.size(); ++pc) {
-    if (labels_.insn[pc].isValid()) a_.bind(labels_.insn[pc]);
+    if (is_target(pc)) {
+      // Loop heads start a 32-byte block: where short loops fell moved sieve's and
+      // strmatch's times by a fifth and more (the kernel's JIT leaves it to chance; 16 bytes
+      // helped sieve but not bubble). Only heads entered by jumps (clang's loops start so),
+      // so the padding never executes.
+      if (!loop_head_.empty() && loop_head_[pc]) a_.align(asmjit::AlignMode::kCode, kLoopAlignment);
+      if (labels_.insn[pc].isValid()) a_.bind(labels_.insn[pc]);
+    }
     labels_.insn_offset[pc] = a_.offset();
     const verifier::InsnFacts* facts = facts_at(pc);
     if (facts && !facts->reached) continue;  // dead code: no path gets here
@@ -241,15 +310,73 @@ LoweredLabels Lowering::run() {
       // rX <<= 32; rX >>= 32 (clang's zero-extension of a 32-bit value): one mov32, which
       // zero-extends on x86-64, for both; nothing when the upper half is known to be zero.
       const uint8_t dst = in_.insns[pc].dst;
-      if (!facts || !(facts->upper32_zero & (1U << dst))) a_.mov(reg32(dst), reg32(dst));
+      if (!facts || !(facts->upper32_zero & (1U << dst))) put(enc::mov_rr(false, kHostReg[dst], kHostReg[dst]));
+      ++pc;
+      labels_.insn_offset[pc] = a_.offset();
+      continue;
+    }
+    if (const std::size_t slots = scaled_index(pc)) {
+      // rA <<= s; [rB = imm64;] rB += rA: rB from rA before the shift, in one lea, then the
+      // shift. A load through rB (a table lookup) then waits for one instruction, not two.
+      const Insn& shift = in_.insns[pc];
+      const Insn& add = in_.insns[pc + slots - 1];
+      if (slots == 4) {
+        const Insn& constant = in_.insns[pc + 1];
+        load_constant(add.dst, constant.op == Op::LdImm64 ? constant.imm64 : in_.insns[pc + 2].imm64);
+      }
+      a_.lea(reg64(add.dst), x86::ptr(reg64(add.dst), reg64(shift.dst), static_cast<uint32_t>(shift.imm)));
+      put(enc::shift_ri(enc::Shift::kShl, true, kHostReg[shift.dst], static_cast<uint8_t>(shift.imm)));
+      for (std::size_t k = 1; k < slots; ++k) labels_.insn_offset[pc + k] = a_.offset();
+      pc += slots - 1;
+      continue;
+    }
+    if (flag_select(pc)) {
+      // rX = 1; if cond goto L; rX = 0; goto L: rX = cond (setcc), then one jump.
+      const Insn& test = in_.insns[pc + 1];
+      const uint8_t x = in_.insns[pc].dst;
+      put(enc::alu_rr(enc::Alu::kXor, false, kHostReg[x], kHostReg[x]));  // before the flags are set
+      compare(test, test.info());
+      a_.set(condition(test.info().op_bits()), reg8(x));
+      for (std::size_t k = 1; k < 4; ++k) labels_.insn_offset[pc + k] = a_.offset();
+      jump(pc + 3, static_cast<std::size_t>(static_cast<int64_t>(pc) + 2 + test.off), std::nullopt);
+      pc += 3;
+      continue;
+    }
+    if (skips_exit(pc)) {
+      // if cond goto pc+2; exit: the exit becomes the jump (to a shared ret) and the code
+      // falls through, instead of a taken jump over the ret on the way on (loop latches).
+      const Insn& i = in_.insns[pc];
+      compare(i, i.info());
+      a_.j(x86::negateCond(condition(i.info().op_bits())), ret_label());
+      labels_.insn_offset[pc + 1] = a_.offset();
+      ++pc;
+      continue;
+    }
+    if (address_pair(pc)) {
+      // rX = rY; rX += rZ (or imm): clang's way to form an address, one lea.
+      const Insn& add = in_.insns[pc + 1];
+      const Gp base = reg64(in_.insns[pc].src);
+      if (add.op == Op::Add64Reg) {
+        // rX += rX after rX = rY adds rY twice.
+        const Gp index = add.src == add.dst ? base : reg64(add.src);
+        a_.lea(reg64(add.dst), x86::ptr(base, index));
+      } else {
+        a_.lea(reg64(add.dst), x86::ptr(base, add.imm));
+      }
       ++pc;
       labels_.insn_offset[pc] = a_.offset();
       continue;
     }
     instruction(pc);
+    if (skip_next_) {
+      skip_next_ = false;
+      ++pc;
+      labels_.insn_offset[pc] = a_.offset();
+    }
   }
   // check_control_flow guarantees the last instruction is an exit or a jump; never fall off.
   a_.jmp(internal_);
+  patch_jumps();
   out_of_line();
   return labels_;
 }
@@ -257,7 +384,7 @@ LoweredLabels Lowering::run() {
 // A shift pair that only zero-extends, with nothing jumping between the two. Not where reads
 // are checked (each instruction keeps its own checks there).
 bool Lowering::zero_extension_pair(std::size_t pc) const {
-  if (in_.init != nullptr || pc + 1 >= in_.insns.size() || labels_.insn[pc + 1].isValid() ||
+  if (in_.init != nullptr || pc + 1 >= in_.insns.size() || is_target(pc + 1) ||
       (!function_start_.empty() && function_start_[pc + 1])) {
     return false;
   }
@@ -265,6 +392,70 @@ bool Lowering::zero_extension_pair(std::size_t pc) const {
   const Insn& second = in_.insns[pc + 1];
   return first.op == Op::Lsh64Imm && second.op == Op::Rsh64Imm && first.dst == second.dst && first.imm == 32 &&
          second.imm == 32;
+}
+
+// rX = rY (64-bit); rX += rZ or imm (64-bit), with nothing jumping between the two. Not where
+// reads are checked.
+bool Lowering::address_pair(std::size_t pc) const {
+  if (in_.init != nullptr || pc + 1 >= in_.insns.size() || is_target(pc + 1) ||
+      (!function_start_.empty() && function_start_[pc + 1])) {
+    return false;
+  }
+  const Insn& first = in_.insns[pc];
+  const Insn& second = in_.insns[pc + 1];
+  return first.op == Op::Mov64Reg && (second.op == Op::Add64Reg || second.op == Op::Add64Imm) &&
+         first.dst == second.dst;
+}
+
+// rA <<= s (s = 1 to 3); optionally rB = imm64 (a constant or a map value's address); then
+// rB += rA (64-bit, rB not rA), with nothing jumping or calling back inside. The number of
+// instruction slots covered, or 0. Not where reads are checked.
+std::size_t Lowering::scaled_index(std::size_t pc) const {
+  const std::size_t n = in_.insns.size();
+  const Insn& shift = in_.insns[pc];
+  if (in_.init != nullptr || shift.op != Op::Lsh64Imm || shift.imm < 1 || shift.imm > 3) return 0;
+  std::size_t k = pc + 1;
+  const bool constant = k < n && (in_.insns[k].op == Op::LdImm64 || in_.insns[k].op == Op::LdMapValue);
+  if (constant) k += 2;
+  if (k >= n) return 0;
+  const Insn& add = in_.insns[k];
+  if (add.op != Op::Add64Reg || add.src != shift.dst || add.dst == shift.dst) return 0;
+  if (constant && in_.insns[pc + 1].dst != add.dst) return 0;
+  for (std::size_t j = pc + 1; j <= k; ++j) {
+    if (is_target(j) || (!function_start_.empty() && function_start_[j])) return 0;
+  }
+  return k - pc + 1;
+}
+
+// rX = 1; if A op B goto L; rX = 0; goto L (clang's way to count a condition), with neither A
+// nor B being rX and nothing jumping inside. Unchecked code (checked code keeps each
+// instruction's checks and branch budget).
+bool Lowering::flag_select(std::size_t pc) const {
+  if (in_.options.checked || in_.init != nullptr || pc + 3 >= in_.insns.size()) return false;
+  const Insn& one = in_.insns[pc];
+  const Insn& test = in_.insns[pc + 1];
+  const Insn& zero = in_.insns[pc + 2];
+  const Insn& skip = in_.insns[pc + 3];
+  const auto is_mov = [](const Insn& i, int32_t value) {
+    return (i.op == Op::Mov64Imm || i.op == Op::Mov32Imm) && i.imm == value;
+  };
+  if (!is_mov(one, 1) || !is_mov(zero, 0) || zero.dst != one.dst || skip.op != Op::Ja) return false;
+  const OpInfo& r = test.info();
+  if (r.kind != Kind::kJmpCond || test.dst == one.dst || (r.reg_source() && test.src == one.dst)) return false;
+  if (static_cast<int64_t>(pc) + 2 + test.off != static_cast<int64_t>(pc) + 4 + skip.off) return false;
+  for (std::size_t k = pc + 1; k <= pc + 3; ++k) {
+    if (is_target(k) || (!function_start_.empty() && function_start_[k])) return false;
+  }
+  return true;
+}
+
+// `if cond goto pc+2` then `exit`, in unchecked code, where the exit needs no code of its own:
+// jumps to exits return directly (jump()), and nothing calls or calls back into it.
+bool Lowering::skips_exit(std::size_t pc) const {
+  if (in_.options.checked || in_.init != nullptr || pc + 2 >= in_.insns.size()) return false;
+  const Insn& i = in_.insns[pc];
+  if (i.info().kind != Kind::kJmpCond || i.off != 1 || in_.insns[pc + 1].op != Op::Exit) return false;
+  return !labels_.insn[pc + 1].isValid() && (function_start_.empty() || !function_start_[pc + 1]);
 }
 
 // entry(JitState* state): save the callee-saved registers the program uses, load r1-r5,
@@ -333,7 +524,7 @@ void Lowering::instruction(std::size_t pc) {
     case Kind::kGotol: branch(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.imm), std::nullopt); break;
     case Kind::kMayGoto: may_goto(pc, i); break;
     case Kind::kCallHelper:
-      if (const InlineArrayMap* m = inline_array_lookup(pc)) array_lookup(*m);
+      if (const InlineArrayMap* m = inline_array_lookup(pc)) array_lookup(pc, *m);
       else call_helper(pc, in_.helper_at[pc]);
       break;
     case Kind::kCallLocal: call_local(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.imm)); break;
@@ -349,16 +540,30 @@ void Lowering::instruction(std::size_t pc) {
         // Integer arithmetic: an unverified program may name a target outside the program.
         const uint64_t target = reinterpret_cast<uint64_t>(in_.insns.data()) +
                                 static_cast<uint64_t>(static_cast<int64_t>(pc) + 1 + i.imm) * sizeof(Insn);
-        a_.mov(reg64(i.dst), target);
+        load_constant(i.dst, target);
+      } else if (i.op == Op::LdMapFd && i.dst == 1 && only_for_inline_lookup(pc)) {
+        // r1 = map for a lookup done inline: nothing reads it (the call scratches r1).
       } else {
         // A map reference: the value the loader resolved it to, kept in the second slot.
-        a_.mov(reg64(i.dst), i.op == Op::LdImm64 ? i.imm64 : (&i)[1].imm64);
+        load_constant(i.dst, i.op == Op::LdImm64 ? i.imm64 : (&i)[1].imm64);
       }
       break;
     case Kind::kLdAbs: case Kind::kLdInd: packet_load(i, r); break;
     case Kind::kTail: break;  // data of the ld_imm64 before it; never reached
   }
   facts_ = nullptr;
+}
+
+// dst = value, in the shortest form: xor for 0, a 32-bit mov (which zero-extends) below 2^32,
+// a sign-extended imm32, else movabs.
+void Lowering::load_constant(uint8_t dst, uint64_t value) {
+  if (value == 0) a_.xor_(reg32(dst), reg32(dst));
+  else if (value <= UINT32_MAX) a_.mov(reg32(dst), static_cast<uint32_t>(value));
+  else if (static_cast<int64_t>(value) >= INT32_MIN && static_cast<int64_t>(value) < 0) {
+    a_.mov(reg64(dst), asmjit::Imm(static_cast<int64_t>(value)));
+  } else {
+    a_.movabs(reg64(dst), value);
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -374,32 +579,32 @@ void Lowering::alu_imm(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, 
   // 64-bit operations sign-extend the immediate, as x86's imm32 forms do; 32-bit operations
   // write the low half, which zero-extends on x86-64.
   const Gp d = is64 ? reg64(dst) : reg32(dst);
+  const unsigned h = kHostReg[dst];
   const unsigned shift_mask = is64 ? 63 : 31;
   switch (op_bits) {
-    case 0x00: a_.add(d, imm); break;
-    case 0x10: a_.sub(d, imm); break;
+    case 0x00: put(enc::alu_ri(enc::Alu::kAdd, is64, h, imm)); break;
+    case 0x10: put(enc::alu_ri(enc::Alu::kSub, is64, h, imm)); break;
     case 0x20: a_.imul(d, d, imm); break;
     case 0x30: case 0x90: divide(op_bits, is64, is_signed, dst, imm, 0); break;
-    case 0x40: a_.or_(d, imm); break;
-    case 0x50: a_.and_(d, imm); break;
+    case 0x40: put(enc::alu_ri(enc::Alu::kOr, is64, h, imm)); break;
+    case 0x50: put(enc::alu_ri(enc::Alu::kAnd, is64, h, imm)); break;
     case 0x60: case 0x70: case 0xc0: {
-      const unsigned count = static_cast<unsigned>(imm) & shift_mask;
+      const auto count = static_cast<uint8_t>(static_cast<unsigned>(imm) & shift_mask);
       if (count == 0) {
-        if (!is64) a_.mov(d, d);  // only the zero-extension is left
-      } else if (op_bits == 0x60) {
-        a_.shl(d, count);
-      } else if (op_bits == 0x70) {
-        a_.shr(d, count);
+        if (!is64) put(enc::mov_rr(false, h, h));  // only the zero-extension is left
       } else {
-        a_.sar(d, count);
+        put(enc::shift_ri(op_bits == 0x60 ? enc::Shift::kShl : op_bits == 0x70 ? enc::Shift::kShr : enc::Shift::kSar,
+                          is64, h, count));
       }
       break;
     }
-    case 0xa0: a_.xor_(d, imm); break;
+    case 0xa0: put(enc::alu_ri(enc::Alu::kXor, is64, h, imm)); break;
     case 0xb0:
-      // A non-negative immediate fits the shorter 32-bit mov, which zero-extends.
-      if (is64 && imm < 0) a_.mov(d, static_cast<int64_t>(imm));
-      else a_.mov(reg32(dst), static_cast<uint32_t>(imm));
+      // A non-negative immediate fits the shorter 32-bit mov, which zero-extends; zero is a
+      // shorter xor still (flags are never live from one BPF instruction to the next).
+      if (imm == 0) put(enc::alu_rr(enc::Alu::kXor, false, h, h));
+      else if (is64 && imm < 0) put(enc::mov_ri64_sx(h, imm));
+      else put(enc::mov_ri32(h, static_cast<uint32_t>(imm)));
       break;
     default: break;
   }
@@ -408,18 +613,19 @@ void Lowering::alu_imm(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, 
 void Lowering::alu_reg(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, uint8_t src) {
   const Gp d = is64 ? reg64(dst) : reg32(dst);
   const Gp s = is64 ? reg64(src) : reg32(src);
+  const unsigned hd = kHostReg[dst], hs = kHostReg[src];
   switch (op_bits) {
-    case 0x00: a_.add(d, s); break;
-    case 0x10: a_.sub(d, s); break;
-    case 0x20: a_.imul(d, s); break;
+    case 0x00: put(enc::alu_rr(enc::Alu::kAdd, is64, hd, hs)); break;
+    case 0x10: put(enc::alu_rr(enc::Alu::kSub, is64, hd, hs)); break;
+    case 0x20: put(enc::imul_rr(is64, hd, hs)); break;
     case 0x30: case 0x90: {
       // A divisor the verifier knows: divided as by an immediate (shifts and masks for powers of 2).
       const bool known = facts_ && facts_->divisor_known;
       divide(op_bits, is64, is_signed, dst, known ? std::optional<int32_t>(facts_->divisor) : std::nullopt, src);
       break;
     }
-    case 0x40: a_.or_(d, s); break;
-    case 0x50: a_.and_(d, s); break;
+    case 0x40: put(enc::alu_rr(enc::Alu::kOr, is64, hd, hs)); break;
+    case 0x50: put(enc::alu_rr(enc::Alu::kAnd, is64, hd, hs)); break;
     case 0x60: case 0x70: case 0xc0:
       if (in_.bmi2) {
         // shlx/shrx/sarx mask the count to the operand size, as BPF does.
@@ -430,9 +636,9 @@ void Lowering::alu_reg(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, 
         shift_by_register(op_bits, is64, dst, src);
       }
       break;
-    case 0xa0: a_.xor_(d, s); break;
+    case 0xa0: put(enc::alu_rr(enc::Alu::kXor, is64, hd, hs)); break;
     case 0xb0:
-      if (!is64 || dst != src) a_.mov(d, s);  // mov32 to itself still zero-extends
+      if (!is64 || dst != src) put(enc::mov_rr(is64, hd, hs));  // mov32 to itself still zero-extends
       break;
     default: break;
   }
@@ -461,26 +667,18 @@ void Lowering::shift_by_register(uint8_t op_bits, bool is64, uint8_t dst, uint8_
   }
 }
 
-// Division and modulo: x86 divides rdx:rax (r3:r0), so both are kept aside around it. Division
-// by zero gives 0 and modulo by zero leaves dst; signed INT_MIN / -1 (which faults on x86) gives
-// INT_MIN and remainder 0, as for any dividend divided by -1: -dst and 0.
+// Division and modulo. Constant divisors of 0, -1 (signed) and powers of two (unsigned) are
+// done inline; everything else calls a shared stub (one per operation, out of line): r10 =
+// dst, r11 = the divisor, call, dst = r10. Four instructions where the inline sequence was
+// about ten: divisions were half of what a division-heavy program made the encoder emit.
 void Lowering::divide(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, std::optional<int32_t> imm,
                       uint8_t src) {
   const bool is_div = op_bits == 0x30;
   const Gp d = is64 ? reg64(dst) : reg32(dst);
-  const Gp divisor = is64 ? Gp(kAddr) : Gp(kAddr.r32());
-  auto by_zero = [&] {
-    if (is_div) a_.xor_(reg32(dst), reg32(dst));
-    else if (!is64) a_.mov(d, d);
-  };
-  auto by_minus_one = [&] {
-    if (is_div) a_.neg(d);
-    else a_.xor_(reg32(dst), reg32(dst));
-  };
   if (imm) {
     // A constant divisor needs no run-time case analysis.
-    if (*imm == 0) return by_zero();
-    if (is_signed && *imm == -1) return by_minus_one();
+    if (*imm == 0) return divide_by_zero(is_div, is64, d);
+    if (is_signed && *imm == -1) return divide_by_minus_one(is_div, d);
     if (!is_signed && *imm > 0 && (*imm & (*imm - 1)) == 0) {
       // Unsigned by a power of two: a shift or a mask (both zero-extend a 32-bit result).
       unsigned shift = 0;
@@ -490,47 +688,95 @@ void Lowering::divide(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, s
       else if (!is64) a_.mov(d, d);
       return;
     }
+  }
+  DivideStub& stub = divide_stub(is_div, is64, is_signed);
+  if (is64) a_.mov(kScratch, reg64(dst));
+  else a_.mov(kScratch.r32(), reg32(dst));  // zero-extends, as the stub's 32-bit divide wants
+  if (imm) {
+    // Neither 0 nor -1: straight to the division.
     if (is64) a_.mov(kAddr, static_cast<int64_t>(*imm));
     else a_.mov(kAddr.r32(), static_cast<uint32_t>(*imm));
-  }
-  Label done = a_.newLabel();
-  if (!imm) {
-    a_.mov(divisor, is64 ? reg64(src) : reg32(src));
-    if (!facts_ || !facts_->divisor_nonzero) {
-      Label nonzero = a_.newLabel();
-      a_.test(divisor, divisor);
-      a_.jnz(nonzero);
-      by_zero();
-      a_.jmp(done);
-      a_.bind(nonzero);
-    }
-    if (is_signed && (!facts_ || !facts_->divisor_not_minus_one)) {
-      Label normal = a_.newLabel();
-      a_.cmp(divisor, -1);
-      a_.jne(normal);
-      by_minus_one();
-      a_.jmp(done);
-      a_.bind(normal);
-    }
-  }
-  const bool dst_is_rax = kHostReg[dst] == Gp::kIdAx;
-  const bool dst_is_rdx = kHostReg[dst] == Gp::kIdDx;
-  if (!dst_is_rax) a_.mov(kScratch, x86::rax);  // keep r0
-  if (!dst_is_rdx) a_.push(x86::rdx);           // keep r3
-  if (!dst_is_rax) a_.mov(is64 ? Gp(x86::rax) : Gp(x86::eax), d);
-  if (is_signed) {
-    if (is64) a_.cqo();
-    else a_.cdq();
-    a_.idiv(divisor);
+    a_.call(stub.divide);
   } else {
-    a_.xor_(x86::edx, x86::edx);
-    a_.div(divisor);
+    if (is64) a_.mov(kAddr, reg64(src));
+    else a_.mov(kAddr.r32(), reg32(src));
+    // A divisor the verifier proved neither 0 nor (signed) -1 skips the stub's checks.
+    const bool plain = facts_ && facts_->divisor_nonzero && (!is_signed || facts_->divisor_not_minus_one);
+    a_.call(plain ? stub.divide : stub.entry);
   }
-  a_.mov(kAddr, is_div ? x86::rax : x86::rdx);  // 32-bit div zero-extended both
-  if (!dst_is_rdx) a_.pop(x86::rdx);
-  if (!dst_is_rax) a_.mov(x86::rax, kScratch);
-  a_.mov(reg64(dst), kAddr);
-  a_.bind(done);
+  a_.mov(reg64(dst), kScratch);
+}
+
+// Division by zero gives 0; modulo by zero leaves dst (zero-extended for 32 bits).
+void Lowering::divide_by_zero(bool is_div, bool is64, const Gp& d) {
+  if (is_div) a_.xor_(d.r32(), d.r32());
+  else if (!is64) a_.mov(d, d);
+}
+
+// Signed division by -1: -dst and remainder 0 (INT_MIN / -1, which faults on x86, included).
+void Lowering::divide_by_minus_one(bool is_div, const Gp& d) {
+  if (is_div) a_.neg(d);
+  else a_.xor_(d.r32(), d.r32());
+}
+
+Lowering::DivideStub& Lowering::divide_stub(bool is_div, bool is64, bool is_signed) {
+  DivideStub& s = divide_stubs_[(is_div ? 4 : 0) + (is64 ? 2 : 0) + (is_signed ? 1 : 0)];
+  if (!s.entry.isValid()) {
+    s.entry = a_.newLabel();
+    s.divide = a_.newLabel();
+  }
+  return s;
+}
+
+// The division stubs: r10 = dividend (zero-extended for 32 bits), r11 = divisor; returns
+// r10 = the result, every BPF register as it was. `entry` handles the divisors x86 cannot
+// (0, and -1 when signed); `divide` is for divisors known to be neither. x86 divides
+// rdx:rax (r3:r0): r0 is swapped with the dividend and back, r3 kept in r9 in unchecked code
+// (which keeps no branch budget there), on the host stack in checked code.
+void Lowering::divide_stubs() {
+  for (std::size_t k = 0; k < divide_stubs_.size(); ++k) {
+    const DivideStub& s = divide_stubs_[k];
+    if (!s.entry.isValid()) continue;
+    const bool is_div = (k & 4) != 0, is64 = (k & 2) != 0, is_signed = (k & 1) != 0;
+    const Gp divisor = is64 ? Gp(kAddr) : Gp(kAddr.r32());
+    const Gp dividend = is64 ? Gp(kScratch) : Gp(kScratch.r32());
+    const bool keep_in_r9 = !in_.options.checked;
+    Label zero = a_.newLabel();
+    a_.bind(s.entry);
+    a_.test(divisor, divisor);
+    a_.jz(zero);
+    Label minus_one;
+    if (is_signed) {
+      minus_one = a_.newLabel();
+      a_.cmp(divisor, -1);
+      a_.je(minus_one);
+    }
+    a_.bind(s.divide);
+    a_.xchg(x86::rax, kScratch);  // rax = the dividend, r10 = r0
+    if (keep_in_r9) a_.mov(x86::r9, x86::rdx);
+    else a_.push(x86::rdx);
+    if (is_signed) {
+      if (is64) a_.cqo();
+      else a_.cdq();
+      a_.idiv(divisor);
+    } else {
+      a_.xor_(x86::edx, x86::edx);
+      a_.div(divisor);
+    }
+    a_.xchg(x86::rax, kScratch);  // r10 = the quotient (a 32-bit divide zero-extended it), rax = r0
+    if (!is_div) a_.mov(kScratch, x86::rdx);
+    if (keep_in_r9) a_.mov(x86::rdx, x86::r9);
+    else a_.pop(x86::rdx);
+    a_.ret();
+    a_.bind(zero);
+    divide_by_zero(is_div, is64, dividend);
+    a_.ret();
+    if (is_signed) {
+      a_.bind(minus_one);
+      divide_by_minus_one(is_div, dividend);
+      a_.ret();
+    }
+  }
 }
 
 void Lowering::movsx(const Insn& i, const OpInfo& r) {
@@ -573,37 +819,71 @@ void Lowering::jump_cond(std::size_t pc, const Insn& i, const OpInfo& r) {
     if (k != target) branch(pc, target, std::nullopt);
     return;
   }
+  compare(i, r);
+  branch(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.off), condition(r.op_bits()));
+}
+
+// The flags a conditional jump tests: cmp dst, src/imm (test for jset).
+void Lowering::compare(const Insn& i, const OpInfo& r) {
   const bool is64 = r.is64();
   const Gp d = is64 ? reg64(i.dst) : reg32(i.dst);
   const bool is_test = r.op_bits() == 0x40;
+  const unsigned dst = kHostReg[i.dst];
   if (r.reg_source()) {
-    const Gp s = is64 ? reg64(i.src) : reg32(i.src);
-    if (is_test) a_.test(d, s);
-    else a_.cmp(d, s);
+    if (is_test) put(enc::test_rr(is64, dst, kHostReg[i.src]));
+    else put(enc::alu_rr(enc::Alu::kCmp, is64, dst, kHostReg[i.src]));
   } else if (is_test) {
     a_.test(d, i.imm);
   } else if (i.imm == 0) {
-    a_.test(d, d);  // the same flags as cmp d, 0 (CF and OF clear), two bytes shorter
+    put(enc::test_rr(is64, dst, dst));  // the same flags as cmp d, 0 (CF and OF clear), two bytes shorter
   } else {
-    a_.cmp(d, i.imm);
+    put(enc::alu_ri(enc::Alu::kCmp, is64, dst, i.imm));
   }
-  branch(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.off), condition(r.op_bits()));
 }
 
 // Jumps to `target` (when `cc` holds, if given). A jump backwards spends the branch budget
 // in checked mode, so an unverified loop cannot hang the host.
 void Lowering::branch(std::size_t pc, std::size_t target, std::optional<CondCode> cc) {
   const bool backward = target <= pc;
-  if (!backward || !in_.options.checked) {
-    if (cc) a_.j(*cc, labels_.insn[target]);
-    else a_.jmp(labels_.insn[target]);
-    return;
-  }
+  if (!backward || !in_.options.checked) return jump(pc, target, cc);
   Label not_taken = a_.newLabel();
   if (cc) a_.j(x86::negateCond(*cc), not_taken);
   spend_branch(target);
-  a_.jmp(labels_.insn[target]);
+  jump(pc, target, std::nullopt);
   a_.bind(not_taken);
+}
+
+// A jump to instruction `target` from the one at pc: backward, the shortest form to where its
+// code starts; forward, a rel32 filled in by patch_jumps().
+void Lowering::jump(std::size_t pc, std::size_t target, std::optional<CondCode> cc) {
+  const auto code = cc ? static_cast<unsigned>(*cc) : 0u;
+  if (!in_.options.checked && in_.insns[target].op == Op::Exit) {
+    // A jump to an exit is a return: `ret` itself, or a conditional jump to a shared one.
+    // (So exits are reached by falling into them only; skips_exit() relies on it.)
+    if (cc) a_.j(*cc, ret_label());
+    else a_.ret();
+    return;
+  }
+  if (target <= pc) {
+    const auto back = static_cast<int64_t>(labels_.insn_offset[target]) - static_cast<int64_t>(a_.offset());
+    if (enc::fits8(back - 2)) {
+      put(cc ? enc::jcc_rel8(code, static_cast<int8_t>(back - 2)) : enc::jmp_rel8(static_cast<int8_t>(back - 2)));
+    } else {
+      put(cc ? enc::jcc_rel32(code, static_cast<int32_t>(back - 6)) : enc::jmp_rel32(static_cast<int32_t>(back - 5)));
+    }
+    return;
+  }
+  put(cc ? enc::jcc_rel32(code, 0) : enc::jmp_rel32(0));
+  fixups_.push_back(JumpFixup{a_.offset() - 4, target});
+}
+
+void Lowering::patch_jumps() {
+  uint8_t* text = a_.code()->textSection()->buffer().data();
+  for (const JumpFixup& f : fixups_) {
+    const auto rel = static_cast<int32_t>(static_cast<int64_t>(labels_.insn_offset[f.target]) -
+                                          static_cast<int64_t>(f.rel32_at + 4));
+    std::memcpy(text + f.rel32_at, &rel, 4);
+  }
 }
 
 void Lowering::spend_branch(std::size_t target) {
@@ -665,33 +945,66 @@ const InlineArrayMap* Lowering::inline_array_lookup(std::size_t pc) const {
     const bool harmless = kind == Kind::kAlu || kind == Kind::kMovSx || kind == Kind::kNeg || kind == Kind::kEnd ||
                           kind == Kind::kBswap || kind == Kind::kLoad || kind == Kind::kLoadSx ||
                           kind == Kind::kLdImm64 || kind == Kind::kStore || kind == Kind::kStoreReg;
-    if (!harmless || i.dst == 1 || labels_.insn[k - 1].isValid()) return nullptr;
+    if (!harmless || i.dst == 1 || is_target(k - 1)) return nullptr;
   }
   return nullptr;
 }
 
+// Whether the ld_imm64 of r1 at pc feeds only a lookup done inline: nothing reads r1 before
+// the call, which follows in the same basic block.
+bool Lowering::only_for_inline_lookup(std::size_t pc) const {
+  if (in_.options.checked || in_.options.array_maps.empty()) return false;
+  constexpr std::size_t kLookAhead = 16;
+  for (std::size_t k = pc + 2; k < in_.insns.size() && k - pc < kLookAhead; ++k) {
+    const Insn& i = in_.insns[k];
+    if (i.op == Op::LdImm64Tail) continue;
+    if (is_target(k) || (!function_start_.empty() && function_start_[k])) return false;
+    if (i.op == Op::CallHelper) return inline_array_lookup(k) != nullptr;
+    const Kind kind = i.info().kind;
+    const bool harmless = kind == Kind::kAlu || kind == Kind::kMovSx || kind == Kind::kNeg || kind == Kind::kEnd ||
+                          kind == Kind::kBswap || kind == Kind::kLoad || kind == Kind::kLoadSx ||
+                          kind == Kind::kLdImm64 || kind == Kind::kStore || kind == Kind::kStoreReg;
+    if (!harmless || i.dst == 1) return false;
+    if (regs::read_set(i) & regs::bit(1)) return false;
+  }
+  return false;
+}
+
 // r0 = &value[*(u32*)r2], or 0 when the key is out of range (the kernel's array_map_gen_lookup).
 // The verifier proved r2 points to a readable key; it forbids reading r1-r5 after the call, so
-// they keep what they held.
-void Lowering::array_lookup(const InlineArrayMap& m) {
-  const Label none = a_.newLabel();
-  const Label done = a_.newLabel();
+// they keep what they held. When the next instruction is clang's null check (`if r0 == 0
+// goto`), with nothing else jumping to it, the range check decides it: a value in range is
+// never NULL, so that path falls through with no test.
+void Lowering::array_lookup(std::size_t pc, const InlineArrayMap& m) {
+  const bool null_check = pc + 1 < in_.insns.size() && !is_target(pc + 1) &&
+                          (function_start_.empty() || !function_start_[pc + 1]) &&
+                          in_.insns[pc + 1].op == Op::JeqImm && in_.insns[pc + 1].dst == 0 && in_.insns[pc + 1].imm == 0;
+  const Label in_range = a_.newLabel();
   a_.mov(x86::eax, x86::dword_ptr(reg64(2)));
   a_.cmp(x86::eax, asmjit::Imm(m.max_entries));
-  a_.jae(none);
-  if ((m.stride & (m.stride - 1)) == 0) {
-    unsigned shift = 0;
-    while ((uint32_t{1} << shift) < m.stride) ++shift;
-    if (shift > 0) a_.shl(x86::rax, shift);
-  } else {
-    a_.imul(x86::rax, x86::rax, asmjit::Imm(m.stride));
-  }
-  a_.mov(kScratch, m.data);
-  a_.add(x86::rax, kScratch);
-  a_.jmp(done);
-  a_.bind(none);
+  a_.short_().jb(in_range);  // over the 2-byte xor and a jump of at most 6 bytes
   a_.xor_(x86::eax, x86::eax);
-  a_.bind(done);
+  Label done;
+  if (null_check) {
+    const std::size_t target = static_cast<std::size_t>(static_cast<int64_t>(pc) + 2 + in_.insns[pc + 1].off);
+    jump(pc + 1, target, std::nullopt);
+    skip_next_ = true;
+  } else {
+    done = a_.newLabel();
+    a_.jmp(done);
+  }
+  a_.bind(in_range);
+  a_.mov(kScratch, m.data);
+  unsigned shift = 0;
+  while ((uint32_t{1} << shift) < m.stride) ++shift;
+  if ((uint32_t{1} << shift) == m.stride && shift <= 3) {
+    a_.lea(x86::rax, x86::ptr(kScratch, x86::rax, shift));  // data + index * stride (1, 2, 4, 8)
+  } else {
+    if ((uint32_t{1} << shift) == m.stride) a_.shl(x86::rax, shift);
+    else a_.imul(x86::rax, x86::rax, asmjit::Imm(m.stride));
+    a_.add(x86::rax, kScratch);
+  }
+  if (done.isValid()) a_.bind(done);
 }
 
 // A bpf-to-bpf call: a new frame 512 bytes below the caller's, zeroed; r6-r9 and r10 of the
@@ -746,6 +1059,8 @@ void Lowering::leave_frame() {
 // is also the mode for callx and callbacks, which may enter code anywhere.
 void Lowering::check_reads(std::size_t pc, const Insn& i) {
   const regs::InitAnalysis& init = *in_.init;
+  // Usually every read may have been written: nothing to emit.
+  if (!tracking() && (!init.reached[pc] || (regs::read_set(i) & ~init.maybe[pc]) == 0)) return;
   const regs::Reads reads = regs::reads(i);
   for (uint8_t k = 0; k < reads.count; ++k) {
     const uint8_t reg = reads.reg[k];
@@ -859,14 +1174,17 @@ x86::Mem Lowering::access(std::size_t pc, uint8_t base, int16_t off, unsigned si
   if (!in_.options.checked || in_frame) return x86::ptr(reg64(base), off, size);
   Label ok = a_.newLabel();
   // The first region before the stack: accesses to the stack through r10 rarely get here.
-  a_.lea(kAddr, x86::ptr(reg64(base), off));
-  a_.mov(kScratch, kAddr);
-  a_.sub(kScratch, BPFVM_STATE(first.base));
-  a_.cmp(kScratch, state(offsetof(JitState, first.limit) + 8 * (4 * (write ? 1 : 0) + log2_size(size))));
+  const unsigned state_id = kState.id(), addr = kAddr.id(), scratch = kScratch.id();
+  const auto field = [](std::size_t offset) { return static_cast<int32_t>(offset); };
+  put(enc::lea(addr, kHostReg[base], off));
+  put(enc::mov_rr(true, scratch, addr));
+  put(enc::alu_rm(enc::Alu::kSub, true, scratch, state_id, field(offsetof(JitState, first.base))));
+  put(enc::alu_rm(enc::Alu::kCmp, true, scratch, state_id,
+                  field(offsetof(JitState, first.limit) + 8 * (4 * (write ? 1 : 0) + log2_size(size)))));
   a_.jb(ok);
-  a_.mov(kScratch, kAddr);
-  a_.sub(kScratch, BPFVM_STATE(stack_lo));
-  a_.cmp(kScratch, static_cast<int32_t>(kJitStackBytes - size + 1));
+  put(enc::mov_rr(true, scratch, addr));
+  put(enc::alu_rm(enc::Alu::kSub, true, scratch, state_id, field(offsetof(JitState, stack_lo))));
+  put(enc::alu_ri(enc::Alu::kCmp, true, scratch, static_cast<int32_t>(kJitStackBytes - size + 1)));
   a_.jb(ok);
   a_.call(access_stub(write, size));
   a_.jnc(fail(Status::kBadAccess, pc));
@@ -882,11 +1200,7 @@ void Lowering::load(std::size_t pc, const Insn& i, const OpInfo& r) {
   const unsigned n = r.mem_size();
   const x86::Mem m = access(pc, i.src, i.off, n, false);
   if (r.kind == Kind::kLoad) {
-    switch (n) {
-      case 1: case 2: a_.movzx(reg32(i.dst), m); break;
-      case 4: a_.mov(reg32(i.dst), m); break;
-      default: a_.mov(reg64(i.dst), m); break;
-    }
+    put(enc::load(n, kHostReg[i.dst], m.baseId(), m.offsetLo32()));  // access() gives [base + disp]
   } else if (n == 4) {
     a_.movsxd(reg64(i.dst), m);
   } else {
@@ -896,15 +1210,13 @@ void Lowering::load(std::size_t pc, const Insn& i, const OpInfo& r) {
 
 void Lowering::store(std::size_t pc, const Insn& i, const OpInfo& r) {
   const unsigned n = r.mem_size();
-  const x86::Mem m = access(pc, i.dst, i.off, n, true);
+  const x86::Mem m = access(pc, i.dst, i.off, n, true);  // [base + disp]
   if (r.kind == Kind::kStoreReg) {
-    a_.mov(m, sized(reg64(i.src), n));
+    put(enc::store(n, m.baseId(), m.offsetLo32(), kHostReg[i.src]));
   } else {
-    switch (n) {
-      case 1: a_.mov(m, static_cast<int32_t>(static_cast<int8_t>(i.imm))); break;
-      case 2: a_.mov(m, static_cast<int32_t>(static_cast<int16_t>(i.imm))); break;
-      default: a_.mov(m, i.imm); break;  // an 8-byte store sign-extends imm32, as BPF does
-    }
+    // An 8-byte store sign-extends imm32, as BPF does.
+    const int32_t v = n == 1 ? static_cast<int8_t>(i.imm) : n == 2 ? static_cast<int16_t>(i.imm) : i.imm;
+    put(enc::store_imm(n, m.baseId(), m.offsetLo32(), v));
   }
 }
 
@@ -1011,6 +1323,11 @@ Label& Lowering::access_stub(bool write, unsigned size) {
   return l;
 }
 
+Label& Lowering::ret_label() {
+  if (!ret_.isValid()) ret_ = a_.newLabel();
+  return ret_;
+}
+
 Label& Lowering::zero_frame_stub() {
   if (!zero_frame_.isValid()) zero_frame_ = a_.newLabel();
   return zero_frame_;
@@ -1106,6 +1423,12 @@ void Lowering::out_of_line() {
     }
   }
 
+  divide_stubs();
+  if (ret_.isValid()) {
+    a_.bind(ret_);
+    a_.ret();
+  }
+
   // Zeroes the 512-byte frame below rbp.
   if (zero_frame_.isValid()) {
     Label loop = a_.newLabel();
@@ -1188,6 +1511,7 @@ Result<LoweredLabels> lower(asmjit::CodeHolder& code, const LowerInput& input) {
   StickyError errors;
   code.setErrorHandler(&errors);
   x86::Assembler a(&code);
+  a.addEncodingOptions(asmjit::EncodingOptions::kOptimizedAlign);  // multi-byte NOPs, not runs of 0x90
   Lowering lowering(a, input);
   LoweredLabels labels = lowering.run();
   code.resetErrorHandler();
