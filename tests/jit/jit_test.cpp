@@ -56,6 +56,19 @@ Result<uint64_t> interpreter_run(std::string_view source, std::vector<uint8_t> m
   return interpreter->run(options_for(memory, options));
 }
 
+// Each program gives, JIT-compiled in checked and in unchecked mode, what the interpreter gives.
+void expect_both_modes_as_the_interpreter(const std::vector<std::string>& sources) {
+  for (const std::string& source : sources) {
+    auto expected = interpreter_run(source);
+    ASSERT_TRUE(expected.ok()) << source << expected.error().to_string();
+    for (bool checked : {true, false}) {
+      auto r = jit_run(source, {}, {}, JitOptions{.checked = checked});
+      ASSERT_TRUE(r.ok()) << r.error().to_string();
+      EXPECT_EQ(*r, *expected) << source;
+    }
+  }
+}
+
 // r0 of a program on the JIT (with and without BMI2), after checking the interpreter agrees.
 uint64_t value(std::string_view source, std::vector<uint8_t> memory = {}) {
   auto expected = interpreter_run(source, memory);
@@ -218,15 +231,7 @@ TEST(JitSemantics, AddressPairsAsTheInterpreter) {
       "lddw %r1, 0x1ffffffff\nmov32 %r0, %r1\nadd %r0, 1\nexit\n",
       "mov %r1, 7\nmov %r0, %r1\nadd %r1, 1\nadd %r0, %r1\nexit\n",
   };
-  for (const std::string& source : sources) {
-    auto expected = interpreter_run(source);
-    ASSERT_TRUE(expected.ok()) << expected.error().to_string();
-    for (bool checked : {true, false}) {
-      auto r = jit_run(source, {}, {}, JitOptions{.checked = checked});
-      ASSERT_TRUE(r.ok()) << r.error().to_string();
-      EXPECT_EQ(*r, *expected) << source;
-    }
-  }
+  expect_both_modes_as_the_interpreter(sources);
 }
 
 // Unchecked code makes `rA <<= s; [rB = imm64;] rB += rA` one lea and the shift (s = 1 to 3),
@@ -246,15 +251,7 @@ TEST(JitSemantics, ScaledIndexesAsTheInterpreter) {
     sources.push_back(start + fmt::format("jeq %r1, 0, skip\nlsh %r1, {}\nskip:\nadd %r2, %r1\n", s) + end);
     sources.push_back(start + fmt::format("lsh %r1, {}\njeq %r1, 0, in\nin:\nadd %r2, %r1\n", s) + end);
   }
-  for (const std::string& source : sources) {
-    auto expected = interpreter_run(source);
-    ASSERT_TRUE(expected.ok()) << expected.error().to_string();
-    for (bool checked : {true, false}) {
-      auto r = jit_run(source, {}, {}, JitOptions{.checked = checked});
-      ASSERT_TRUE(r.ok()) << r.error().to_string();
-      EXPECT_EQ(*r, *expected) << source;
-    }
-  }
+  expect_both_modes_as_the_interpreter(sources);
 }
 
 // Unchecked code returns straight from jumps to exits, and drops the code of an exit that a
@@ -276,15 +273,7 @@ TEST(JitSemantics, JumpsToExitsReturnAsTheInterpreter) {
       "mov %r0, 2\njeq %r0, 2, k\ncall local h\nk:\nexit\nh:\nexit\n",
       "mov %r0, 2\njeq %r0, 3, k\ncall local h\nk:\nexit\nh:\nmov %r0, 6\njne %r0, 6, z\nexit\nz:\nexit\n",
   };
-  for (const std::string& source : sources) {
-    auto expected = interpreter_run(source);
-    ASSERT_TRUE(expected.ok()) << source << expected.error().to_string();
-    for (bool checked : {true, false}) {
-      auto r = jit_run(source, {}, {}, JitOptions{.checked = checked});
-      ASSERT_TRUE(r.ok()) << r.error().to_string();
-      EXPECT_EQ(*r, *expected) << source;
-    }
-  }
+  expect_both_modes_as_the_interpreter(sources);
 }
 
 // Unchecked code makes `rX = 1; if A op B goto L; rX = 0; goto L` a setcc and one jump:
@@ -312,15 +301,7 @@ TEST(JitSemantics, FlagSelectsAsTheInterpreter) {
                                             "add %r0, %r4\nexit\n", jump, width));
     }
   }
-  for (const std::string& source : sources) {
-    auto expected = interpreter_run(source);
-    ASSERT_TRUE(expected.ok()) << expected.error().to_string();
-    for (bool checked : {true, false}) {
-      auto r = jit_run(source, {}, {}, JitOptions{.checked = checked});
-      ASSERT_TRUE(r.ok()) << r.error().to_string();
-      EXPECT_EQ(*r, *expected) << source;
-    }
-  }
+  expect_both_modes_as_the_interpreter(sources);
 }
 
 TEST(JitSemantics, SignedDivisionOfIntMinByMinusOne) {
