@@ -243,39 +243,32 @@ std::optional<std::size_t> index_of(const T (&list)[N], const T& value) {
 }
 constexpr bool operator==(const Special& a, const Special& b) { return a.family == b.family && a.op == b.op; }
 
-// The specialised superinstruction starting at at[0]: its index in kSpecials and length.
-struct Match {
-  std::size_t index = 0;
-  unsigned insns = 0;
-};
-std::optional<Match> special_at(std::span<const Insn> at) {
+// The specialised superinstruction starting at at[0]: its index in kSpecials.
+std::optional<std::size_t> special_at(std::span<const Insn> at) {
   if (at.size() < 2) return std::nullopt;
   const Insn& a = at[0];
   const Insn& b = at[1];
-  auto found = [](Family f, Op op, unsigned insns) -> std::optional<Match> {
-    if (auto k = index_of(kSpecials, Special{f, op})) return Match{*k, insns};
-    return std::nullopt;
-  };
+  auto found = [](Family f, Op op) { return index_of(kSpecials, Special{f, op}); };
   if (a.op == Op::Mov64Reg && at.size() >= 3 && b.op == Op::Add64Imm && b.dst == a.dst && at[2].dst == a.dst &&
       at[2].info().reg_source() && at[2].src != a.dst) {
-    if (auto m = found(Family::bounds, at[2].op, 3)) return m;
+    if (auto m = found(Family::bounds, at[2].op)) return m;
   }
   if (a.op == Op::Mov64Reg && at.size() >= 3 && b.op == Op::Add64Imm && b.dst == a.dst && at[2].dst == a.dst &&
       at[2].op == Op::Add64Reg && at[2].src != a.dst) {
-    return found(Family::offset, at[2].op, 3);
+    return found(Family::offset, at[2].op);
   }
   if (a.op == Op::Mov64Reg && b.dst == a.dst && !(b.info().reg_source() && b.src == a.dst) &&
       b.info().kind == Kind::kAlu) {
-    return found(Family::three, b.op, 2);
+    return found(Family::three, b.op);
   }
   if (a.op == Op::Add64Imm && b.dst == a.dst && b.info().kind == Kind::kJmpCond && !b.info().reg_source()) {
-    return found(Family::count, b.op, 2);
+    return found(Family::count, b.op);
   }
   if (a.info().kind == Kind::kLoad && b.dst == a.dst && (b.op == Op::JeqImm || b.op == Op::JneImm)) {
-    return found(Family::test, a.op, 2);
+    return found(Family::test, a.op);
   }
   if (a.op == Op::Lsh64Imm && a.imm == 32 && b.dst == a.dst && b.imm == 32) {
-    return found(Family::extend, b.op, 2);
+    return found(Family::extend, b.op);
   }
   return std::nullopt;
 }
@@ -283,11 +276,11 @@ std::optional<Match> special_at(std::span<const Insn> at) {
 // The handler for at[0]: the best superinstruction starting there, else its own.
 std::size_t choose_handler(std::span<const Insn> at) {
   const Op op = at[0].op;
-  if (auto special = special_at(at)) return kFirstSpecial + special->index;
+  if (auto special = special_at(at)) return kFirstSpecial + *special;
   if (at.size() >= 2) {
     if (auto prefix = index_of(kPrefixes, op)) {
       if (auto special = special_at(at.subspan(1))) {
-        return kFirstPrefixed + *prefix * std::size(kSpecials) + special->index;
+        return kFirstPrefixed + *prefix * std::size(kSpecials) + *special;
       }
     }
     const auto first = index_of(kPairFirst, op);
