@@ -230,6 +230,13 @@ def write_chart(path, rows, engines):
 
 def main():
     args = parse_args()
+    if not args.no_chart:
+        try:
+            import matplotlib  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+        except ImportError:
+            sys.exit(f"compare.py: {sys.executable} has no matplotlib for the chart: run bench/compare.py "
+                     "itself (Debian's python3, with python3-matplotlib from scripts/install-deps.sh), "
+                     "or pass --no-chart")
     data = run_runner(args)
     overhead, rows = analyse(data)
     engines = [e for e in ENGINES if e in overhead]
