@@ -10,6 +10,7 @@
 
 #include "conformance/data_file.hpp"
 #include "exec/interpreter.hpp"
+#include "helpers/linux_helpers.hpp"
 #include "isa/assembler.hpp"
 #include "maps/map.hpp"
 
@@ -29,13 +30,14 @@ struct Both {
 };
 
 // Runs the program in both modes on copies of `memory` (r1 = it, r2 = its size).
-Both run_both(std::string_view source, const std::vector<uint8_t>& memory = std::vector<uint8_t>(64)) {
+Both run_both(std::string_view source, const std::vector<uint8_t>& memory = std::vector<uint8_t>(64),
+              const HelperTable& table = helpers()) {
   auto insns = isa::assemble(source);
   EXPECT_TRUE(insns.ok()) << (insns.ok() ? "" : insns.error().to_string());
   if (!insns) return {};
   Both out;
   for (bool checked : {true, false}) {
-    auto interpreter = Interpreter::create(*insns, helpers(), InterpreterOptions{.checked = checked});
+    auto interpreter = Interpreter::create(*insns, table, InterpreterOptions{.checked = checked});
     EXPECT_TRUE(interpreter.ok()) << interpreter.error().to_string();
     if (!interpreter) return {};
     EXPECT_EQ(interpreter->checked(), checked);
@@ -49,8 +51,9 @@ Both run_both(std::string_view source, const std::vector<uint8_t>& memory = std:
 }
 
 // The result, after checking both modes agree on it and on memory.
-uint64_t agreed(std::string_view source, const std::vector<uint8_t>& memory = std::vector<uint8_t>(64)) {
-  const Both b = run_both(source, memory);
+uint64_t agreed(std::string_view source, const std::vector<uint8_t>& memory = std::vector<uint8_t>(64),
+                const HelperTable& table = helpers()) {
+  const Both b = run_both(source, memory, table);
   EXPECT_EQ(b.checked, b.unchecked) << source;
   EXPECT_EQ(b.checked_memory, b.unchecked_memory) << source;
   return b.checked;
@@ -228,6 +231,16 @@ TEST(UncheckedInterpreter, CallsAndStack) {
       "mul %r0, 7\n"
       "exit\n";
   EXPECT_EQ(agreed(source), 48u);
+}
+
+TEST(UncheckedInterpreter, CallbacksRunInTheSameExecutor) {
+  // bpf_loop calls back into the program: the callback runs unchecked too, and the loop
+  // resumes after it (sums the indexes until the callback says stop at 5).
+  const char* source =
+      "stdw [%r10-8], 0\nmov %r1, 10\nlddw_func %r2, cb\nmov %r3, %r10\nadd %r3, -8\nmov %r4, 0\ncall 181\n"
+      "ldxdw %r1, [%r10-8]\nlsh %r0, 16\nor %r0, %r1\nexit\n"
+      "cb:\nldxdw %r3, [%r2+0]\nadd %r3, %r1\nstxdw [%r2+0], %r3\nmov %r0, 0\njlt %r1, 5, +1\nmov %r0, 1\nexit\n";
+  EXPECT_EQ(agreed(source, std::vector<uint8_t>(8), linux_helpers()), (6u << 16) | (0 + 1 + 2 + 3 + 4 + 5));
 }
 
 TEST(UncheckedInterpreter, RunsWithoutChecks) {
