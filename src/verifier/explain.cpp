@@ -196,4 +196,36 @@ std::string explain(const Verdict& v, const ProgramCase& program) {
   return out;
 }
 
+std::vector<FactNote> fact_notes(std::span<const isa::Insn> insns, std::span<const InsnFacts> facts) {
+  std::vector<FactNote> notes;
+  for (std::size_t pc = 0; pc < insns.size() && pc < facts.size(); ++pc) {
+    const isa::Insn& i = insns[pc];
+    if (i.op == isa::Op::LdImm64Tail) continue;  // data of the ld_imm64 before it
+    const InsnFacts& f = facts[pc];
+    if (!f.reached) {
+      if (!notes.empty() && notes.back().facts.front() == "dead: no path reaches it" &&
+          (notes.back().last + 1 == pc || (notes.back().last + 2 == pc && insns[pc - 1].op == isa::Op::LdImm64Tail))) {
+        notes.back().last = pc;
+      } else {
+        notes.push_back(FactNote{pc, pc, isa::kernel_text(i), {"dead: no path reaches it"}});
+      }
+      continue;
+    }
+    std::vector<std::string> said;
+    if (f.branch == BranchFact::kAlwaysTaken) said.emplace_back("always taken");
+    if (f.branch == BranchFact::kNeverTaken) said.emplace_back("never taken");
+    if (f.divisor_known) {
+      said.push_back(fmt::format("divisor is always {}", f.divisor));
+    } else {
+      if (f.divisor_nonzero) said.emplace_back("divisor is never 0");
+      if (f.divisor_not_minus_one) said.emplace_back("divisor is never -1");
+    }
+    if (f.upper32_zero & (1U << i.dst)) {
+      said.push_back(fmt::format("upper half of r{} already zero: the zero-extension is free", i.dst));
+    }
+    if (!said.empty()) notes.push_back(FactNote{pc, pc, isa::kernel_text(i), std::move(said)});
+  }
+  return notes;
+}
+
 }  // namespace bpfvm::verifier

@@ -200,6 +200,33 @@ TEST(Examples, VerifyRawProgramReportsTheKernelsMessage) {
   EXPECT_NE(bad.text.find("error"), std::string::npos) << bad.text;
 }
 
+TEST(Examples, VerifyShowsWhatTheVerifierProved) {
+  // r1 = 5 makes the jump always taken, so `r0 = 1` is dead, and the divisor is always 2.
+  const std::string path = std::string(BPFVM_EXAMPLES_DIR) + "/facts.json";
+  FILE* f = std::fopen(path.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fputs(R"({"prog_type": "xdp",
+    "asm": "mov %r1, 5\njgt %r1, 3, +1\nmov %r0, 1\nmov %r0, 7\nmov %r2, 2\ndiv %r0, %r2\nexit"})", f);
+  std::fclose(f);
+  auto o = run("verify --insns " + path + " --facts");
+  ASSERT_EQ(o.status, 0) << o.text;
+  EXPECT_NE(o.text.find("facts (what the JIT uses):\n"
+                        "        1: (25) if r1 > 0x3 goto pc+1: always taken\n"
+                        "        2: (b7) r0 = 1: dead: no path reaches it\n"
+                        "        5: (3f) r0 /= r2: divisor is always 2\n"),
+            std::string::npos)
+      << o.text;
+  o = run("verify --insns " + path + " --facts --json");
+  ASSERT_EQ(o.status, 0) << o.text;
+  EXPECT_NE(o.text.find(R"("facts":[{"facts":["always taken"],"insn":1,"last":1,"text":"(25) if r1 > 0x3 goto pc+1"})"),
+            std::string::npos)
+      << o.text;
+  // Nothing to say about hello.
+  o = run("verify " + example("hello") + " --facts --log-level 0");
+  ASSERT_EQ(o.status, 0) << o.text;
+  EXPECT_NE(o.text.find("hello (xdp): accepted\nfacts: none\n"), std::string::npos) << o.text;
+}
+
 // The mistakes of "Learning eBPF" chapter 6: the kernel's message (checked against the kernel
 // in kernel_test) and bpfvm's explanation, as golden files.
 TEST(Examples, VerifierFailuresAreExplained) {

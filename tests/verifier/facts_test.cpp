@@ -13,7 +13,9 @@
 #include "exec/interpreter.hpp"
 #include "exec/jit/x86_64/jit.hpp"
 #include "helpers/linux_helpers.hpp"
+#include "isa/assembler.hpp"
 #include "verifier/case_file.hpp"
+#include "verifier/explain.hpp"
 #include "verifier/structure.hpp"
 #include "verifier/verifier.hpp"
 
@@ -381,6 +383,26 @@ TEST(VerifierFacts, JitWithFactsAgreesWithTheInterpreter) {
       }
     }
   }
+}
+
+// `bpfvm verify --facts`: one note per instruction with facts, one for a run of dead code
+// (an ld_imm64 inside it included), nothing for the second slot of an ld_imm64.
+TEST(FactNotes, DeadRunsAreOneNote) {
+  auto insns = isa::assemble("mov %r0, 0\nja +3\nlddw %r1, 5\nmov %r0, 1\nmov %r2, 4\ndiv %r0, %r2\nexit\n");
+  ASSERT_TRUE(insns.ok());
+  ASSERT_EQ(insns->size(), 8u);  // the ja skips insns 2-4 (the ld_imm64 and r0 = 1)
+  std::vector<InsnFacts> facts(8);
+  for (std::size_t pc : {0u, 1u, 5u, 6u, 7u}) facts[pc].reached = true;
+  facts[6].divisor_nonzero = true;
+  facts[6].divisor_not_minus_one = true;
+  const std::vector<FactNote> notes = fact_notes(*insns, facts);
+  ASSERT_EQ(notes.size(), 2u);
+  EXPECT_EQ(notes[0].first, 2u);
+  EXPECT_EQ(notes[0].last, 4u);
+  EXPECT_EQ(notes[0].facts, std::vector<std::string>{"dead: no path reaches it"});
+  EXPECT_EQ(notes[1].first, 6u);
+  EXPECT_EQ(notes[1].facts, (std::vector<std::string>{"divisor is never 0", "divisor is never -1"}));
+  EXPECT_EQ(notes[1].insn, "(3f) r0 /= r2");
 }
 
 }  // namespace

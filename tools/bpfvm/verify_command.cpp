@@ -1,6 +1,7 @@
 #include "verify_command.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include <cstring>
@@ -26,6 +27,9 @@ VerifyCommand::VerifyCommand(CLI::App& app) {
   cmd_->add_flag("--json", json_, "JSON output");
   cmd_->add_flag("--explain,!--no-explain", explain_,
                  "explain rejections: source line, path, where the register got its value, a fix (default)");
+  cmd_->add_flag("--facts", facts_,
+                 "for accepted programs, what the verifier proved that the JIT uses: dead code, decided "
+                 "branches, divisors, free zero-extensions");
 }
 
 std::optional<int> VerifyCommand::execute() const {
@@ -66,12 +70,24 @@ std::optional<int> VerifyCommand::execute() const {
     else options.log_level = 1;
     const verifier::Verdict v = verifier::verify(item.c.insns, options);
     all_accepted = all_accepted && v.accepted;
+    std::vector<verifier::FactNote> notes;
+    if (facts_ && v.accepted) {
+      auto insns = isa::decode(item.c.insns, isa::DecodeOptions{.linux_compatible = true});
+      if (insns) notes = verifier::fact_notes(*insns, v.facts);
+    }
     if (json_) {
       nlohmann::json j = {{"accepted", v.accepted}, {"errno", v.accepted ? 0 : v.error}, {"log", v.log}};
       if (!v.accepted) {
         j["message"] = v.message;
         if (v.insn) j["insn"] = *v.insn;
         if (explain_) j["explanation"] = verifier::explain(v, item.c);
+      }
+      if (facts_ && v.accepted) {
+        nlohmann::json list = nlohmann::json::array();
+        for (const verifier::FactNote& n : notes) {
+          list.push_back({{"insn", n.first}, {"last", n.last}, {"text", n.insn}, {"facts", n.facts}});
+        }
+        j["facts"] = std::move(list);
       }
       if (insns_.empty()) {
         j["name"] = item.name;
@@ -91,6 +107,18 @@ std::optional<int> VerifyCommand::execute() const {
     }
     if (!v.log.empty() && (options.log_level > 0)) std::cout << v.log;
     if (!v.accepted && explain_) std::cout << verifier::explain(v, item.c);
+    if (facts_ && v.accepted) {
+      if (notes.empty()) {
+        // Programs with callbacks get none yet (docs/verifier.md, "Facts for the JIT").
+        std::cout << (v.facts.empty() ? "facts: none given (the program has callbacks)\n" : "facts: none\n");
+      } else {
+        std::cout << "facts (what the JIT uses):\n";
+        for (const verifier::FactNote& n : notes) {
+          const std::string where = n.last == n.first ? fmt::format("{}", n.first) : fmt::format("{}-{}", n.first, n.last);
+          std::cout << fmt::format("  {:>7}: {}: {}\n", where, n.insn, fmt::join(n.facts, "; "));
+        }
+      }
+    }
   }
   if (json_) {
     if (insns_.empty()) std::cout << nlohmann::json{{"programs", programs}}.dump() << "\n";

@@ -1,4 +1,4 @@
-// `bpfvm verify OBJ.o [--prog NAME] [--log-level N] [--json]` and
+// `bpfvm verify OBJ.o [--prog NAME] [--log-level N] [--json] [--facts]` and
 // `bpfvm verify --insns CASE.json [--log-level N] [--json]`: the verifier's verdict and log,
 // as BPF_PROG_LOAD would give them. Exit 0 when everything verified is accepted.
 #pragma once
@@ -25,6 +25,7 @@ class VerifyCommand {
   int log_level_ = -1;
   bool json_ = false;
   bool explain_ = true;
+  bool facts_ = false;
 };
 
 }  // namespace bpfvm::cli
