@@ -163,6 +163,17 @@ Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec, std::sha
     for (const MemoryRegion& r : m->value_regions()) env->regions.push_back(r);
   }
 
+  // The verifier walks a callback (bpf_loop, bpf_for_each_map_elem...) once, where Linux walks
+  // it until its states converge (docs/verifier.md, "Remaining"): its proof does not cover what
+  // repeated calls leave behind. So an object that passes callbacks keeps the run-time checks,
+  // all its programs alike, so that tail calls between them stay in one mode.
+  bool passes_callbacks = false;
+  for (const object::ProgramSpec& ps : spec.programs) {
+    for (std::size_t i = 0; i + 1 < ps.insns.size(); ++i) {
+      const isa::RawInsn& insn = ps.insns[i];
+      if (insn.code == (BPF_LD | BPF_IMM | BPF_DW) && insn.src() == object::kPseudoFunc) passes_callbacks = true;
+    }
+  }
   for (const object::ProgramSpec& ps : spec.programs) {
     bool verified = false;
     std::vector<verifier::InsnFacts> facts;  // what the verifier proved, for the JIT
@@ -219,10 +230,11 @@ Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec, std::sha
       return e;
     };
     // Verified programs run as the kernel runs them, without run-time checks, and look their
-    // ARRAY maps up inline; the rest (bpfvm's own program types, --unverified) in checked mode
-    // (docs/design.md).
+    // ARRAY maps up inline; the rest (bpfvm's own program types, --unverified, objects passing
+    // callbacks) in checked mode (docs/design.md).
+    const bool unchecked = verified && !passes_callbacks;
     std::vector<InlineArrayMap> array_maps;
-    if (verified) {
+    if (unchecked) {
       for (const auto& m : object.maps_) {
         if (auto d = m.map->direct_array()) {
           array_maps.push_back(InlineArrayMap{reinterpret_cast<uint64_t>(m.map.get()),
@@ -232,16 +244,16 @@ Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec, std::sha
     }
     std::optional<jit::JitProgram> jit;
     if (options.engine == Engine::kJit) {
-      jit::JitOptions jo{.checked = !verified, .relocated = true, .array_maps = array_maps};
+      jit::JitOptions jo{.checked = !unchecked, .relocated = true, .array_maps = array_maps};
       // The verifier saw these instructions by the same indices (only map references differ).
-      if (verified && facts.size() == insns.size()) jo.facts = std::move(facts);
+      if (unchecked && facts.size() == insns.size()) jo.facts = std::move(facts);
       auto compiled = jit::JitProgram::compile(insns, *env->helpers, std::move(jo));
       if (!compiled) return in_program(compiled.error());
       jit.emplace(std::move(*compiled));
     }
     auto interpreter = Interpreter::create(
         std::move(insns), *env->helpers,
-        InterpreterOptions{.relocated = true, .checked = !verified, .array_maps = std::move(array_maps)});
+        InterpreterOptions{.relocated = true, .checked = !unchecked, .array_maps = std::move(array_maps)});
     if (!interpreter) return in_program(interpreter.error());
     object.programs_.push_back(std::shared_ptr<LoadedProgram>(
         new LoadedProgram(ps.name, ps.section, ps.prog_type, std::move(*interpreter), std::move(jit), env)));

@@ -97,6 +97,29 @@ TEST(Loader, BpfToBpfCallsAndCallbacks) {
   EXPECT_EQ(total, 64u + 6u);
 }
 
+// The verifier walks callbacks once (docs/verifier.md): an object passing one keeps the
+// run-time checks, all its programs alike; an object without runs unchecked.
+TEST(Loader, ObjectsPassingCallbacksRunChecked) {
+  for (Engine engine : {Engine::kJit, Engine::kInterpreter}) {
+    if (engine == Engine::kJit && !jit::jit_available()) continue;
+    LoadedObject calls = load(open("calls"), engine);
+    for (const char* name : {"sock_prog", "tc_first"}) {
+      const LoadedProgram* p = calls.program(name);
+      ASSERT_NE(p, nullptr) << name;
+      EXPECT_TRUE(p->tail_call_target().interpreter->checked()) << name;
+      if (p->jit() != nullptr) {
+        EXPECT_TRUE(p->jit()->checked()) << name;
+      }
+    }
+    LoadedObject hello = load(open("hello"), engine);
+    const LoadedProgram& p = *hello.programs().front();
+    EXPECT_FALSE(p.tail_call_target().interpreter->checked());
+    if (p.jit() != nullptr) {
+      EXPECT_FALSE(p.jit()->checked());
+    }
+  }
+}
+
 TEST(Loader, TailCallChainsAndMapInMap) {
   LoadedObject object = load(open("tailcall"));
   auto r = test_run(object.program("stage_one")->runner(), TestRunRequest{BPF_PROG_TYPE_XDP, std::vector<uint8_t>(64, 0), {}, 2});
