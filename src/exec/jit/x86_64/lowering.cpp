@@ -53,6 +53,13 @@ namespace x86 = asmjit::x86;
 using x86::CondCode;
 using x86::Gp;
 
+// Operations that only compute, load or store: no jump, call or exit, no helper to run.
+constexpr bool computes_only(Kind kind) {
+  return kind == Kind::kAlu || kind == Kind::kMovSx || kind == Kind::kNeg || kind == Kind::kEnd ||
+         kind == Kind::kBswap || kind == Kind::kLoad || kind == Kind::kLoadSx || kind == Kind::kLdImm64 ||
+         kind == Kind::kStore || kind == Kind::kStoreReg;
+}
+
 constexpr std::array<uint32_t, 11> kHostReg = {
     Gp::kIdAx, Gp::kIdDi, Gp::kIdSi, Gp::kIdDx, Gp::kIdCx, Gp::kIdR8,   // r0-r5
     Gp::kIdBx, Gp::kIdR13, Gp::kIdR14, Gp::kIdR15,                      // r6-r9
@@ -211,6 +218,17 @@ class Lowering {
     buffer._size = std::max(buffer._size, a_.offset());  // as asmjit's own writes keep it
   }
   bool is_target(std::size_t pc) const { return target_[pc] != 0; }
+  // Whether control may reach pc other than from pc - 1: a jump to it, or a callback entry.
+  bool entered_elsewhere(std::size_t pc) const {
+    return is_target(pc) || (!function_start_.empty() && function_start_[pc]);
+  }
+  // Whether first..last run straight through, so they may be fused with the instruction before.
+  bool straight(std::size_t first, std::size_t last) const {
+    for (std::size_t k = first; k <= last; ++k) {
+      if (entered_elsewhere(k)) return false;
+    }
+    return true;
+  }
   void jump(std::size_t pc, std::size_t target, std::optional<CondCode> cc);
   void patch_jumps();
 
@@ -384,10 +402,7 @@ LoweredLabels Lowering::run() {
 // A shift pair that only zero-extends, with nothing jumping between the two. Not where reads
 // are checked (each instruction keeps its own checks there).
 bool Lowering::zero_extension_pair(std::size_t pc) const {
-  if (in_.init != nullptr || pc + 1 >= in_.insns.size() || is_target(pc + 1) ||
-      (!function_start_.empty() && function_start_[pc + 1])) {
-    return false;
-  }
+  if (in_.init != nullptr || pc + 1 >= in_.insns.size() || entered_elsewhere(pc + 1)) return false;
   const Insn& first = in_.insns[pc];
   const Insn& second = in_.insns[pc + 1];
   return first.op == Op::Lsh64Imm && second.op == Op::Rsh64Imm && first.dst == second.dst && first.imm == 32 &&
@@ -397,10 +412,7 @@ bool Lowering::zero_extension_pair(std::size_t pc) const {
 // rX = rY (64-bit); rX += rZ or imm (64-bit), with nothing jumping between the two. Not where
 // reads are checked.
 bool Lowering::address_pair(std::size_t pc) const {
-  if (in_.init != nullptr || pc + 1 >= in_.insns.size() || is_target(pc + 1) ||
-      (!function_start_.empty() && function_start_[pc + 1])) {
-    return false;
-  }
+  if (in_.init != nullptr || pc + 1 >= in_.insns.size() || entered_elsewhere(pc + 1)) return false;
   const Insn& first = in_.insns[pc];
   const Insn& second = in_.insns[pc + 1];
   return first.op == Op::Mov64Reg && (second.op == Op::Add64Reg || second.op == Op::Add64Imm) &&
@@ -421,10 +433,7 @@ std::size_t Lowering::scaled_index(std::size_t pc) const {
   const Insn& add = in_.insns[k];
   if (add.op != Op::Add64Reg || add.src != shift.dst || add.dst == shift.dst) return 0;
   if (constant && in_.insns[pc + 1].dst != add.dst) return 0;
-  for (std::size_t j = pc + 1; j <= k; ++j) {
-    if (is_target(j) || (!function_start_.empty() && function_start_[j])) return 0;
-  }
-  return k - pc + 1;
+  return straight(pc + 1, k) ? k - pc + 1 : 0;
 }
 
 // rX = 1; if A op B goto L; rX = 0; goto L (clang's way to count a condition), with neither A
@@ -443,10 +452,7 @@ bool Lowering::flag_select(std::size_t pc) const {
   const OpInfo& r = test.info();
   if (r.kind != Kind::kJmpCond || test.dst == one.dst || (r.reg_source() && test.src == one.dst)) return false;
   if (static_cast<int64_t>(pc) + 2 + test.off != static_cast<int64_t>(pc) + 4 + skip.off) return false;
-  for (std::size_t k = pc + 1; k <= pc + 3; ++k) {
-    if (is_target(k) || (!function_start_.empty() && function_start_[k])) return false;
-  }
-  return true;
+  return straight(pc + 1, pc + 3);
 }
 
 // `if cond goto pc+2` then `exit`, in unchecked code, where the exit needs no code of its own:
@@ -941,11 +947,7 @@ const InlineArrayMap* Lowering::inline_array_lookup(std::size_t pc) const {
       }
       return nullptr;
     }
-    const Kind kind = i.info().kind;
-    const bool harmless = kind == Kind::kAlu || kind == Kind::kMovSx || kind == Kind::kNeg || kind == Kind::kEnd ||
-                          kind == Kind::kBswap || kind == Kind::kLoad || kind == Kind::kLoadSx ||
-                          kind == Kind::kLdImm64 || kind == Kind::kStore || kind == Kind::kStoreReg;
-    if (!harmless || i.dst == 1 || is_target(k - 1)) return nullptr;
+    if (!computes_only(i.info().kind) || i.dst == 1 || is_target(k - 1)) return nullptr;
   }
   return nullptr;
 }
@@ -958,13 +960,9 @@ bool Lowering::only_for_inline_lookup(std::size_t pc) const {
   for (std::size_t k = pc + 2; k < in_.insns.size() && k - pc < kLookAhead; ++k) {
     const Insn& i = in_.insns[k];
     if (i.op == Op::LdImm64Tail) continue;
-    if (is_target(k) || (!function_start_.empty() && function_start_[k])) return false;
+    if (entered_elsewhere(k)) return false;
     if (i.op == Op::CallHelper) return inline_array_lookup(k) != nullptr;
-    const Kind kind = i.info().kind;
-    const bool harmless = kind == Kind::kAlu || kind == Kind::kMovSx || kind == Kind::kNeg || kind == Kind::kEnd ||
-                          kind == Kind::kBswap || kind == Kind::kLoad || kind == Kind::kLoadSx ||
-                          kind == Kind::kLdImm64 || kind == Kind::kStore || kind == Kind::kStoreReg;
-    if (!harmless || i.dst == 1) return false;
+    if (!computes_only(i.info().kind) || i.dst == 1) return false;
     if (regs::read_set(i) & regs::bit(1)) return false;
   }
   return false;
@@ -976,9 +974,7 @@ bool Lowering::only_for_inline_lookup(std::size_t pc) const {
 // goto`), with nothing else jumping to it, the range check decides it: a value in range is
 // never NULL, so that path falls through with no test.
 void Lowering::array_lookup(std::size_t pc, const InlineArrayMap& m) {
-  const bool null_check = pc + 1 < in_.insns.size() && !is_target(pc + 1) &&
-                          (function_start_.empty() || !function_start_[pc + 1]) &&
-                          in_.insns[pc + 1].op == Op::JeqImm && in_.insns[pc + 1].dst == 0 && in_.insns[pc + 1].imm == 0;
+  const bool null_check = pc + 1 < in_.insns.size() && !entered_elsewhere(pc + 1) && in_.insns[pc + 1].op == Op::JeqImm && in_.insns[pc + 1].dst == 0 && in_.insns[pc + 1].imm == 0;
   const Label in_range = a_.newLabel();
   a_.mov(x86::eax, x86::dword_ptr(reg64(2)));
   a_.cmp(x86::eax, asmjit::Imm(m.max_entries));
