@@ -26,6 +26,21 @@ struct MemoryRegion {
   bool writable = true;
 };
 
+// The host address of `size` bytes at `address` when they lie in the stack (`stack_size`
+// bytes from `stack_lo`) or in one of `regions` (a write needs a writable one), else nullptr:
+// the interpreter's and checked JIT code's rule for memory. Unsigned wrap-around makes each
+// test a single compare.
+inline uint8_t* accessible(uint64_t address, std::size_t size, bool write, uint64_t stack_lo, std::size_t stack_size,
+                           std::span<const MemoryRegion> regions) {
+  if (size <= stack_size && address - stack_lo <= stack_size - size) return reinterpret_cast<uint8_t*>(address);
+  for (const MemoryRegion& r : regions) {
+    if (r.size >= size && address - reinterpret_cast<uint64_t>(r.data) <= r.size - size && (r.writable || !write)) {
+      return reinterpret_cast<uint8_t*>(address);
+    }
+  }
+  return nullptr;
+}
+
 struct ProgramEnvironment;  // runtime/environment.hpp: the maps and programs a loaded program may use
 
 struct RunOptions {

@@ -178,15 +178,7 @@ struct Machine final : HelperHost {
 
   uint8_t* translate(uint64_t address, std::size_t size, bool write) const override {
     if (size == 0) return reinterpret_cast<uint8_t*>(address);
-    if (size <= stack.size() && address - reinterpret_cast<uint64_t>(stack.data()) <= stack.size() - size) {
-      return reinterpret_cast<uint8_t*>(address);
-    }
-    for (const MemoryRegion& r : options->regions) {
-      if (r.size >= size && address - reinterpret_cast<uint64_t>(r.data) <= r.size - size && (r.writable || !write)) {
-        return reinterpret_cast<uint8_t*>(address);
-      }
-    }
-    return nullptr;
+    return accessible(address, size, write, reinterpret_cast<uint64_t>(stack.data()), stack.size(), options->regions);
   }
 
   bool tail_call(const TailCallTarget& target, uint64_t ctx) override {
@@ -235,15 +227,7 @@ struct Machine final : HelperHost {
   template <unsigned N, bool kChecked>
   BPFVM_ALWAYS_INLINE uint8_t* translate(uint64_t address, bool write) const {
     if constexpr (!kChecked) return reinterpret_cast<uint8_t*>(address);
-    if (address - reinterpret_cast<uint64_t>(stack.data()) <= stack.size() - N) {
-      return reinterpret_cast<uint8_t*>(address);
-    }
-    for (const MemoryRegion& r : options->regions) {
-      if (r.size >= N && address - reinterpret_cast<uint64_t>(r.data) <= r.size - N && (r.writable || !write)) {
-        return reinterpret_cast<uint8_t*>(address);
-      }
-    }
-    return nullptr;
+    return accessible(address, N, write, reinterpret_cast<uint64_t>(stack.data()), stack.size(), options->regions);
   }
 
   bool bad_access(unsigned size, bool write, uint8_t base, int16_t off) {

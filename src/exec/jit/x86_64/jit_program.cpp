@@ -259,15 +259,7 @@ class JitHost final : public HelperHost {
 
   uint8_t* translate(uint64_t address, std::size_t size, bool write) const override {
     if (size == 0) return reinterpret_cast<uint8_t*>(address);
-    if (size <= kJitStackBytes && address - st_.stack_lo <= kJitStackBytes - size) {
-      return reinterpret_cast<uint8_t*>(address);
-    }
-    for (const MemoryRegion& r : st_.ctx.options->regions) {
-      if (r.size >= size && address - reinterpret_cast<uint64_t>(r.data) <= r.size - size && (r.writable || !write)) {
-        return reinterpret_cast<uint8_t*>(address);
-      }
-    }
-    return nullptr;
+    return accessible(address, size, write, st_.stack_lo, kJitStackBytes, st_.ctx.options->regions);
   }
 
   // As the interpreter: the callback must be a subprogram of the program that called the
