@@ -203,7 +203,7 @@ std::vector<FactNote> fact_notes(std::span<const isa::Insn> insns, std::span<con
     if (i.op == isa::Op::LdImm64Tail) continue;  // data of the ld_imm64 before it
     const InsnFacts& f = facts[pc];
     if (!f.reached) {
-      if (!notes.empty() && notes.back().facts.front() == "dead: no path reaches it" &&
+      if (!notes.empty() && !facts[notes.back().first].reached &&
           (notes.back().last + 1 == pc || (notes.back().last + 2 == pc && insns[pc - 1].op == isa::Op::LdImm64Tail))) {
         notes.back().last = pc;
       } else {
