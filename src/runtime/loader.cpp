@@ -182,7 +182,7 @@ Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec, std::sha
       if (!c) return load_error(fmt::format("program '{}' (section {}): {}", ps.name, ps.section, c.error().message));
       verifier::Options vo = c->options;
       vo.helpers = env->helpers.get();
-      const verifier::Verdict verdict = verifier::verify(c->insns, vo);
+      verifier::Verdict verdict = verifier::verify(c->insns, vo);
       if (!verdict.accepted) {
         Error e = load_error(fmt::format("program '{}' (section {}): the verifier rejects it: {}\n{}", ps.name,
                                          ps.section, verdict.message, verifier::explain(verdict, *c)),
@@ -191,7 +191,7 @@ Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec, std::sha
         return e;
       }
       verified = true;
-      facts = verdict.facts;
+      facts = std::move(verdict.facts);
     }
     std::vector<isa::RawInsn> raw = ps.insns;
     // Map references: the kernel would take an fd; bpfvm writes the map's id (for disassembly)
