@@ -73,8 +73,8 @@ Result<Interpreter> Interpreter::create(std::vector<isa::Insn> program, const He
   if (!options.checked) {
     static std::atomic<uint64_t> serials{0};
     in.serial_ = ++serials;
-    in.slots_ = interp::predecode(program, options.array_maps);
-    in.array_maps_ = std::move(options.array_maps);
+    in.slots_ = interp::predecode(program, options.map_lookups);
+    in.map_lookups_ = std::move(options.map_lookups);
   }
   in.insns_ = std::move(program);
   in.helpers_ = &helpers;

@@ -70,14 +70,22 @@ struct RunOptions {
   return options;
 }
 
-// An ARRAY map whose bpf_map_lookup_elem verified code computes inline, as the kernel does for
-// ARRAY maps (array_map_gen_lookup): the value of key k is at data + k * stride when
-// k < max_entries, else there is none (NULL). Same result as the helper, without the call.
-struct InlineArrayMap {
-  uint64_t ref = 0;          // what the ld_imm64 map reference loads (its second slot's imm64)
+// bpf_map_lookup_elem(map, key) on one of a verified program's maps, done without the helper
+// and its argument checks, with the same result. ARRAY maps compute it inline, as the kernel
+// does (array_map_gen_lookup): the value of key k is at data + k * stride when
+// k < max_entries, else there is none (NULL). Other maps are called directly, with the map
+// and the key where the program put them (r1, r2), as the kernel's JIT calls a map's lookup.
+using DirectLookup = void* (*)(void* map, const void* key);
+struct MapLookup {
+  uint64_t ref = 0;  // what the ld_imm64 map reference loads (its second slot's imm64): the map
+  // ARRAY maps (call == nullptr):
   uint64_t data = 0;
   uint32_t stride = 0;
   uint32_t max_entries = 0;
+  // The others: ref's lookup.
+  DirectLookup call = nullptr;
+
+  [[nodiscard]] bool is_inline() const { return call == nullptr; }
 };
 
 struct InterpreterOptions {
@@ -89,8 +97,8 @@ struct InterpreterOptions {
   // program then runs as the kernel's interpreter runs verified programs, from pre-decoded
   // instructions (docs/design.md).
   bool checked = true;
-  // Unchecked mode only: ARRAY maps whose lookups run inline.
-  std::vector<InlineArrayMap> array_maps{};
+  // Unchecked mode only: maps whose lookups run without the helper.
+  std::vector<MapLookup> map_lookups{};
 };
 
 // One pre-decoded instruction of unchecked mode: the address of the code that executes it
@@ -122,16 +130,16 @@ class Interpreter {
   // The resolved helper of each instruction (for a run that tail-calls into this program).
   [[nodiscard]] const std::vector<HelperFn>& helper_at_for_tail_calls() const { return helper_at_; }
   [[nodiscard]] bool checked() const { return slots_.empty(); }
-  // Unchecked mode: the pre-decoded program and the ARRAY maps looked up inline.
+  // Unchecked mode: the pre-decoded program and the maps looked up without the helper.
   [[nodiscard]] const std::vector<InterpreterSlot>& slots() const { return slots_; }
-  [[nodiscard]] const std::vector<InlineArrayMap>& array_maps() const { return array_maps_; }
+  [[nodiscard]] const std::vector<MapLookup>& map_lookups() const { return map_lookups_; }
 
  private:
   Interpreter() = default;
   std::vector<isa::Insn> insns_;
   std::vector<HelperFn> helper_at_;   // by pc: the resolved helper for CallHelper
   std::vector<InterpreterSlot> slots_;  // unchecked mode only
-  std::vector<InlineArrayMap> array_maps_;
+  std::vector<MapLookup> map_lookups_;
   uint64_t serial_ = 0;  // unchecked mode: unique in the process, for reusing stacks
   const HelperTable* helpers_ = nullptr;  // for callx
 };

@@ -135,7 +135,7 @@ struct Machine final : HelperHost {
   std::size_t count = 0;
   const std::vector<HelperFn>* helper_at = nullptr;
   const InterpreterSlot* slots = nullptr;             // unchecked mode
-  const std::vector<InlineArrayMap>* array_maps = nullptr;
+  const std::vector<MapLookup>* map_lookups = nullptr;
   bool checked = true;
   const HelperTable* helpers = nullptr;
   const RunOptions* options = nullptr;
@@ -161,7 +161,7 @@ struct Machine final : HelperHost {
     count = p->insns().size();
     helper_at = &p->helper_at_for_tail_calls();
     slots = p->slots().data();
-    array_maps = &p->array_maps();
+    map_lookups = &p->map_lookups();
   }
 
   // Runs from pc until the program exits, a callback returns, or an error.
@@ -501,8 +501,9 @@ BPFVM_ALWAYS_INLINE bool Machine::step(const Insn& i) {
 }
 
 // The unchecked executor's program (interpreter_unchecked.cpp): one slot per instruction,
-// superinstructions chosen, jumps threaded, ARRAY map lookups of `array_maps` inline.
+// superinstructions chosen, jumps threaded, lookups in the maps of `map_lookups` without the
+// helper.
 [[nodiscard]] std::vector<InterpreterSlot> predecode(std::span<const isa::Insn> program,
-                                                     std::span<const InlineArrayMap> array_maps);
+                                                     std::span<const MapLookup> map_lookups);
 
 }  // namespace bpfvm::interp

@@ -109,10 +109,14 @@ BPFVM_ALWAYS_INLINE void run_inline(const InterpreterSlot*& ip, uint64_t* r) {
   }
 }
 
-// bpf_map_lookup_elem(map, key) of an ARRAY map: the kernel's array_map_gen_lookup.
-BPFVM_ALWAYS_INLINE uint64_t array_lookup(const InlineArrayMap& a, uint64_t key_address) {
-  const uint32_t key = load<uint32_t>(reinterpret_cast<const uint8_t*>(key_address));
-  return key < a.max_entries ? a.data + uint64_t{key} * a.stride : 0;
+// bpf_map_lookup_elem(map, key) without the helper: an ARRAY map's inline (the kernel's
+// array_map_gen_lookup), the others' by a direct call.
+BPFVM_ALWAYS_INLINE uint64_t map_lookup(const MapLookup& m, uint64_t key_address) {
+  if (m.is_inline()) {
+    const uint32_t key = load<uint32_t>(reinterpret_cast<const uint8_t*>(key_address));
+    return key < m.max_entries ? m.data + uint64_t{key} * m.stride : 0;
+  }
+  return reinterpret_cast<uint64_t>(m.call(reinterpret_cast<void*>(m.ref), reinterpret_cast<const void*>(key_address)));
 }
 
 // Specialised superinstructions: clang's idioms whose value would otherwise go through the
@@ -226,9 +230,9 @@ inline constexpr Special kSpecials[] = {BPFVM_SPECIALS(BPFVM_LIST_SPECIAL, _)};
 // The handlers, in the order of Machine::execute_unchecked's table: one per operation, then these.
 enum Handler : std::size_t {
   kTailHandler = isa::kOpCount,  // the second slot of an ld_imm64: never executed
-  kArrayLookup,                  // bpf_map_lookup_elem, inline for the ARRAY maps given
-  kConstArrayLookup,             // r1 = <ARRAY map>; lookup (off: the map's index)
-  kConstArrayLookupTest,         // ... and `if r0 ==/!= 0 goto` (the next slot's src: 1 for !=)
+  kMapLookup,                    // bpf_map_lookup_elem, without the helper for the maps given
+  kConstMapLookup,               // r1 = <map given>; lookup (off: the map's index)
+  kConstMapLookupTest,           // ... and `if r0 ==/!= 0 goto` (the next slot's src: 1 for !=)
   kFirstSpecial,
   kFirstPrefixed = kFirstSpecial + std::size(kSpecials),
   kFirstPair = kFirstPrefixed + std::size(kPrefixes) * std::size(kSpecials),
@@ -297,7 +301,7 @@ const void* const* Machine::execute_unchecked(Machine* m) {
 #define BPFVM_OP(Name, ...) &&op_##Name,
 #include "isa/opcodes.def"
 #undef BPFVM_OP
-      &&tail, &&any_array_lookup, &&const_array_lookup, &&const_array_lookup_test,
+      &&tail, &&any_map_lookup, &&const_map_lookup, &&const_map_lookup_test,
 #define BPFVM_ADDRESS(P, F, B) &&special_##F##_##B,
       BPFVM_SPECIALS(BPFVM_ADDRESS, _)
 #undef BPFVM_ADDRESS
@@ -358,25 +362,25 @@ const void* const* Machine::execute_unchecked(Machine* m) {
   BPFVM_PAIR_FIRST(BPFVM_CODES)
 #undef BPFVM_CODES
 #undef BPFVM_CODE
-const_array_lookup:
+const_map_lookup:
   // r1 = map (an ld_imm64: two slots), the call.
   std::memcpy(&r[1], &ip[1].handler, sizeof(uint64_t));
-  r[0] = array_lookup((*self.array_maps)[static_cast<std::size_t>(ip->off)], r[2]);
+  r[0] = map_lookup((*self.map_lookups)[static_cast<std::size_t>(ip->off)], r[2]);
   ip += 3;
   BPFVM_NEXT();
-const_array_lookup_test: {
+const_map_lookup_test: {
   // ... then `if r0 ==/!= 0 goto`.
   std::memcpy(&r[1], &ip[1].handler, sizeof(uint64_t));
-  const uint64_t value = array_lookup((*self.array_maps)[static_cast<std::size_t>(ip->off)], r[2]);
+  const uint64_t value = map_lookup((*self.map_lookups)[static_cast<std::size_t>(ip->off)], r[2]);
   r[0] = value;
   const InterpreterSlot& test = ip[3];
   ip += 4 + ((value == 0) != (test.src != 0) ? test.off : 0);
   BPFVM_NEXT();
 }
-any_array_lookup:
-  for (const InlineArrayMap& a : *self.array_maps) {
-    if (a.ref == r[1]) {
-      r[0] = array_lookup(a, r[2]);
+any_map_lookup:
+  for (const MapLookup& known : *self.map_lookups) {
+    if (known.ref == r[1]) {
+      r[0] = map_lookup(known, r[2]);
       ip += 1;
       BPFVM_NEXT();
     }
@@ -392,7 +396,7 @@ done:
   return kHandlers;
 }
 
-std::vector<InterpreterSlot> predecode(std::span<const Insn> program, std::span<const InlineArrayMap> array_maps) {
+std::vector<InterpreterSlot> predecode(std::span<const Insn> program, std::span<const MapLookup> map_lookups) {
   const void* const* handlers = Machine::execute_unchecked(nullptr);
   std::vector<InterpreterSlot> slots(program.size());
   for (std::size_t pc = 0; pc < program.size(); ++pc) {
@@ -413,22 +417,22 @@ std::vector<InterpreterSlot> predecode(std::span<const Insn> program, std::span<
       // The value to load: the immediate, or what the loader resolved a map reference to.
       const uint64_t value = insn.op == Op::LdImm64 ? insn.imm64 : program[pc + 1].imm64;
       std::memcpy(&slots[pc + 1].handler, &value, sizeof value);
-      // A lookup in an ARRAY map named right before the call, maybe with its NULL test.
+      // A lookup in a map named right before the call, maybe with its NULL test.
       if (insn.op == Op::LdMapFd && insn.dst == 1 && pc + 2 < program.size() &&
           program[pc + 2].op == Op::CallHelper && program[pc + 2].imm == BPF_FUNC_map_lookup_elem) {
-        for (std::size_t k = 0; k < array_maps.size() && k <= INT16_MAX; ++k) {
-          if (array_maps[k].ref != value) continue;
+        for (std::size_t k = 0; k < map_lookups.size() && k <= INT16_MAX; ++k) {
+          if (map_lookups[k].ref != value) continue;
           const bool tested = pc + 3 < program.size() && program[pc + 3].dst == 0 && program[pc + 3].imm == 0 &&
                               (program[pc + 3].op == Op::JeqImm || program[pc + 3].op == Op::JneImm);
-          slot.handler = handlers[tested ? kConstArrayLookupTest : kConstArrayLookup];
+          slot.handler = handlers[tested ? kConstMapLookupTest : kConstMapLookup];
           slot.off = static_cast<int16_t>(k);
           break;
         }
       }
       ++pc;  // the second slot keeps the value
       continue;
-    } else if (insn.op == Op::CallHelper && insn.imm == BPF_FUNC_map_lookup_elem && !array_maps.empty()) {
-      slot.handler = handlers[kArrayLookup];
+    } else if (insn.op == Op::CallHelper && insn.imm == BPF_FUNC_map_lookup_elem && !map_lookups.empty()) {
+      slot.handler = handlers[kMapLookup];
     } else {
       slot.handler = handlers[choose_handler(program.subspan(pc))];
     }

@@ -4,7 +4,11 @@
 // BPF_F_NO_PREALLOC the kernel allocates on demand, which only changes memory use). Keys,
 // chain links and values live in separate arrays indexed by element, so value_regions() is a
 // single range holding values only. Buckets (a power of two >= max_entries) each have a
-// spinlock (striped); lookups take it briefly, so a chain is never walked while it changes.
+// spinlock (striped) that writers take. Program lookups take no lock, as the kernel's take
+// none (RCU there): each bucket counts the changes to its chain, odd while one is under way,
+// and a lookup walks the chain again when the count moved during its walk (a seqlock). The
+// pool lives as long as the map, so a walk through a chain that changes under it reads pool
+// memory, never freed memory, and what it finds then is discarded.
 //
 // Updates of an existing key link a fresh element in place of the old one (readers see the
 // old value or the new one, never a mix), except per-CPU maps and BPF_F_LOCK, which copy in
@@ -68,11 +72,15 @@ class HashMap final : public Map {
         seed_((def.map_flags & BPF_F_ZERO_SEED) ? 0 : std::random_device{}()),
         keys_(std::size_t{pool_} * key_stride_),
         values_(std::size_t{pool_} * value_stride_ * ncpus_),
-        next_(pool_, kNil),
-        hash_(pool_, 0),
+        next_(new std::atomic<uint32_t>[pool_]),
+        hash_(new std::atomic<uint32_t>[pool_]),
         buckets_(new Bucket[nbuckets_]),
         nstripes_(std::min(nbuckets_, kMaxStripes)),
         stripes_(new Stripe[nstripes_]) {
+    for (uint32_t i = 0; i < pool_; ++i) {
+      next_[i].store(kNil, std::memory_order_relaxed);
+      hash_[i].store(0, std::memory_order_relaxed);
+    }
     if (!lru_) {
       nfree_ = cpu::possible();
       free_lists_.reset(new FreeList[nfree_]);
@@ -93,16 +101,15 @@ class HashMap final : public Map {
     }
   }
 
-  void* lookup_elem(const void* key) override {
-    const auto* k = static_cast<const uint8_t*>(key);
-    const uint32_t h = hash_of(k);
-    Bucket& b = bucket(h);
-    lock_of(b).lock();
-    const uint32_t e = find(b, k, h);
-    lock_of(b).unlock();
-    if (e == kNil) return nullptr;
-    if (lru_) ref_[e].store(1, std::memory_order_relaxed);
-    return value_at(e, is_percpu() ? cpu::current() % ncpus_ : 0);
+  void* lookup_elem(const void* key) override { return lookup(static_cast<const uint8_t*>(key)); }
+  // Maps that are neither LRU nor per-CPU with 4- or 8-byte keys (most of them) get a leaf
+  // function that knows the key size.
+  DirectLookup direct_lookup() const override {
+    if (!lru_ && !is_percpu() && def_.key_size == 4) return lookup_plain<4>;
+    if (!lru_ && !is_percpu() && def_.key_size == 8) return lookup_plain<8>;
+    return [](void* map, const void* key) -> void* {
+      return static_cast<HashMap*>(static_cast<Map*>(map))->lookup(static_cast<const uint8_t*>(key));
+    };
   }
 
   long update_elem(const void* key, const void* value, uint64_t flags) override {
@@ -148,8 +155,8 @@ class HashMap final : public Map {
       std::lock_guard lock(lock_of(b));
       const uint32_t e = find(b, k, h);
       if (e != kNil) {
-        if (next_[e] != kNil) {
-          std::memcpy(next, key_at(next_[e]), def_.key_size);
+        if (const uint32_t n = link(next_[e]); n != kNil) {
+          std::memcpy(next, key_at(n), def_.key_size);
           return 0;
         }
         start = (h & (nbuckets_ - 1)) + 1;
@@ -159,8 +166,8 @@ class HashMap final : public Map {
     for (uint32_t i = start; i < nbuckets_; ++i) {
       Bucket& b = buckets_[i];
       std::lock_guard lock(lock_of(b));
-      if (b.head != kNil) {
-        std::memcpy(next, key_at(b.head), def_.key_size);
+      if (const uint32_t e = link(b.head); e != kNil) {
+        std::memcpy(next, key_at(e), def_.key_size);
         return 0;
       }
     }
@@ -168,8 +175,10 @@ class HashMap final : public Map {
   }
 
  private:
+  // Chain links are atomic because lookups read them while writers change them.
   struct Bucket {
-    uint32_t head = kNil;
+    std::atomic<uint32_t> head{kNil};
+    std::atomic<uint32_t> changes{0};  // odd while a writer changes the chain
   };
   // Bucket locks are striped and each stripe has its own cache line: lookups take a lock, and
   // neighbouring buckets' locks on one line would bounce between CPUs reading different keys.
@@ -184,7 +193,9 @@ class HashMap final : public Map {
     std::vector<uint32_t> free;
   };
 
-  uint32_t hash_of(const uint8_t* key) const { return hash_bytes(key, def_.key_size, seed_); }
+  // N: the key size when known at compile time, else 0.
+  template <uint32_t N = 0>
+  uint32_t hash_of(const uint8_t* key) const { return hash_bytes(key, N ? N : def_.key_size, seed_); }
   Bucket& bucket(uint32_t h) const { return buckets_[h & (nbuckets_ - 1)]; }
   SpinLock& lock_of(const Bucket& b) const {
     return stripes_[static_cast<std::size_t>(&b - buckets_.get()) & (nstripes_ - 1)].lock;
@@ -194,15 +205,68 @@ class HashMap final : public Map {
     return values_.data() + (std::size_t{e} * ncpus_ + c) * value_stride_;
   }
 
+  static uint32_t link(const std::atomic<uint32_t>& l) { return l.load(std::memory_order_relaxed); }
+
   // Under lock_of(b).
   uint32_t find(const Bucket& b, const uint8_t* key, uint32_t h) const {
-    for (uint32_t e = b.head; e != kNil; e = next_[e])
-      if (hash_[e] == h && same_key(key_at(e), key)) return e;
+    for (uint32_t e = link(b.head); e != kNil; e = link(next_[e]))
+      if (link(hash_[e]) == h && same_key(key_at(e), key)) return e;
     return kNil;
   }
+
+  // The program face's lookup, without a lock (see the top of the file).
+  void* lookup(const uint8_t* key) {
+    const uint32_t e = find_unlocked(key);
+    if (e == kNil) return nullptr;
+    if (lru_) ref_[e].store(1, std::memory_order_relaxed);
+    return value_at(e, is_percpu() ? cpu::current() % ncpus_ : 0);
+  }
+  template <uint32_t N>
+  static void* lookup_plain(void* map, const void* key) {
+    const auto* self = static_cast<HashMap*>(static_cast<Map*>(map));
+    const uint32_t e = self->find_unlocked<N>(static_cast<const uint8_t*>(key));
+    return e == kNil ? nullptr : self->values_.data() + std::size_t{e} * self->value_stride_;
+  }
+
+  // A walk that meets more elements than the pool has went round a chain being changed: the
+  // count moved, so it is walked again.
+  template <uint32_t N = 0>
+  uint32_t find_unlocked(const uint8_t* key) const {
+    const uint32_t h = hash_of<N>(key);
+    const Bucket& b = bucket(h);
+    uint32_t e;
+    for (;;) {
+      const uint32_t before = b.changes.load(std::memory_order_acquire);
+      bool whole = true;
+      e = link(b.head);
+      for (uint32_t seen = 0; e != kNil; e = link(next_[e])) {
+        if (link(hash_[e]) == h && same_key<N>(key_at(e), key)) break;
+        if (++seen > pool_) {
+          whole = false;
+          break;
+        }
+      }
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (whole && (before & 1) == 0 && b.changes.load(std::memory_order_relaxed) == before) break;
+#if defined(__x86_64__)
+      __builtin_ia32_pause();
+#endif
+    }
+    return e;
+  }
+
+  // Writers (under lock_of(b)) change a chain between these two.
+  static void begin_change(Bucket& b) {
+    b.changes.store(b.changes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+  }
+  static void end_change(Bucket& b) {
+    b.changes.store(b.changes.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  }
   // The common key sizes compare as integers, not through a memcmp call.
+  template <uint32_t N = 0>
   bool same_key(const uint8_t* a, const uint8_t* b) const {
-    switch (def_.key_size) {
+    switch (N ? N : def_.key_size) {
       case 4: return load_u32(a) == load_u32(b);
       case 8: {
         uint64_t x, y;
@@ -214,10 +278,12 @@ class HashMap final : public Map {
     }
   }
   void unlink(Bucket& b, uint32_t e) {
-    uint32_t* link = &b.head;
-    while (*link != e) link = &next_[*link];
-    *link = next_[e];
-    next_[e] = kNil;
+    std::atomic<uint32_t>* at = &b.head;
+    while (link(*at) != e) at = &next_[link(*at)];
+    begin_change(b);
+    at->store(link(next_[e]), std::memory_order_relaxed);
+    next_[e].store(kNil, std::memory_order_relaxed);
+    end_change(b);
   }
 
   // One value (program face: this CPU's slot, the others zeroed for a new element) or all
@@ -314,10 +380,12 @@ class HashMap final : public Map {
       }
     }
     std::memcpy(key_at(e), key, def_.key_size);
-    hash_[e] = h;
+    hash_[e].store(h, std::memory_order_relaxed);
     write_value(e, value, from_user, true, flags & ~uint64_t{BPF_F_LOCK});
-    next_[e] = b.head;
-    b.head = e;
+    begin_change(b);
+    next_[e].store(link(b.head), std::memory_order_relaxed);
+    b.head.store(e, std::memory_order_relaxed);
+    end_change(b);
     // Published after hash_[e]: eviction reads the hash of elements it sees linked.
     if (lru_) linked_[e].store(1, std::memory_order_release);
     if (old != kNil) {
@@ -408,7 +476,7 @@ class HashMap final : public Map {
         // hash is stable while we hold the list lock: it cannot be freed and taken again
         // without it.
         if (!linked_[victim].load(std::memory_order_acquire)) continue;
-        Bucket& b = bucket(hash_[victim]);
+        Bucket& b = bucket(link(hash_[victim]));
         std::lock_guard block(lock_of(b));
         if (!linked_[victim].load(std::memory_order_relaxed)) continue;
         unlink(b, victim);
@@ -439,8 +507,8 @@ class HashMap final : public Map {
   const uint64_t seed_;
   AlignedBuffer keys_;
   AlignedBuffer values_;
-  std::vector<uint32_t> next_;
-  std::vector<uint32_t> hash_;
+  std::unique_ptr<std::atomic<uint32_t>[]> next_;
+  std::unique_ptr<std::atomic<uint32_t>[]> hash_;
   std::unique_ptr<Bucket[]> buckets_;
   const uint32_t nstripes_;  // a power of two
   std::unique_ptr<Stripe[]> stripes_;

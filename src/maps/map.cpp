@@ -199,6 +199,9 @@ uint32_t Map::user_value_size() const { return is_percpu() ? round_up8(def_.valu
 
 // The program face's defaults: what the kernel answers for an op a map type lacks.
 void* Map::lookup_elem(const void*) { return nullptr; }
+DirectLookup Map::direct_lookup() const {
+  return [](void* map, const void* key) { return static_cast<Map*>(map)->lookup_elem(key); };
+}
 long Map::update_elem(const void*, const void*, uint64_t) { return fail(EINVAL, "not supported by this map type"); }
 long Map::delete_elem(const void*) { return fail(EINVAL, "not supported by this map type"); }
 long Map::push_elem(const void*, uint64_t) { return fail(EINVAL, "push is only for queue, stack and bloom filter maps"); }

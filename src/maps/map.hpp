@@ -96,6 +96,10 @@ class Map {
     uint32_t max_entries = 0;
   };
   [[nodiscard]] virtual std::optional<DirectArray> direct_array() { return std::nullopt; }
+  // lookup_elem as a plain function of the map (this Map*, as a void*) and the key, for
+  // verified code to call directly (MapLookup::call). Maps with a faster path than the virtual
+  // call give their own.
+  [[nodiscard]] virtual DirectLookup direct_lookup() const;
 
   // ---- user-space face (bpf() syscall commands). ----
   // flags: 0 or BPF_F_LOCK.

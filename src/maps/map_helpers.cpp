@@ -183,6 +183,11 @@ const Row kRows[] = {
 
 }  // namespace
 
+bool standard_map_lookup(const HelperTable& table) {
+  const Helper* h = table.find(BPF_FUNC_map_lookup_elem);
+  return h != nullptr && h->fn == map_lookup_elem;
+}
+
 void add_map_helpers(HelperTable& table) {
   for (const Row& row : kRows) table.add(Helper{row.id, isa::kernel_helper_name(row.id).value_or("unknown"), row.fn, row.proto});
 }

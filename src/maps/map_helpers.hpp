@@ -19,6 +19,10 @@ class Map;
 // Adds the rows above to `table` (replacing rows with the same id).
 void add_map_helpers(HelperTable& table);
 
+// Whether `table` runs bpf_map_lookup_elem with the helper above: then verified code may do
+// that lookup without it (MapLookup), with the same result.
+[[nodiscard]] bool standard_map_lookup(const HelperTable& table);
+
 // The live map at `address`, or nullptr: how helpers check an unverified program's map argument.
 [[nodiscard]] Map* live_map(uint64_t address);
 

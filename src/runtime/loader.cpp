@@ -1,19 +1,18 @@
 #include "runtime/loader.hpp"
 
 #include <fmt/format.h>
-
-#include <cstring>
-
-#include "helpers/linux_helpers.hpp"
-#include "maps/map_in_map.hpp"
-#include "maps/prog_array.hpp"
-#include "support/cpu.hpp"
-
 #include <linux/bpf.h>
 
 #include <atomic>
-#include "verifier/explain.hpp"
+#include <cstring>
+
+#include "helpers/linux_helpers.hpp"
+#include "maps/map_helpers.hpp"
+#include "maps/map_in_map.hpp"
+#include "maps/prog_array.hpp"
+#include "support/cpu.hpp"
 #include "verifier/context_rules.hpp"
+#include "verifier/explain.hpp"
 #include "verifier/object_input.hpp"
 #include "verifier/structure.hpp"
 #include "verifier/verifier.hpp"
@@ -230,21 +229,24 @@ Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec, std::sha
       return e;
     };
     // Verified programs run as the kernel runs them, without run-time checks, and look their
-    // ARRAY maps up inline; the rest (bpfvm's own program types, --unverified, objects passing
-    // callbacks) in checked mode (docs/design.md).
+    // maps up without the helper: ARRAY maps inline, the others by a direct call. The rest
+    // (bpfvm's own program types, --unverified, objects passing callbacks) run in checked
+    // mode (docs/design.md).
     const bool unchecked = verified && !passes_callbacks;
-    std::vector<InlineArrayMap> array_maps;
-    if (unchecked) {
+    std::vector<MapLookup> map_lookups;
+    if (unchecked && maps::standard_map_lookup(*env->helpers)) {
       for (const auto& m : object.maps_) {
+        const auto ref = reinterpret_cast<uint64_t>(m.map.get());
         if (auto d = m.map->direct_array()) {
-          array_maps.push_back(InlineArrayMap{reinterpret_cast<uint64_t>(m.map.get()),
-                                              reinterpret_cast<uint64_t>(d->data), d->stride, d->max_entries});
+          map_lookups.push_back(MapLookup{ref, reinterpret_cast<uint64_t>(d->data), d->stride, d->max_entries});
+        } else {
+          map_lookups.push_back(MapLookup{.ref = ref, .call = m.map->direct_lookup()});
         }
       }
     }
     std::optional<jit::JitProgram> jit;
     if (options.engine == Engine::kJit) {
-      jit::JitOptions jo{.checked = !unchecked, .relocated = true, .array_maps = array_maps};
+      jit::JitOptions jo{.checked = !unchecked, .relocated = true, .map_lookups = map_lookups};
       // The verifier saw these instructions by the same indices (only map references differ).
       if (unchecked && facts.size() == insns.size()) jo.facts = std::move(facts);
       auto compiled = jit::JitProgram::compile(insns, *env->helpers, std::move(jo));
@@ -253,7 +255,7 @@ Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec, std::sha
     }
     auto interpreter = Interpreter::create(
         std::move(insns), *env->helpers,
-        InterpreterOptions{.relocated = true, .checked = !unchecked, .array_maps = std::move(array_maps)});
+        InterpreterOptions{.relocated = true, .checked = !unchecked, .map_lookups = std::move(map_lookups)});
     if (!interpreter) return in_program(interpreter.error());
     object.programs_.push_back(std::shared_ptr<LoadedProgram>(
         new LoadedProgram(ps.name, ps.section, ps.prog_type, std::move(*interpreter), std::move(jit), env)));

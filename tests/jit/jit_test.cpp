@@ -677,8 +677,8 @@ TEST(JitSemantics, InlineArrayLookupsGiveTheHelpersResults) {
       ASSERT_TRUE((*map)->direct_array().has_value());
       const auto layout = *(*map)->direct_array();
       JitOptions inlined{.checked = false, .relocated = true};
-      inlined.array_maps.push_back(
-          InlineArrayMap{reinterpret_cast<uint64_t>(map->get()), reinterpret_cast<uint64_t>(layout.data),
+      inlined.map_lookups.push_back(
+          MapLookup{reinterpret_cast<uint64_t>(map->get()), reinterpret_cast<uint64_t>(layout.data),
                          layout.stride, layout.max_entries});
       auto fast = JitProgram::compile(*insns, linux_helpers(), inlined);
       ASSERT_TRUE(fast.ok()) << fast.error().to_string();
@@ -709,6 +709,78 @@ TEST(JitSemantics, InlineArrayLookupsGiveTheHelpersResults) {
         EXPECT_EQ(*b, *expected) << "key " << key << ", value_size " << value_size << "\n" << rest;
       }
     }
+  }
+}
+
+// Unchecked code calls other maps' lookups directly (MapLookup::call, with the map and the key
+// where the program put them in r1 and r2), in the JIT and in the unchecked interpreter, with
+// the helper's results. The call given here counts its calls, so the test sees it is made.
+std::atomic<int> direct_calls{0};
+DirectLookup counted_lookup = nullptr;
+void* counting_direct_lookup(void* map, const void* key) {
+  ++direct_calls;
+  return counted_lookup(map, key);
+}
+
+TEST(JitSemantics, DirectMapLookupsGiveTheHelpersResults) {
+  struct Case {
+    uint32_t type, key_size;
+  };
+  for (const Case c : {Case{BPF_MAP_TYPE_HASH, 4}, Case{BPF_MAP_TYPE_HASH, 8}, Case{BPF_MAP_TYPE_HASH, 12},
+                       Case{BPF_MAP_TYPE_LRU_HASH, 4}, Case{BPF_MAP_TYPE_PERCPU_ARRAY, 4}}) {
+    maps::MapDef def;
+    def.type = c.type;
+    def.key_size = c.key_size;
+    def.value_size = 8;
+    def.max_entries = 8;
+    def.name = "m";
+    auto map = maps::create_map(def);
+    ASSERT_TRUE(map.ok()) << map.error().to_string();
+    for (uint32_t k = 0; k < 8; k += 2) {  // even keys: present
+      std::vector<uint8_t> key(c.key_size, 0), value(map->get()->user_value_size(), static_cast<uint8_t>(10 + k));
+      std::memcpy(key.data(), &k, 4);
+      ASSERT_TRUE((*map)->update(key, value).ok());
+    }
+    // The key comes from memory (zero-extended to key_size); r0 = the value's first byte, or
+    // -1 for NULL. r1 is read between the map reference and the call.
+    auto insns = isa::assemble(
+        "ldxw %r6, [%r1+0]\nmov %r7, 0\nstxdw [%r10-16], %r7\nstxdw [%r10-8], %r7\nstxw [%r10-16], %r6\n"
+        "mov %r2, %r10\nadd %r2, -16\nlddw_map_fd %r1, 1\nmov %r8, %r1\ncall 1\njeq %r0, 0, none\n"
+        "ldxb %r0, [%r0+0]\nexit\nnone:\nmov %r0, -1\nexit\n");
+    ASSERT_TRUE(insns.ok()) << insns.error().to_string();
+    (*insns)[8].imm64 = reinterpret_cast<uint64_t>(map->get());
+    counted_lookup = (*map)->direct_lookup();
+    const MapLookup direct{.ref = reinterpret_cast<uint64_t>(map->get()), .call = counting_direct_lookup};
+    JitOptions jo{.checked = false, .relocated = true};
+    jo.map_lookups.push_back(direct);
+    auto jit = JitProgram::compile(*insns, linux_helpers(), jo);
+    ASSERT_TRUE(jit.ok()) << jit.error().to_string();
+    auto fast = Interpreter::create(*insns, linux_helpers(),
+                                    InterpreterOptions{.relocated = true, .checked = false, .map_lookups = {direct}});
+    ASSERT_TRUE(fast.ok()) << fast.error().to_string();
+    auto helper = Interpreter::create(*insns, linux_helpers(), true);
+    ASSERT_TRUE(helper.ok()) << helper.error().to_string();
+    direct_calls = 0;
+    int runs = 0;
+    for (uint32_t key : {0u, 1u, 2u, 6u, 7u, 8u, 0xffffffffu}) {
+      std::vector<uint8_t> memory(4);
+      std::memcpy(memory.data(), &key, 4);
+      RunOptions options = options_for(memory);
+      for (const MemoryRegion& r : (*map)->value_regions()) options.regions.push_back(r);
+      auto expected = helper->run(options);
+      ASSERT_TRUE(expected.ok()) << expected.error().to_string();
+      // Every key below max_entries is in an array, zeroed until written.
+      const bool array = c.type == BPF_MAP_TYPE_PERCPU_ARRAY;
+      const uint64_t want = key % 2 == 0 && key < 8 ? 10 + key : array && key < 8 ? 0 : static_cast<uint64_t>(-1);
+      EXPECT_EQ(*expected, want) << key;
+      auto a = jit->run(options);
+      auto b = fast->run(options);
+      ASSERT_TRUE(a.ok() && b.ok());
+      EXPECT_EQ(*a, *expected) << maps::map_type_name(c.type) << " key " << key;
+      EXPECT_EQ(*b, *expected) << maps::map_type_name(c.type) << " key " << key;
+      runs += 2;
+    }
+    EXPECT_EQ(direct_calls.load(), runs) << maps::map_type_name(c.type);
   }
 }
 

@@ -72,6 +72,65 @@ TEST(MapConcurrency, HashKeepsEachThreadsKeysWhileOthersChurnAndIterate) {
   }
 }
 
+// Program lookups take no lock: they must still find every key that stays in the map while a
+// writer links and unlinks other elements of the same chains, and replaces the elements of
+// keys 0-3 (with the same value). 16 buckets for 8 + 4 keys: chains change all the time; an
+// LRU map has room for them all, so it never evicts a key that stays. Values are checked for
+// keys 4-7 only: a replaced element goes back to the pool, and may hold another key's value
+// by the time a reader that found it reads it (as in the kernel's preallocated maps). Both
+// faces of the program lookup are read: lookup_elem and the direct call verified code makes.
+TEST(MapConcurrency, LockFreeLookupsFindKeysThatStayWhileTheirChainsChange) {
+  for (uint32_t type : {BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LRU_HASH}) {
+    for (uint32_t key_size : {4u, 8u, 12u}) {
+      auto m = make(type, key_size, 8, 16);
+      auto key_of = [&](uint32_t k) {
+        std::vector<uint8_t> key(key_size, 0);
+        std::memcpy(key.data(), &k, 4);
+        key[key_size - 1] ^= static_cast<uint8_t>(k);  // keys differ past the first 4 bytes too
+        return key;
+      };
+      for (uint32_t k = 0; k < 8; ++k) {
+        const uint64_t v = value_for(k, 0);
+        ASSERT_EQ(m->update_elem(key_of(k).data(), &v, BPF_ANY), 0);
+      }
+      const DirectLookup direct = m->direct_lookup();
+      std::atomic<bool> stop{false};
+      std::atomic<int> missed{0}, wrong{0}, phantom{0};
+      std::atomic<uint64_t> lookups{0};
+      std::thread writer([&] {
+        for (uint32_t round = 0; !stop.load(std::memory_order_relaxed); ++round) {
+          // Keys 100.. come and go; keys 0..7 get fresh elements with the same value.
+          const uint32_t churn = 100 + round % 4;
+          const uint64_t v = value_for(churn, round);
+          if (round % 2 == 0) m->update_elem(key_of(churn).data(), &v, BPF_ANY);
+          else m->delete_elem(key_of(churn).data());
+          const uint32_t stay = round % 4;
+          const uint64_t same = value_for(stay, 0);
+          m->update_elem(key_of(stay).data(), &same, BPF_EXIST);
+        }
+      });
+      run_threads(2, [&](int t) {
+        for (int i = 0; i < 40000; ++i) {
+          const uint32_t k = static_cast<uint32_t>(i) % 8;
+          const auto key = key_of(k);
+          auto* p = static_cast<const uint64_t*>(t == 0 ? m->lookup_elem(key.data()) : direct(m.get(), key.data()));
+          if (p == nullptr) ++missed;
+          else if (k >= 4 && *p != value_for(k, 0)) ++wrong;
+          if (m->lookup_elem(key_of(1000 + k).data()) != nullptr) ++phantom;  // never inserted
+          lookups.fetch_add(1, std::memory_order_relaxed);
+        }
+      });
+      stop = true;
+      writer.join();
+      const std::string what = map_type_name(type) + ", key_size " + std::to_string(key_size);
+      EXPECT_EQ(missed.load(), 0) << what;
+      EXPECT_EQ(wrong.load(), 0) << what;
+      EXPECT_EQ(phantom.load(), 0) << what;
+      EXPECT_EQ(lookups.load(), 80000u) << what;
+    }
+  }
+}
+
 TEST(MapConcurrency, FullHashAdmitsExactlyMaxEntries) {
   auto m = make(BPF_MAP_TYPE_HASH, 4, 8, 100);
   std::atomic<int> admitted{0}, refused{0};

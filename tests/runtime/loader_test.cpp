@@ -3,8 +3,10 @@
 #include <linux/bpf.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 
+#include "helpers/linux_helpers.hpp"
 #include "hooks/test_run.hpp"
 #include "object/object.hpp"
 #include "runtime/events.hpp"
@@ -74,6 +76,41 @@ TEST(Loader, MapsAndConfigurableRodata) {
   ASSERT_NE(counter, nullptr);
   EXPECT_EQ(read_u64(*counter, uid), 1u + 7u);  // created with 1, then += sample_rate
   EXPECT_EQ(read_u64(*object.map("maps.data"), 0), 3u + 2u);  // seen
+}
+
+// Verified programs look their maps up without the helper (ARRAY maps inline, the others by a
+// direct call), which is only right while the helper is the standard one: an embedder that
+// replaces bpf_map_lookup_elem sees every lookup, in either engine.
+std::atomic<int> replaced_lookups{0};
+HelperFn standard_lookup = nullptr;
+uint64_t counting_lookup(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5, HelperContext& ctx) {
+  ++replaced_lookups;
+  return standard_lookup(r1, r2, r3, r4, r5, ctx);
+}
+
+TEST(Loader, AReplacedLookupHelperSeesEveryLookup) {
+  object::ObjectSpec spec = open("maps");
+  const uint32_t uid = getuid();
+  ASSERT_TRUE(spec.set_var("maps.rodata", "target_uid", {reinterpret_cast<const uint8_t*>(&uid), 4}).ok());
+  auto helpers = std::make_shared<HelperTable>(linux_helpers());
+  Helper lookup = *helpers->find(BPF_FUNC_map_lookup_elem);
+  standard_lookup = lookup.fn;
+  lookup.fn = counting_lookup;
+  helpers->add(lookup);
+  for (Engine engine : {Engine::kJit, Engine::kInterpreter}) {
+    if (engine == Engine::kJit && !jit::jit_available()) continue;
+    replaced_lookups = 0;
+    auto object = LoadedObject::load(spec, helpers, LoadOptions{engine});
+    ASSERT_TRUE(object.ok()) << object.error().to_string();
+    const LoadedProgram* count = object->program("count_uid");
+    ASSERT_NE(count, nullptr);
+    for (int i = 0; i < 3; ++i) {
+      auto r = test_run(count->runner(), TestRunRequest{BPF_PROG_TYPE_KPROBE, {}, std::vector<uint8_t>(168, 0), 1});
+      ASSERT_TRUE(r.ok()) << r.error().to_string();
+    }
+    EXPECT_EQ(replaced_lookups.load(), 3);  // one lookup in counter_table per run
+    EXPECT_EQ(read_u64(*object->map("counter_table"), uid), 1u + 7u + 7u);
+  }
 }
 
 TEST(Loader, BpfToBpfCallsAndCallbacks) {

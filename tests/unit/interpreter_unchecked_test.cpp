@@ -267,7 +267,7 @@ TEST(UncheckedInterpreter, InlineArrayLookups) {
   // (the general inline path).
   alignas(8) std::array<uint64_t, 4> values = {10, 20, 30, 40};
   const uint64_t map_ref = 0x1000;  // what the resolved ld_imm64 loads; never dereferenced
-  InlineArrayMap array{map_ref, reinterpret_cast<uint64_t>(values.data()), 8, 4};
+  MapLookup array{map_ref, reinterpret_cast<uint64_t>(values.data()), 8, 4};
   auto program = [&](int key, bool tested) {
     std::string s = "mov %r6, " + std::to_string(key) + "\nstxw [%r10-4], %r6\nmov %r2, %r10\nadd %r2, -4\n";
     s += "lddw_map_fd %r1, 1\ncall 1\n";
@@ -284,7 +284,7 @@ TEST(UncheckedInterpreter, InlineArrayLookups) {
       ASSERT_TRUE(insns.ok()) << insns.error().to_string();
       (*insns)[5].imm64 = map_ref;  // the loader's resolution, in the ld_imm64's second slot
       auto interpreter = Interpreter::create(*insns, table,
-                                             InterpreterOptions{.relocated = true, .checked = false, .array_maps = {array}});
+                                             InterpreterOptions{.relocated = true, .checked = false, .map_lookups = {array}});
       ASSERT_TRUE(interpreter.ok()) << interpreter.error().to_string();
       std::vector<uint8_t> m(8);
       auto r = interpreter->run(memory_run_options(m));
@@ -296,7 +296,7 @@ TEST(UncheckedInterpreter, InlineArrayLookups) {
   auto insns = isa::assemble(program(1, true));
   ASSERT_TRUE(insns.ok());
   (*insns)[5].imm64 = map_ref + 8;
-  auto other = Interpreter::create(*insns, table, InterpreterOptions{.relocated = true, .checked = false, .array_maps = {array}});
+  auto other = Interpreter::create(*insns, table, InterpreterOptions{.relocated = true, .checked = false, .map_lookups = {array}});
   ASSERT_TRUE(other.ok());
   std::vector<uint8_t> m(8);
   auto r = other->run(memory_run_options(m));

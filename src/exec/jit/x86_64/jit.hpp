@@ -36,8 +36,8 @@ namespace bpfvm::jit {
 
 struct JitState;
 
-// ARRAY maps whose lookups unchecked code computes inline, as the interpreter does.
-using InlineArrayMap = bpfvm::InlineArrayMap;
+// Maps whose lookups unchecked code does without the helper, as the interpreter does.
+using MapLookup = bpfvm::MapLookup;
 
 struct JitOptions {
   // Bounds-check memory accesses and spend the branch budget at run time. Only a verifier
@@ -48,9 +48,10 @@ struct JitOptions {
   bool use_bmi2 = true;
   // ld_imm64 map references were resolved by a loader (Interpreter::create's `relocated`).
   bool relocated = false;
-  // Unchecked mode only: ARRAY maps whose lookups are inlined where the map reference feeding
-  // r1 of the call is an ld_imm64 in the same basic block.
-  std::vector<InlineArrayMap> array_maps{};
+  // Unchecked mode only: maps whose lookups run without the helper (ARRAY maps inline, the
+  // others by a direct call) where the map reference feeding r1 of the call is an ld_imm64 in
+  // the same basic block.
+  std::vector<MapLookup> map_lookups{};
   // What the verifier proved per instruction (by pc; ignored unless one per instruction):
   // dead code is left out, decided branches become a jump or nothing, divisions skip the
   // cases their divisor cannot take (or divide by the constant it holds), redundant

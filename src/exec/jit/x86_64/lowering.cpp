@@ -172,9 +172,10 @@ class Lowering {
   void branch(std::size_t pc, std::size_t target, std::optional<CondCode> cc);
   void may_goto(std::size_t pc, const Insn& i);
   void call_helper(std::size_t pc, HelperFn fn);
-  const InlineArrayMap* inline_array_lookup(std::size_t pc) const;
+  const MapLookup* known_lookup(std::size_t pc) const;
   bool only_for_inline_lookup(std::size_t pc) const;
-  void array_lookup(std::size_t pc, const InlineArrayMap& m);
+  void array_lookup(std::size_t pc, const MapLookup& m);
+  void call_lookup(const MapLookup& m);
   void call_local(std::size_t pc, std::size_t target);
   void callx(std::size_t pc, const Insn& i);
   void load(std::size_t pc, const Insn& i, const OpInfo& r);
@@ -530,8 +531,12 @@ void Lowering::instruction(std::size_t pc) {
     case Kind::kGotol: branch(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.imm), std::nullopt); break;
     case Kind::kMayGoto: may_goto(pc, i); break;
     case Kind::kCallHelper:
-      if (const InlineArrayMap* m = inline_array_lookup(pc)) array_lookup(pc, *m);
-      else call_helper(pc, in_.helper_at[pc]);
+      if (const MapLookup* m = known_lookup(pc)) {
+        if (m->is_inline()) array_lookup(pc, *m);
+        else call_lookup(*m);
+      } else {
+        call_helper(pc, in_.helper_at[pc]);
+      }
       break;
     case Kind::kCallLocal: call_local(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.imm)); break;
     case Kind::kCallKfunc: a_.jmp(fail(Status::kKfunc, pc)); break;
@@ -928,12 +933,12 @@ void Lowering::call_helper(std::size_t pc, HelperFn fn) {
   a_.jne(stop_);
 }
 
-// Unchecked code only: the ARRAY map a bpf_map_lookup_elem at pc looks up, when r1 is known
-// at compile time. It is when an ld_imm64 of the map sets r1 in the same basic block: nothing
+// Unchecked code only: how to do the bpf_map_lookup_elem at pc without the helper, when the
+// map in r1 is known at compile time and has a MapLookup. It is known when an ld_imm64 of the map sets r1 in the same basic block: nothing
 // between it and the call is a jump target, a call, or an instruction that may write r1
 // (conservatively: anything naming r1 as its destination, and atomics).
-const InlineArrayMap* Lowering::inline_array_lookup(std::size_t pc) const {
-  if (in_.options.checked || in_.options.array_maps.empty() || in_.insns[pc].imm != BPF_FUNC_map_lookup_elem) {
+const MapLookup* Lowering::known_lookup(std::size_t pc) const {
+  if (in_.options.checked || in_.options.map_lookups.empty() || in_.insns[pc].imm != BPF_FUNC_map_lookup_elem) {
     return nullptr;
   }
   constexpr std::size_t kLookBack = 16;
@@ -942,7 +947,7 @@ const InlineArrayMap* Lowering::inline_array_lookup(std::size_t pc) const {
     if (i.op == Op::LdImm64Tail) continue;
     if (i.op == Op::LdMapFd && i.dst == 1) {
       const uint64_t ref = (&i)[1].imm64;
-      for (const InlineArrayMap& m : in_.options.array_maps) {
+      for (const MapLookup& m : in_.options.map_lookups) {
         if (m.ref == ref) return &m;
       }
       return nullptr;
@@ -952,16 +957,19 @@ const InlineArrayMap* Lowering::inline_array_lookup(std::size_t pc) const {
   return nullptr;
 }
 
-// Whether the ld_imm64 of r1 at pc feeds only a lookup done inline: nothing reads r1 before
-// the call, which follows in the same basic block.
+// Whether the ld_imm64 of r1 at pc feeds only a lookup done inline (an ARRAY map's): nothing
+// reads r1 before the call, which follows in the same basic block.
 bool Lowering::only_for_inline_lookup(std::size_t pc) const {
-  if (in_.options.checked || in_.options.array_maps.empty()) return false;
+  if (in_.options.checked || in_.options.map_lookups.empty()) return false;
   constexpr std::size_t kLookAhead = 16;
   for (std::size_t k = pc + 2; k < in_.insns.size() && k - pc < kLookAhead; ++k) {
     const Insn& i = in_.insns[k];
     if (i.op == Op::LdImm64Tail) continue;
     if (entered_elsewhere(k)) return false;
-    if (i.op == Op::CallHelper) return inline_array_lookup(k) != nullptr;
+    if (i.op == Op::CallHelper) {
+      const MapLookup* m = known_lookup(k);
+      return m != nullptr && m->is_inline();
+    }
     if (!computes_only(i.info().kind) || i.dst == 1) return false;
     if (regs::read_set(i) & regs::bit(1)) return false;
   }
@@ -973,7 +981,7 @@ bool Lowering::only_for_inline_lookup(std::size_t pc) const {
 // they keep what they held. When the next instruction is clang's null check (`if r0 == 0
 // goto`), with nothing else jumping to it, the range check decides it: a value in range is
 // never NULL, so that path falls through with no test.
-void Lowering::array_lookup(std::size_t pc, const InlineArrayMap& m) {
+void Lowering::array_lookup(std::size_t pc, const MapLookup& m) {
   const bool null_check = pc + 1 < in_.insns.size() && !entered_elsewhere(pc + 1) && in_.insns[pc + 1].op == Op::JeqImm && in_.insns[pc + 1].dst == 0 && in_.insns[pc + 1].imm == 0;
   const Label in_range = a_.newLabel();
   a_.mov(x86::eax, x86::dword_ptr(reg64(2)));
@@ -1001,6 +1009,15 @@ void Lowering::array_lookup(std::size_t pc, const InlineArrayMap& m) {
     a_.add(x86::rax, kScratch);
   }
   if (done.isValid()) a_.bind(done);
+}
+
+// r0 = m.call(r1, r2): the map's lookup, called where the program put the map and the key.
+// Nothing else of the helper call is needed: no HelperContext (the lookup reads none), no stop
+// to test. The call may change r1-r5, as a helper may, and the JIT's scratch registers, which
+// hold nothing between unchecked instructions; the verifier forbids reading r1-r5 after it.
+void Lowering::call_lookup(const MapLookup& m) {
+  a_.mov(kScratch, reinterpret_cast<uint64_t>(m.call));
+  a_.call(kScratch);
 }
 
 // A bpf-to-bpf call: a new frame 512 bytes below the caller's, zeroed; r6-r9 and r10 of the
