@@ -102,6 +102,10 @@ struct Helper {
   std::string name;
   HelperFn fn = nullptr;
   HelperProto proto{};
+  // fn reads nothing of its HelperContext, never asks to stop and never calls back into the
+  // program (clocks, ids, random numbers): verified code calls it directly, with none of the
+  // run's state saved for it or looked at after it.
+  bool context_free = false;
 };
 
 class HelperTable {

@@ -539,22 +539,23 @@ struct Row {
   int32_t id;
   HelperFn fn;
   HelperProto proto;
+  bool context_free = false;  // Helper::context_free
 };
 
 const Row kRows[] = {
     {BPF_FUNC_probe_read, probe_read, {RetType::kInteger, {A::kPtrToUninitMem, A::kConstSizeOrZero, A::kAnything}, true}},
-    {BPF_FUNC_ktime_get_ns, ktime_get_ns, {RetType::kInteger, {}, false}},
+    {BPF_FUNC_ktime_get_ns, ktime_get_ns, {RetType::kInteger, {}, false}, true},
     // Only the format is checked; the three values are read when the format names them.
     {BPF_FUNC_trace_printk, trace_printk, {RetType::kInteger, {A::kPtrToMem, A::kConstSize}, true}},
-    {BPF_FUNC_get_prandom_u32, get_prandom_u32, {RetType::kInteger, {}, false}},
+    {BPF_FUNC_get_prandom_u32, get_prandom_u32, {RetType::kInteger, {}, false}, true},
     {BPF_FUNC_skb_store_bytes, skb_store_bytes,
      {RetType::kInteger, {A::kPtrToCtx, A::kAnything, A::kPtrToMem, A::kConstSize, A::kAnything}, false}},
     {BPF_FUNC_l3_csum_replace, l3_csum_replace,
      {RetType::kInteger, {A::kPtrToCtx, A::kAnything, A::kAnything, A::kAnything, A::kAnything}, false}},
     {BPF_FUNC_l4_csum_replace, l4_csum_replace,
      {RetType::kInteger, {A::kPtrToCtx, A::kAnything, A::kAnything, A::kAnything, A::kAnything}, false}},
-    {BPF_FUNC_get_current_pid_tgid, get_current_pid_tgid, {RetType::kInteger, {}, false}},
-    {BPF_FUNC_get_current_uid_gid, get_current_uid_gid, {RetType::kInteger, {}, false}},
+    {BPF_FUNC_get_current_pid_tgid, get_current_pid_tgid, {RetType::kInteger, {}, false}, true},
+    {BPF_FUNC_get_current_uid_gid, get_current_uid_gid, {RetType::kInteger, {}, false}, true},
     {BPF_FUNC_get_current_comm, get_current_comm, {RetType::kInteger, {A::kPtrToUninitMem, A::kConstSize}, false}},
     {BPF_FUNC_redirect, redirect, {RetType::kInteger, {A::kAnything, A::kAnything}, false}},
     {BPF_FUNC_skb_load_bytes, skb_load_bytes,
@@ -567,7 +568,7 @@ const Row kRows[] = {
      {RetType::kInteger, {A::kPtrToUninitMem, A::kConstSizeOrZero, A::kAnything}, true}},
     {BPF_FUNC_xdp_adjust_meta, xdp_adjust_meta, {RetType::kInteger, {A::kPtrToCtx, A::kAnything}, false}},
     {BPF_FUNC_xdp_adjust_tail, xdp_adjust_tail, {RetType::kInteger, {A::kPtrToCtx, A::kAnything}, false}},
-    {BPF_FUNC_get_numa_node_id, get_numa_node_id, {RetType::kInteger, {}, false}},
+    {BPF_FUNC_get_numa_node_id, get_numa_node_id, {RetType::kInteger, {}, false}, true},
     {BPF_FUNC_strtol, strtol_helper, {RetType::kInteger, {A::kPtrToMem, A::kConstSize, A::kAnything, A::kPtrToLong}, false}},
     {BPF_FUNC_strtoul, strtoul_helper,
      {RetType::kInteger, {A::kPtrToMem, A::kConstSize, A::kAnything, A::kPtrToLong}, false}},
@@ -579,13 +580,13 @@ const Row kRows[] = {
      {RetType::kInteger, {A::kPtrToUninitMem, A::kConstSizeOrZero, A::kAnything}, true}},
     {BPF_FUNC_probe_read_kernel_str, probe_read_str,
      {RetType::kInteger, {A::kPtrToUninitMem, A::kConstSizeOrZero, A::kAnything}, true}},
-    {BPF_FUNC_ktime_get_boot_ns, ktime_get_boot_ns, {RetType::kInteger, {}, false}},
-    {BPF_FUNC_jiffies64, jiffies64, {RetType::kInteger, {}, false}},
+    {BPF_FUNC_ktime_get_boot_ns, ktime_get_boot_ns, {RetType::kInteger, {}, false}, true},
+    {BPF_FUNC_jiffies64, jiffies64, {RetType::kInteger, {}, false}, true},
     {BPF_FUNC_snprintf, snprintf_helper,
      {RetType::kInteger,
       {A::kPtrToMemOrNull, A::kConstSizeOrZero, A::kPtrToConstStr, A::kPtrToMemOrNull, A::kConstSizeOrZero},
       false}},
-    {BPF_FUNC_ktime_get_coarse_ns, ktime_get_coarse_ns, {RetType::kInteger, {}, false}},
+    {BPF_FUNC_ktime_get_coarse_ns, ktime_get_coarse_ns, {RetType::kInteger, {}, false}, true},
     {BPF_FUNC_loop, loop, {RetType::kInteger, {A::kAnything, A::kPtrToFunc, A::kPtrToStackOrNull, A::kAnything}, false}},
     {BPF_FUNC_trace_vprintk, trace_vprintk,
      {RetType::kInteger, {A::kPtrToMem, A::kConstSize, A::kPtrToMemOrNull, A::kConstSizeOrZero}, true}},
@@ -595,7 +596,7 @@ const Row kRows[] = {
 
 void add_linux_helpers(HelperTable& table) {
   for (const Row& row : kRows) {
-    table.add(Helper{row.id, isa::kernel_helper_name(row.id).value_or("unknown"), row.fn, row.proto});
+    table.add(Helper{row.id, isa::kernel_helper_name(row.id).value_or("unknown"), row.fn, row.proto, row.context_free});
   }
 }
 

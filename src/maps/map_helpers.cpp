@@ -154,6 +154,7 @@ struct Row {
   int32_t id;
   HelperFn fn;
   HelperProto proto;
+  bool context_free = false;  // Helper::context_free
 };
 
 using A = ArgType;
@@ -162,7 +163,7 @@ const Row kRows[] = {
     {BPF_FUNC_map_update_elem, map_update_elem,
      {RetType::kInteger, {A::kConstMapPtr, A::kPtrToMapKey, A::kPtrToMapValue, A::kAnything}, false}},
     {BPF_FUNC_map_delete_elem, map_delete_elem, {RetType::kInteger, {A::kConstMapPtr, A::kPtrToMapKey}, false}},
-    {BPF_FUNC_get_smp_processor_id, get_smp_processor_id, {RetType::kInteger, {}, false}},
+    {BPF_FUNC_get_smp_processor_id, get_smp_processor_id, {RetType::kInteger, {}, false}, true},
     {BPF_FUNC_perf_event_output, perf_event_output,
      {RetType::kInteger, {A::kPtrToCtx, A::kConstMapPtr, A::kAnything, A::kPtrToMem, A::kConstSizeOrZero}, true}},
     {BPF_FUNC_map_push_elem, map_push_elem, {RetType::kInteger, {A::kConstMapPtr, A::kPtrToMapValue, A::kAnything}, false}},
@@ -174,8 +175,8 @@ const Row kRows[] = {
      {RetType::kInteger, {A::kConstMapPtr, A::kPtrToMem, A::kConstSizeOrZero, A::kAnything}, false}},
     {BPF_FUNC_ringbuf_reserve, ringbuf_reserve,
      {RetType::kPtrToAllocMemOrNull, {A::kConstMapPtr, A::kConstAllocSizeOrZero, A::kAnything}, false}},
-    {BPF_FUNC_ringbuf_submit, ringbuf_submit, {RetType::kVoid, {A::kPtrToAllocMem, A::kAnything}, false}},
-    {BPF_FUNC_ringbuf_discard, ringbuf_discard, {RetType::kVoid, {A::kPtrToAllocMem, A::kAnything}, false}},
+    {BPF_FUNC_ringbuf_submit, ringbuf_submit, {RetType::kVoid, {A::kPtrToAllocMem, A::kAnything}, false}, true},
+    {BPF_FUNC_ringbuf_discard, ringbuf_discard, {RetType::kVoid, {A::kPtrToAllocMem, A::kAnything}, false}, true},
     {BPF_FUNC_ringbuf_query, ringbuf_query, {RetType::kInteger, {A::kConstMapPtr, A::kAnything}, false}},
     {BPF_FUNC_for_each_map_elem, for_each_map_elem,
      {RetType::kInteger, {A::kConstMapPtr, A::kPtrToFunc, A::kPtrToStackOrNull, A::kAnything}, false}},
@@ -189,7 +190,9 @@ bool standard_map_lookup(const HelperTable& table) {
 }
 
 void add_map_helpers(HelperTable& table) {
-  for (const Row& row : kRows) table.add(Helper{row.id, isa::kernel_helper_name(row.id).value_or("unknown"), row.fn, row.proto});
+  for (const Row& row : kRows) {
+    table.add(Helper{row.id, isa::kernel_helper_name(row.id).value_or("unknown"), row.fn, row.proto, row.context_free});
+  }
 }
 
 }  // namespace bpfvm::maps

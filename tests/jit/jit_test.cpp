@@ -7,6 +7,7 @@
 
 #include <linux/bpf.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <fstream>
@@ -20,6 +21,7 @@
 #include "helpers/linux_helpers.hpp"
 #include "isa/assembler.hpp"
 #include "maps/map.hpp"
+#include "support/cpu.hpp"
 
 namespace bpfvm::jit {
 namespace {
@@ -781,6 +783,36 @@ TEST(JitSemantics, DirectMapLookupsGiveTheHelpersResults) {
       runs += 2;
     }
     EXPECT_EQ(direct_calls.load(), runs) << maps::map_type_name(c.type);
+  }
+}
+
+// Unchecked code calls context-free helpers (clocks, ids) directly, without saving the run's
+// state or testing the stop flag after them, with the same results as the full call.
+TEST(JitSemantics, ContextFreeHelpersAreCalledDirectly) {
+  // r0 = cpu id * 2^32 + uid, from get_smp_processor_id and get_current_uid_gid (both
+  // context-free), with r6-r9 kept across the calls.
+  auto insns = isa::assemble(
+      "mov %r6, 7\nmov %r9, -1\ncall 8\nmov %r7, %r0\ncall 15\nlsh %r7, 32\nand %r0, 0xffff\nadd %r0, %r7\n"
+      "add %r0, %r6\nadd %r0, %r9\nexit\n");
+  ASSERT_TRUE(insns.ok()) << insns.error().to_string();
+  HelperTable full = linux_helpers();  // the same helpers, not marked context-free
+  for (int32_t id : {8, 15}) {
+    Helper h = *full.find(id);
+    ASSERT_TRUE(h.context_free) << h.name;
+    h.context_free = false;
+    full.add(h);
+  }
+  auto direct = JitProgram::compile(*insns, linux_helpers(), JitOptions{.checked = false});
+  auto called = JitProgram::compile(*insns, full, JitOptions{.checked = false});
+  ASSERT_TRUE(direct.ok() && called.ok());
+  auto lines = [](const std::string& dump) { return std::count(dump.begin(), dump.end(), '\n'); };
+  EXPECT_LT(lines(direct->dump()), lines(called->dump()));
+  cpu::ScopedCpu on(1 % cpu::possible());
+  const uint64_t want = (uint64_t{1 % cpu::possible()} << 32) + (getuid() & 0xffff) + 7 - 1;
+  for (const JitProgram* p : {&*direct, &*called}) {
+    auto r = p->run(RunOptions{});
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    EXPECT_EQ(*r, want);
   }
 }
 

@@ -150,13 +150,13 @@ Result<JitProgram> JitProgram::compile(std::vector<Insn> program, const HelperTa
   if (!jit_available()) return Error{ErrorKind::kInput, "the JIT needs an x86-64 host", std::nullopt, std::nullopt};
   // The same checks as the interpreter, so both accept exactly the same programs.
   if (auto st = isa::check_control_flow(program); !st) return st.error();
-  std::vector<HelperFn> helper_at(program.size(), nullptr);
+  std::vector<const Helper*> helper_at(program.size(), nullptr);
   for (std::size_t pc = 0; pc < program.size(); ++pc) {
     const Insn& insn = program[pc];
     if (insn.op == Op::CallHelper) {
       const Helper* h = helpers.find(insn.imm);
       if (h == nullptr || h->fn == nullptr) return input_error(fmt::format("invalid func unknown#{}", insn.imm), pc);
-      helper_at[pc] = h->fn;
+      helper_at[pc] = h;
     }
     if (!options.relocated && insn.info().kind == Kind::kLdImm64 && insn.op != Op::LdImm64 && insn.op != Op::LdFunc) {
       return input_error(fmt::format("ld_imm64 {} refers to a map or BTF object; load the program through an "

@@ -171,7 +171,8 @@ class Lowering {
   Label& ret_label();
   void branch(std::size_t pc, std::size_t target, std::optional<CondCode> cc);
   void may_goto(std::size_t pc, const Insn& i);
-  void call_helper(std::size_t pc, HelperFn fn);
+  void call_helper(std::size_t pc, const Helper& helper);
+  void call_helper_fn(std::size_t pc, HelperFn fn);
   const MapLookup* known_lookup(std::size_t pc) const;
   bool only_for_inline_lookup(std::size_t pc) const;
   void array_lookup(std::size_t pc, const MapLookup& m);
@@ -535,7 +536,7 @@ void Lowering::instruction(std::size_t pc) {
         if (m->is_inline()) array_lookup(pc, *m);
         else call_lookup(*m);
       } else {
-        call_helper(pc, in_.helper_at[pc]);
+        call_helper(pc, *in_.helper_at[pc]);
       }
       break;
     case Kind::kCallLocal: call_local(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.imm)); break;
@@ -915,7 +916,20 @@ void Lowering::may_goto(std::size_t pc, const Insn& i) {
 
 // Helpers take r1-r5 where the program keeps them; r9 carries the HelperContext, which is the
 // JitState's first member. r0-r5 are caller-saved, exactly the registers BPF lets a call clobber.
-void Lowering::call_helper(std::size_t pc, HelperFn fn) {
+// Unchecked code calls a context-free helper (Helper::context_free) and nothing more: it needs
+// no pc, program or budget in the state, and never stops the run. r9 still carries the
+// context, as the helper's signature says.
+void Lowering::call_helper(std::size_t pc, const Helper& helper) {
+  if (!in_.options.checked && helper.context_free) {
+    a_.mov(x86::r9, kState);
+    a_.mov(kScratch, reinterpret_cast<uint64_t>(helper.fn));
+    a_.call(kScratch);
+    return;
+  }
+  call_helper_fn(pc, helper.fn);
+}
+
+void Lowering::call_helper_fn(std::size_t pc, HelperFn fn) {
   a_.mov(BPFVM_STATE(ctx.pc), static_cast<int32_t>(pc));
   a_.mov(kScratch, reinterpret_cast<uint64_t>(in_.insns.data()));  // which program, for callbacks
   a_.mov(BPFVM_STATE(program), kScratch);
@@ -1157,7 +1171,7 @@ void Lowering::callx(std::size_t pc, const Insn& i) {
   // A helper id: looked up at run time by a trampoline with the helpers' signature.
   a_.bind(as_helper);
   a_.mov(BPFVM_STATE(callx_value), reg64(i.dst));
-  call_helper(pc, [](uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5, HelperContext& ctx) -> uint64_t {
+  call_helper_fn(pc, [](uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5, HelperContext& ctx) -> uint64_t {
     auto& st = reinterpret_cast<JitState&>(ctx);
     const uint64_t value = st.callx_value;
     if (value <= static_cast<uint64_t>(INT32_MAX)) {

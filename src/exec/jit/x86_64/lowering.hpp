@@ -16,7 +16,7 @@ namespace bpfvm::jit::detail {
 
 struct LowerInput {
   std::span<const isa::Insn> insns;   // ld_imm64 of maps: the value to load is in the tail's imm64
-  std::span<const HelperFn> helper_at;  // by pc: the helper a CallHelper calls
+  std::span<const Helper* const> helper_at;  // by pc: the helper a CallHelper calls
   JitOptions options;
   bool bmi2 = false;                    // host has BMI2 and the options allow it
   // Checked mode: which reads of unwritten registers to report ("R%d !read_ok"), and whether
