@@ -102,11 +102,11 @@ class HashMap final : public Map {
   }
 
   void* lookup_elem(const void* key) override { return lookup(static_cast<const uint8_t*>(key)); }
-  // Maps that are neither LRU nor per-CPU with 4- or 8-byte keys (most of them) get a leaf
-  // function that knows the key size.
+  // Maps that are not per-CPU with 4- or 8-byte keys (most of them) get a leaf function that
+  // knows the key size.
   DirectLookup direct_lookup() const override {
-    if (!lru_ && !is_percpu() && def_.key_size == 4) return lookup_plain<4>;
-    if (!lru_ && !is_percpu() && def_.key_size == 8) return lookup_plain<8>;
+    if (!is_percpu() && def_.key_size == 4) return lru_ ? lookup_leaf<4, true> : lookup_leaf<4, false>;
+    if (!is_percpu() && def_.key_size == 8) return lru_ ? lookup_leaf<8, true> : lookup_leaf<8, false>;
     return [](void* map, const void* key) -> void* {
       return static_cast<HashMap*>(static_cast<Map*>(map))->lookup(static_cast<const uint8_t*>(key));
     };
@@ -221,11 +221,13 @@ class HashMap final : public Map {
     if (lru_) ref_[e].store(1, std::memory_order_relaxed);
     return value_at(e, is_percpu() ? cpu::current() % ncpus_ : 0);
   }
-  template <uint32_t N>
-  static void* lookup_plain(void* map, const void* key) {
-    const auto* self = static_cast<HashMap*>(static_cast<Map*>(map));
+  template <uint32_t N, bool Lru>
+  static void* lookup_leaf(void* map, const void* key) {
+    auto* self = static_cast<HashMap*>(static_cast<Map*>(map));
     const uint32_t e = self->find_unlocked<N>(static_cast<const uint8_t*>(key));
-    return e == kNil ? nullptr : self->values_.data() + std::size_t{e} * self->value_stride_;
+    if (e == kNil) return nullptr;
+    if constexpr (Lru) self->ref_[e].store(1, std::memory_order_relaxed);
+    return self->values_.data() + std::size_t{e} * self->value_stride_;  // one CPU's value
   }
 
   // A walk that meets more elements than the pool has went round a chain being changed: the

@@ -250,20 +250,25 @@ TEST(PercpuHash, NewElementFromProgramZeroesOtherCpus) {
   EXPECT_EQ(all[8], 5);
 }
 
+// Program lookups mark an element used, through lookup_elem and through the direct call that
+// verified code makes alike.
 TEST(LruHash, EvictsLeastRecentlyUsedAndLookupsRefresh) {
-  auto m = make(BPF_MAP_TYPE_LRU_HASH, 4, 4, 4);
-  for (uint32_t k = 1; k <= 4; ++k) ASSERT_TRUE(m->update(bytes(k), bytes(k)).ok());
-  uint32_t k1 = 1;
-  ASSERT_NE(m->lookup_elem(&k1), nullptr);  // a program touches 1: 2 is now the oldest
-  ASSERT_TRUE(m->update(bytes(5u), bytes(5u)).ok());
-  EXPECT_EQ(errnum(m->lookup(bytes(2u))), ENOENT);
-  EXPECT_TRUE(m->lookup(bytes(1u)).ok());
-  ASSERT_TRUE(m->update(bytes(6u), bytes(6u)).ok());  // then 3
-  EXPECT_EQ(errnum(m->lookup(bytes(3u))), ENOENT);
-  for (uint32_t k : {1u, 4u, 5u, 6u}) EXPECT_TRUE(m->lookup(bytes(k)).ok()) << k;
-  // User-space lookups do not count as use (as in the kernel): 1 goes next... after 4.
-  ASSERT_TRUE(m->update(bytes(7u), bytes(7u)).ok());
-  EXPECT_EQ(errnum(m->lookup(bytes(4u))), ENOENT);
+  for (bool direct : {false, true}) {
+    auto m = make(BPF_MAP_TYPE_LRU_HASH, 4, 4, 4);
+    for (uint32_t k = 1; k <= 4; ++k) ASSERT_TRUE(m->update(bytes(k), bytes(k)).ok());
+    uint32_t k1 = 1;
+    // A program touches 1: 2 is now the oldest.
+    ASSERT_NE(direct ? m->direct_lookup()(m.get(), &k1) : m->lookup_elem(&k1), nullptr);
+    ASSERT_TRUE(m->update(bytes(5u), bytes(5u)).ok());
+    EXPECT_EQ(errnum(m->lookup(bytes(2u))), ENOENT) << direct;
+    EXPECT_TRUE(m->lookup(bytes(1u)).ok()) << direct;
+    ASSERT_TRUE(m->update(bytes(6u), bytes(6u)).ok());  // then 3
+    EXPECT_EQ(errnum(m->lookup(bytes(3u))), ENOENT);
+    for (uint32_t k : {1u, 4u, 5u, 6u}) EXPECT_TRUE(m->lookup(bytes(k)).ok()) << k;
+    // User-space lookups do not count as use (as in the kernel): 1 goes next... after 4.
+    ASSERT_TRUE(m->update(bytes(7u), bytes(7u)).ok());
+    EXPECT_EQ(errnum(m->lookup(bytes(4u))), ENOENT);
+  }
 }
 
 TEST(LruHash, NoCommonLruRoundsMaxEntriesAndEvictsPerCpu) {
