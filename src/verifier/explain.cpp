@@ -220,6 +220,11 @@ std::vector<FactNote> fact_notes(std::span<const isa::Insn> insns, std::span<con
       if (f.divisor_nonzero) said.emplace_back("divisor is never 0");
       if (f.divisor_not_minus_one) said.emplace_back("divisor is never -1");
     }
+    if (f.key_known) {
+      said.push_back(fmt::format("array key is always {}: the lookup is an address, never NULL", f.key));
+    } else if (f.key_in_range) {
+      said.emplace_back("array key is always below max_entries: the lookup is never NULL");
+    }
     if (f.upper32_zero & (1U << i.dst)) {
       said.push_back(fmt::format("upper half of r{} already zero: the zero-extension is free", i.dst));
     }

@@ -37,6 +37,11 @@ struct InsnFacts {
   // where that makes the instruction a mere zero-extension of its destination: `wX = wX`,
   // `rX = le32 rX`, and the first of `rX <<= 32; rX >>= 32`.
   uint16_t upper32_zero = 0;
+  // bpf_map_lookup_elem in an array map whose key is always below max_entries: the lookup
+  // never returns NULL. key_known: the key is `key` on every path.
+  bool key_in_range = false;
+  bool key_known = false;
+  uint32_t key = 0;
 };
 
 }  // namespace bpfvm::verifier

@@ -120,6 +120,10 @@ struct FactsSeen {
   bool divisor_seen = false;
   int32_t divisor = 0;
   uint16_t upper32_zero = 0x7ff;
+  bool key_in_range = true;
+  bool key_known = true;  // and key_seen: the same key on every path so far
+  bool key_seen = false;
+  uint32_t key = 0;
 };
 
 // The branch decisions of a path, shared by the paths that fork from it.
@@ -214,6 +218,7 @@ class Verifier {
   Check check_helper_call(const Insn& insn, std::size_t pc, std::size_t& next);
   Check check_helper_mem(int regno, const Reg& ptr, uint64_t size, bool write, bool zero_ok);
   [[nodiscard]] std::optional<uint64_t> constant_map_key(const Reg& key, uint32_t key_size) const;
+  [[nodiscard]] std::optional<std::pair<uint32_t, uint32_t>> array_key_range(const Reg& key) const;
   Check check_local_call(const Insn& insn, std::size_t pc, std::size_t& next);
   Check check_exit(std::size_t pc, std::size_t& next, bool& path_done);
   Check check_ld_imm64(const Insn& insn);
@@ -1083,6 +1088,30 @@ std::optional<uint64_t> Verifier::constant_map_key(const Reg& key, uint32_t key_
   const Reg& value = slot.bytes[0] == SlotType::kSpill ? slot.spilled : slot.narrow_spill;
   if (value.type != RegType::kScalar || !value.b.is_const()) return std::nullopt;
   return value.b.var.value;
+}
+
+// The range of the u32 key of an array map a stack pointer points to, when the stack tells:
+// four bytes tracked as zero, or a spilled scalar whose low 32 bits they are (the spill starts
+// at the key's first byte and is at least 4 bytes wide). For facts only: Linux uses no range.
+std::optional<std::pair<uint32_t, uint32_t>> Verifier::array_key_range(const Reg& key) const {
+  if (key.type != RegType::kStack || !key.b.is_const()) return std::nullopt;
+  const Frame& fr = cur_.frames[static_cast<std::size_t>(key.frameno)];
+  const int64_t idx = -(key.off + static_cast<int64_t>(key.b.var.value)) - 1;
+  if (idx < 0 || idx >= kStackSize) return std::nullopt;
+  const StackSlot& slot = fr.stack[static_cast<std::size_t>(idx / 8)];
+  const int first = static_cast<int>(7 - idx % 8);
+  if (first > 4) return std::nullopt;  // the key does not fit in this slot
+  const int spilled = slot.bytes[0] == SlotType::kSpill ? 8 : slot.narrow_spill_size;
+  if (first >= spilled) {
+    for (int i = first; i < first + 4; ++i) {
+      if (slot.bytes[static_cast<std::size_t>(i)] != SlotType::kZero) return std::nullopt;
+    }
+    return std::pair<uint32_t, uint32_t>{0, 0};
+  }
+  if (first != 0 || spilled < 4) return std::nullopt;
+  const Reg& value = slot.bytes[0] == SlotType::kSpill ? slot.spilled : slot.narrow_spill;
+  if (value.type != RegType::kScalar) return std::nullopt;
+  return std::pair<uint32_t, uint32_t>{value.b.u32min, value.b.u32max};
 }
 
 bool is_helper_allowed(uint32_t prog_type, int32_t id) {
@@ -2025,6 +2054,25 @@ void Verifier::note_facts(std::size_t pc) {
     f.divisor = k;
     if (f.divisor_nonzero || f.divisor_not_minus_one || f.divisor_known) mark_sensitive(pc, bit);
   }
+  if (insn.op == Op::CallHelper && insn.imm == BPF_FUNC_map_lookup_elem) {
+    // The key an array lookup reads from the stack, as a range (what was stored there is
+    // needed, as for a constant key's non-NULL result).
+    const Reg& m = reg(1);
+    std::optional<std::pair<uint32_t, uint32_t>> range;
+    bool in_range = false;
+    if (m.type == RegType::kMapPtr && m.map >= 0) {
+      const MapInfo& info_of = opt_.maps[static_cast<std::size_t>(m.map)];
+      if (info_of.type == BPF_MAP_TYPE_ARRAY || info_of.type == BPF_MAP_TYPE_PERCPU_ARRAY) {
+        range = array_key_range(reg(2));
+        in_range = range && range->second < info_of.max_entries;
+      }
+    }
+    f.key_in_range = f.key_in_range && in_range;
+    f.key_known = f.key_known && in_range && range->first == range->second && (!f.key_seen || f.key == range->first);
+    f.key_seen = true;
+    f.key = range ? range->first : 0;
+    if (f.key_in_range) mark_sensitive(pc, kStackNeeded);
+  }
   if (const int r = zero_extended_reg(s_.insns, pc); r >= 0) {
     const auto rbit = static_cast<uint16_t>(1U << r);
     const Reg& v = reg(r);
@@ -2054,6 +2102,11 @@ std::vector<InsnFacts> Verifier::facts() const {
     }
     if (const int r = zero_extended_reg(s_.insns, pc); r >= 0) {
       o.upper32_zero = static_cast<uint16_t>(f.upper32_zero & (1U << r));
+    }
+    if (insn.op == Op::CallHelper && insn.imm == BPF_FUNC_map_lookup_elem) {
+      o.key_in_range = f.key_in_range;
+      o.key_known = f.key_in_range && f.key_known;
+      o.key = o.key_known ? f.key : 0;
     }
   }
   return out;

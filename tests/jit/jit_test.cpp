@@ -714,6 +714,70 @@ TEST(JitSemantics, InlineArrayLookupsGiveTheHelpersResults) {
   }
 }
 
+// A lookup whose key the verifier proved in range (InsnFacts::key_in_range) is an address
+// computation without the range check or the NULL test after it; with a known key, a
+// constant. Same results as the helper.
+TEST(JitSemantics, ArrayLookupsWithKeysInRange) {
+  maps::MapDef def;
+  def.type = BPF_MAP_TYPE_ARRAY;
+  def.key_size = 4;
+  def.value_size = 12;  // 16 bytes apart
+  def.max_entries = 4;
+  def.name = "arr";
+  auto map = maps::create_map(def);
+  ASSERT_TRUE(map.ok()) << map.error().to_string();
+  for (uint32_t k = 0; k < 4; ++k) {
+    std::vector<uint8_t> v(12, static_cast<uint8_t>(10 + k));
+    ASSERT_TRUE((*map)->update(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&k), 4), v).ok());
+  }
+  const auto layout = *(*map)->direct_array();
+  const MapLookup inline_array{reinterpret_cast<uint64_t>(map->get()), reinterpret_cast<uint64_t>(layout.data),
+                               layout.stride, layout.max_entries};
+  struct Case {
+    const char* key;  // leaves the key at fp-8
+    bool known;
+    uint32_t value;
+  };
+  for (const Case c : {Case{"ldxw %r6, [%r1+0]\nand %r6, 3\nstxw [%r10-8], %r6\n", false, 0},
+                       Case{"stw [%r10-8], 2\n", true, 2}}) {
+    SCOPED_TRACE(c.key);
+    auto insns = isa::assemble(std::string(c.key) +
+                               "mov %r2, %r10\nadd %r2, -8\nlddw_map_fd %r1, 1\ncall 1\njeq %r0, 0, none\n"
+                               "ldxb %r0, [%r0+0]\nexit\nnone:\nmov %r0, -1\nexit\n");
+    ASSERT_TRUE(insns.ok()) << insns.error().to_string();
+    std::vector<verifier::InsnFacts> facts(insns->size());
+    std::size_t call = 0;
+    for (std::size_t pc = 0; pc < insns->size(); ++pc) {
+      if ((*insns)[pc].op == isa::Op::LdMapFd) (*insns)[pc + 1].imm64 = inline_array.ref;
+      if ((*insns)[pc].op == isa::Op::CallHelper) call = pc;
+      facts[pc].reached = (*insns)[pc].op != isa::Op::LdImm64Tail;
+    }
+    JitOptions plain{.checked = false, .relocated = true, .map_lookups = {inline_array}};
+    JitOptions proved = plain;
+    facts[call].key_in_range = true;
+    facts[call].key_known = c.known;
+    facts[call].key = c.value;
+    proved.facts = facts;
+    auto without = JitProgram::compile(*insns, linux_helpers(), plain);
+    auto with = JitProgram::compile(*insns, linux_helpers(), proved);
+    auto interpreter = Interpreter::create(*insns, linux_helpers(), true);
+    ASSERT_TRUE(without.ok() && with.ok() && interpreter.ok());
+    EXPECT_LT(with->code_size(), without->code_size());
+    for (uint32_t input : {0u, 1u, 2u, 3u, 7u, 0xfffffffeu}) {
+      std::vector<uint8_t> memory(4);
+      std::memcpy(memory.data(), &input, 4);
+      RunOptions options = options_for(memory);
+      for (const MemoryRegion& r : (*map)->value_regions()) options.regions.push_back(r);
+      auto expected = interpreter->run(options);
+      ASSERT_TRUE(expected.ok()) << expected.error().to_string();
+      EXPECT_EQ(*expected, 10 + (c.known ? c.value : input & 3));
+      auto got = with->run(options);
+      ASSERT_TRUE(got.ok()) << got.error().to_string();
+      EXPECT_EQ(*got, *expected) << input;
+    }
+  }
+}
+
 // Unchecked code calls other maps' lookups directly (MapLookup::call, with the map and the key
 // where the program put them in r1 and r2), in the JIT and in the unchecked interpreter, with
 // the helper's results. The call given here counts its calls, so the test sees it is made.

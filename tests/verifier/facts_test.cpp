@@ -278,6 +278,45 @@ TEST(VerifierFacts, UpperHalfKnownZeroAtZeroExtensions) {
   EXPECT_EQ(v.facts[9].upper32_zero, 0U);
 }
 
+// Array lookups whose key the stack tells: a constant (zero bytes, a spilled constant, the same
+// on every path) or a range below max_entries never return NULL; a key that may reach
+// max_entries, or is known only on some paths, gets no fact.
+TEST(VerifierFacts, ArrayKeysInRange) {
+  const std::string maps = R"(, "maps": [{"key_size": 4, "max_entries": 4, "type": "array", "value_size": 8}])";
+  struct Case {
+    const char* key;  // code that leaves the key at fp-8
+    bool in_range, known;
+    uint32_t value;
+  };
+  const Case cases[] = {
+      {"stw [%r10-8], 0\n", true, true, 0},
+      {"mov %r3, 3\nstxw [%r10-8], %r3\n", true, true, 3},
+      {"ldxw %r3, [%r1+12]\nand %r3, 3\nstxdw [%r10-8], %r3\n", true, false, 0},
+      {"ldxw %r3, [%r1+12]\nand %r3, 3\nstxw [%r10-8], %r3\n", true, false, 0},
+      {"ldxw %r3, [%r1+12]\nand %r3, 7\nstxw [%r10-8], %r3\n", false, false, 0},
+      {"mov %r3, 4\nstxw [%r10-8], %r3\n", false, false, 0},
+      {"ldxw %r3, [%r1+12]\nstxw [%r10-8], %r3\n", false, false, 0},
+      // 1 on one path, 2 on the other: in range, not known
+      {"mov %r3, 1\nldxw %r4, [%r1+12]\njgt %r4, 5, +1\nmov %r3, 2\nstxw [%r10-8], %r3\n", true, false, 0},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.key);
+    const ProgramCase program = program_of(std::string(c.key) +
+                                               "mov %r2, %r10\nadd %r2, -8\nlddw_map_fd %r1, 0\ncall 1\n"
+                                               "jeq %r0, 0, +2\nldxdw %r0, [%r0+0]\nexit\nmov %r0, 0\nexit\n",
+                                           maps);
+    const Verdict v = verified(program);
+    std::size_t call = 0;
+    for (std::size_t pc = 0; pc < program.insns.size(); ++pc) {
+      if (program.insns[pc].code == (BPF_JMP | BPF_CALL)) call = pc;
+    }
+    ASSERT_NE(call, 0U);
+    EXPECT_EQ(v.facts[call].key_in_range, c.in_range);
+    EXPECT_EQ(v.facts[call].key_known, c.known);
+    EXPECT_EQ(v.facts[call].key, c.value);
+  }
+}
+
 TEST(VerifierFacts, SecondSlotOfLdImm64IsNotReached) {
   const Verdict v = verified("lddw %r0, 0x100000002\nexit");
   EXPECT_TRUE(v.facts[0].reached);

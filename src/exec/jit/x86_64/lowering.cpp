@@ -177,6 +177,7 @@ class Lowering {
   bool only_for_inline_lookup(std::size_t pc) const;
   void array_lookup(std::size_t pc, const MapLookup& m);
   void call_lookup(const MapLookup& m);
+  void element_address(const MapLookup& m);
   void call_local(std::size_t pc, std::size_t target);
   void callx(std::size_t pc, const Insn& i);
   void load(std::size_t pc, const Insn& i, const OpInfo& r);
@@ -997,6 +998,18 @@ bool Lowering::only_for_inline_lookup(std::size_t pc) const {
 // never NULL, so that path falls through with no test.
 void Lowering::array_lookup(std::size_t pc, const MapLookup& m) {
   const bool null_check = pc + 1 < in_.insns.size() && !entered_elsewhere(pc + 1) && in_.insns[pc + 1].op == Op::JeqImm && in_.insns[pc + 1].dst == 0 && in_.insns[pc + 1].imm == 0;
+  // The verifier proved the key in range: no NULL, so the null check is dead; a known key
+  // makes the lookup an address.
+  if (facts_ && facts_->key_in_range) {
+    if (null_check) skip_next_ = true;
+    if (facts_->key_known) {
+      a_.mov(x86::rax, m.data + uint64_t{facts_->key} * m.stride);
+      return;
+    }
+    a_.mov(x86::eax, x86::dword_ptr(reg64(2)));
+    element_address(m);
+    return;
+  }
   const Label in_range = a_.newLabel();
   a_.mov(x86::eax, x86::dword_ptr(reg64(2)));
   a_.cmp(x86::eax, asmjit::Imm(m.max_entries));
@@ -1012,6 +1025,12 @@ void Lowering::array_lookup(std::size_t pc, const MapLookup& m) {
     a_.jmp(done);
   }
   a_.bind(in_range);
+  element_address(m);
+  if (done.isValid()) a_.bind(done);
+}
+
+// rax = the address of element rax (an index below max_entries) of m.
+void Lowering::element_address(const MapLookup& m) {
   a_.mov(kScratch, m.data);
   unsigned shift = 0;
   while ((uint32_t{1} << shift) < m.stride) ++shift;
@@ -1022,7 +1041,6 @@ void Lowering::array_lookup(std::size_t pc, const MapLookup& m) {
     else a_.imul(x86::rax, x86::rax, asmjit::Imm(m.stride));
     a_.add(x86::rax, kScratch);
   }
-  if (done.isValid()) a_.bind(done);
 }
 
 // r0 = m.call(r1, r2): the map's lookup, called where the program put the map and the key.
