@@ -178,6 +178,7 @@ class Lowering {
   void array_lookup(std::size_t pc, const MapLookup& m);
   void call_lookup(const MapLookup& m);
   void element_address(const MapLookup& m);
+  [[nodiscard]] bool null_test_follows(std::size_t pc) const;
   void call_local(std::size_t pc, std::size_t target);
   void callx(std::size_t pc, const Insn& i);
   void load(std::size_t pc, const Insn& i, const OpInfo& r);
@@ -534,11 +535,17 @@ void Lowering::instruction(std::size_t pc) {
     case Kind::kMayGoto: may_goto(pc, i); break;
     case Kind::kCallHelper:
       if (const MapLookup* m = known_lookup(pc)) {
-        if (m->is_inline()) array_lookup(pc, *m);
-        else call_lookup(*m);
+        if (m->is_inline()) {
+          array_lookup(pc, *m);
+          break;
+        }
+        call_lookup(*m);
       } else {
         call_helper(pc, *in_.helper_at[pc]);
       }
+      // An array lookup with a key in range never fails: its NULL test goes. (In checked code
+      // too, where a wrong fact then shows as a NULL dereference the checks catch.)
+      if (facts_ && facts_->key_in_range && null_test_follows(pc)) skip_next_ = true;
       break;
     case Kind::kCallLocal: call_local(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.imm)); break;
     case Kind::kCallKfunc: a_.jmp(fail(Status::kKfunc, pc)); break;
@@ -996,8 +1003,16 @@ bool Lowering::only_for_inline_lookup(std::size_t pc) const {
 // they keep what they held. When the next instruction is clang's null check (`if r0 == 0
 // goto`), with nothing else jumping to it, the range check decides it: a value in range is
 // never NULL, so that path falls through with no test.
+// Whether clang's NULL test of a lookup's result follows the call at pc (`if r0 == 0 goto`),
+// and nothing else jumps to it.
+bool Lowering::null_test_follows(std::size_t pc) const {
+  if (pc + 1 >= in_.insns.size() || entered_elsewhere(pc + 1)) return false;
+  const Insn& next = in_.insns[pc + 1];
+  return next.op == Op::JeqImm && next.dst == 0 && next.imm == 0;
+}
+
 void Lowering::array_lookup(std::size_t pc, const MapLookup& m) {
-  const bool null_check = pc + 1 < in_.insns.size() && !entered_elsewhere(pc + 1) && in_.insns[pc + 1].op == Op::JeqImm && in_.insns[pc + 1].dst == 0 && in_.insns[pc + 1].imm == 0;
+  const bool null_check = null_test_follows(pc);
   // The verifier proved the key in range: no NULL, so the null check is dead; a known key
   // makes the lookup an address.
   if (facts_ && facts_->key_in_range) {
