@@ -40,7 +40,11 @@ inline __attribute__((always_inline)) uint32_t hash_bytes(const uint8_t* p, uint
   };
   uint64_t tail = 0;
   if (n == 4) {
-    tail = load_u32(p);
+    // One 32-bit word: every bit of it reaches bits 32-63 of the product, which the fold
+    // below mixes into the bucket bits, so the last round's shift (for longer keys, whose
+    // high bits have passed through fewer multiplications) is not needed.
+    h = (h ^ (uint64_t{load_u32(p)} * 0xbf58476d1ce4e5b9ull)) * 0x94d049bb133111ebull;
+    return static_cast<uint32_t>(h ^ (h >> 32));
   } else {
     for (; n >= 8; p += 8, n -= 8) {
       uint64_t w;
