@@ -82,12 +82,15 @@ TEST(HelpersVsKernel, SkbLoadAndStoreBytes) {
   }
 }
 
-TEST(HelpersVsKernel, XdpAdjustHeadTailMeta) {
+// Returns the helper's result in the high half and data_end - data in the low half.
+std::string xdp_adjust_program(int helper, int delta) {
+  return "mov %r6, %r1\nmov %r2, " + std::to_string(delta) + "\n" + call(helper) +
+         "mov %r7, %r0\nlsh %r7, 32\nldxw %r2, [%r6+0]\nldxw %r3, [%r6+4]\nsub %r3, %r2\nor %r7, %r3\n"
+         "mov %r0, %r7\nrsh %r0, 32\nexit\n";
+}
+
+TEST(HelpersVsKernel, XdpAdjustHeadTail) {
   SKIP_WITHOUT_BPF();
-  // Returns the helper's result in the high half and data_end - data in the low half.
-  const std::string epilogue =
-      "mov %r7, %r0\nlsh %r7, 32\nldxw %r2, [%r6+0]\nldxw %r3, [%r6+4]\nsub %r3, %r2\nor %r7, %r3\nmov %r0, %r7\n"
-      "rsh %r0, 32\nexit\n";
   for (const auto& [helper, delta] : std::vector<std::pair<int, int>>{{BPF_FUNC_xdp_adjust_head, 14},
                                                                       {BPF_FUNC_xdp_adjust_head, -14},
                                                                       {BPF_FUNC_xdp_adjust_head, -300},
@@ -95,12 +98,25 @@ TEST(HelpersVsKernel, XdpAdjustHeadTailMeta) {
                                                                       {BPF_FUNC_xdp_adjust_tail, -10},
                                                                       {BPF_FUNC_xdp_adjust_tail, 10},
                                                                       {BPF_FUNC_xdp_adjust_tail, -40},
-                                                                      {BPF_FUNC_xdp_adjust_tail, 4000},
-                                                                      {BPF_FUNC_xdp_adjust_meta, -8},
-                                                                      {BPF_FUNC_xdp_adjust_meta, -6},
-                                                                      {BPF_FUNC_xdp_adjust_meta, -36},
-                                                                      {BPF_FUNC_xdp_adjust_meta, 8}}) {
-    const std::string program = "mov %r6, %r1\nmov %r2, " + std::to_string(delta) + "\n" + call(helper) + epilogue;
+                                                                      {BPF_FUNC_xdp_adjust_tail, 4000}}) {
+    const std::string program = xdp_adjust_program(helper, delta);
+    SCOPED_TRACE(program);
+    expect_same(run_both(BPF_PROG_TYPE_XDP, program, udp_frame()));
+  }
+}
+
+TEST(HelpersVsKernel, XdpAdjustMeta) {
+  SKIP_WITHOUT_BPF();
+  // Some kernels build XDP without metadata support and refuse the helper to every program.
+  auto probe = isa::assemble(xdp_adjust_program(BPF_FUNC_xdp_adjust_meta, -8));
+  ASSERT_TRUE(probe.ok());
+  const LoadResult loaded = load_program(BPF_PROG_TYPE_XDP, isa::encode(*probe), 1);
+  if (loaded.fd < 0 && loaded.log.find("cannot use helper") != std::string::npos) {
+    GTEST_SKIP() << "this kernel does not offer bpf_xdp_adjust_meta to XDP programs";
+  }
+  if (loaded.fd >= 0) close(loaded.fd);
+  for (int delta : {-8, -6, -36, 8}) {
+    const std::string program = xdp_adjust_program(BPF_FUNC_xdp_adjust_meta, delta);
     SCOPED_TRACE(program);
     expect_same(run_both(BPF_PROG_TYPE_XDP, program, udp_frame()));
   }
