@@ -46,6 +46,12 @@ struct JitOptions {
   // Use BMI2 (shlx/shrx/sarx) for shifts by a register when the host has it. Off: the
   // portable sequence through cl (tests turn it off to cover that path).
   bool use_bmi2 = true;
+  // Known constants: within a basic block, registers whose value is known at compile time
+  // (set by an immediate, or computed from such) are folded into the operations that use
+  // them: an operation on known values becomes a mov of its result, a register operand
+  // becomes an immediate, a comparison of known values a jump or nothing. Off: each
+  // instruction as it is (tests turn it off to compare the two).
+  bool propagate_constants = true;
   // ld_imm64 map references were resolved by a loader (Interpreter::create's `relocated`).
   bool relocated = false;
   // Unchecked mode only: maps whose lookups run without the helper (ARRAY maps inline, the

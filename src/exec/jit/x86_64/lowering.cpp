@@ -38,6 +38,7 @@
 #include <cstring>
 #include <optional>
 
+#include "exec/alu_semantics.hpp"
 #include "exec/jit/x86_64/encoder.hpp"
 #include "exec/jit/x86_64/run_state.hpp"
 
@@ -155,6 +156,14 @@ class Lowering {
 
   // Operations, by kind.
   void load_constant(uint8_t dst, uint64_t value);
+  bool with_constants(std::size_t pc, const Insn& i, const OpInfo& r, std::optional<uint64_t> result);
+  std::optional<uint64_t> known(uint8_t reg) const {
+    if (!(known_ & regs::bit(reg))) return std::nullopt;
+    return value_[reg];
+  }
+  std::optional<uint64_t> value_after(const Insn& i, const OpInfo& r) const;
+  void forget_writes(const Insn& i, const OpInfo& r);
+  void forget(uint8_t reg) { known_ &= static_cast<uint16_t>(~regs::bit(reg)); }
   void alu(const Insn& i, const OpInfo& r);
   void alu_imm(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, int32_t imm);
   void alu_reg(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, uint8_t src);
@@ -165,7 +174,7 @@ class Lowering {
   void movsx(const Insn& i, const OpInfo& r);
   void byte_swap(const Insn& i, const OpInfo& r);
   void jump_cond(std::size_t pc, const Insn& i, const OpInfo& r);
-  void compare(const Insn& i, const OpInfo& r);
+  void compare(const Insn& i, const OpInfo& r, std::optional<int32_t> src_value = std::nullopt);
   bool skips_exit(std::size_t pc) const;
   bool flag_select(std::size_t pc) const;
   Label& ret_label();
@@ -182,7 +191,7 @@ class Lowering {
   void call_local(std::size_t pc, std::size_t target);
   void callx(std::size_t pc, const Insn& i);
   void load(std::size_t pc, const Insn& i, const OpInfo& r);
-  void store(std::size_t pc, const Insn& i, const OpInfo& r);
+  void store(std::size_t pc, const Insn& i, const OpInfo& r, std::optional<int32_t> src_value = std::nullopt);
   void atomic(std::size_t pc, const Insn& i, const OpInfo& r);
   void packet_load(const Insn& i, const OpInfo& r);
 
@@ -262,6 +271,11 @@ class Lowering {
   Label zero_frame_;
   std::array<DivideStub, 8> divide_stubs_{};  // by (div, 64-bit, signed)
   const verifier::InsnFacts* facts_ = nullptr;  // of the instruction being lowered, if any
+  // Known constants (JitOptions::propagate_constants): the registers whose value is known
+  // here, in this basic block, and those values.
+  bool propagate_ = false;
+  uint16_t known_ = 0;
+  std::array<uint64_t, 11> value_{};
 };
 
 LoweredLabels Lowering::run() {
@@ -316,7 +330,10 @@ LoweredLabels Lowering::run() {
 
   prologue();
   a_.bind(labels_.body);
+  propagate_ = in_.options.propagate_constants;
   for (std::size_t pc = 0; pc < in_.insns.size(); ++pc) {
+    // Constants are known within a basic block: none where control may come from elsewhere.
+    if (entered_elsewhere(pc)) known_ = 0;
     if (is_target(pc)) {
       // Loop heads start a 32-byte block: where short loops fell moved sieve's and
       // strmatch's times by a fifth and more (the kernel's JIT leaves it to chance; 16 bytes
@@ -333,6 +350,7 @@ LoweredLabels Lowering::run() {
       // zero-extends on x86-64, for both; nothing when the upper half is known to be zero.
       const uint8_t dst = in_.insns[pc].dst;
       if (!facts || !(facts->upper32_zero & (1U << dst))) put(enc::mov_rr(false, kHostReg[dst], kHostReg[dst]));
+      value_[dst] = static_cast<uint32_t>(value_[dst]);  // when known
       ++pc;
       labels_.insn_offset[pc] = a_.offset();
       continue;
@@ -348,6 +366,8 @@ LoweredLabels Lowering::run() {
       }
       a_.lea(reg64(add.dst), x86::ptr(reg64(add.dst), reg64(shift.dst), static_cast<uint32_t>(shift.imm)));
       put(enc::shift_ri(enc::Shift::kShl, true, kHostReg[shift.dst], static_cast<uint8_t>(shift.imm)));
+      forget(shift.dst);
+      forget(add.dst);
       for (std::size_t k = 1; k < slots; ++k) labels_.insn_offset[pc + k] = a_.offset();
       pc += slots - 1;
       continue;
@@ -359,6 +379,7 @@ LoweredLabels Lowering::run() {
       put(enc::alu_rr(enc::Alu::kXor, false, kHostReg[x], kHostReg[x]));  // before the flags are set
       compare(test, test.info());
       a_.set(condition(test.info().op_bits()), reg8(x));
+      forget(x);
       for (std::size_t k = 1; k < 4; ++k) labels_.insn_offset[pc + k] = a_.offset();
       jump(pc + 3, static_cast<std::size_t>(static_cast<int64_t>(pc) + 2 + test.off), std::nullopt);
       pc += 3;
@@ -385,6 +406,7 @@ LoweredLabels Lowering::run() {
       } else {
         a_.lea(reg64(add.dst), x86::ptr(base, add.imm));
       }
+      forget(add.dst);
       ++pc;
       labels_.insn_offset[pc] = a_.offset();
       continue;
@@ -521,6 +543,15 @@ void Lowering::instruction(std::size_t pc) {
     return;  // only zero-extends a register whose upper half is zero
   }
   facts_ = facts;  // for the lowering below; reset at the end
+  std::optional<uint64_t> result;  // dst's value afterwards, when known at compile time
+  if (propagate_) {
+    result = value_after(i, r);
+    if (with_constants(pc, i, r, result)) {
+      if (result) value_[i.dst] = *result, known_ |= regs::bit(i.dst);
+      facts_ = nullptr;
+      return;
+    }
+  }
   switch (r.kind) {
     case Kind::kAlu: alu(i, r); break;
     case Kind::kMovSx: movsx(i, r); break;
@@ -571,7 +602,142 @@ void Lowering::instruction(std::size_t pc) {
     case Kind::kLdAbs: case Kind::kLdInd: packet_load(i, r); break;
     case Kind::kTail: break;  // data of the ld_imm64 before it; never reached
   }
+  if (propagate_) {
+    if (result) value_[i.dst] = *result, known_ |= regs::bit(i.dst);
+    else forget_writes(i, r);
+  }
   facts_ = nullptr;
+}
+
+// ---------------------------------------------------------------------------------------
+// Known constants
+
+// The value dst holds after i when every value i reads is known (as the interpreter computes
+// it, sem::), for the operations that only compute a register; else nothing.
+std::optional<uint64_t> Lowering::value_after(const Insn& i, const OpInfo& r) const {
+  switch (r.kind) {
+    case Kind::kAlu: {
+      uint64_t src = i.imm64;
+      if (r.reg_source()) {
+        const auto s = known(i.src);
+        if (!s) return std::nullopt;
+        src = *s;
+      }
+      uint64_t dst = 0;
+      if (r.op_bits() != isa::code::kMov) {
+        const auto d = known(i.dst);
+        if (!d) return std::nullopt;
+        dst = *d;
+      }
+      const bool is_signed = r.match_value == 1;
+      if (r.is64()) return sem::alu<uint64_t>(r.op_bits(), is_signed, dst, src);
+      return sem::alu<uint32_t>(r.op_bits(), is_signed, static_cast<uint32_t>(dst), static_cast<uint32_t>(src));
+    }
+    case Kind::kMovSx: {
+      const auto s = known(i.src);
+      if (!s) return std::nullopt;
+      const int64_t v = r.match_value == 8    ? static_cast<int8_t>(*s)
+                        : r.match_value == 16 ? static_cast<int16_t>(*s)
+                                              : static_cast<int32_t>(*s);
+      return r.is64() ? static_cast<uint64_t>(v) : static_cast<uint32_t>(v);
+    }
+    case Kind::kNeg: {
+      const auto d = known(i.dst);
+      if (!d) return std::nullopt;
+      return r.is64() ? uint64_t{0} - *d : static_cast<uint32_t>(0u - static_cast<uint32_t>(*d));
+    }
+    case Kind::kEnd: case Kind::kBswap: {
+      const auto d = known(i.dst);
+      if (!d) return std::nullopt;
+      const bool swap = r.kind == Kind::kBswap || r.code == 0xdc;
+      return swap ? sem::swap_bytes(*d, r.match_value) : sem::truncate(*d, r.match_value);
+    }
+    case Kind::kLdImm64:
+      if (i.op == Op::LdImm64) return i.imm64;
+      return std::nullopt;  // a map or function: an address not folded into anything
+    default: return std::nullopt;
+  }
+}
+
+// Lowers i using the known values, when that gives shorter or faster code than i as it is:
+// a computed value becomes a mov of it (a plain mov stays as it is), a known register operand
+// an immediate, a comparison of known values a jump or nothing, a store of a known register a
+// store of an immediate. Returns whether it lowered i.
+bool Lowering::with_constants(std::size_t pc, const Insn& i, const OpInfo& r, std::optional<uint64_t> result) {
+  if (result) {
+    const bool plain_move = (r.kind == Kind::kAlu && r.op_bits() == isa::code::kMov) || r.kind == Kind::kLdImm64;
+    if (plain_move) return false;
+    load_constant(i.dst, *result);
+    return true;
+  }
+  // An immediate for a known register operand: any value for 32-bit operations (their
+  // immediates are the low 32 bits), one that sign-extends from 32 bits for 64-bit ones.
+  const auto as_imm = [&](uint8_t reg, bool is64) -> std::optional<int32_t> {
+    const auto v = known(reg);
+    if (!v) return std::nullopt;
+    const auto low = static_cast<int32_t>(static_cast<uint32_t>(*v));
+    if (is64 && static_cast<int64_t>(*v) != low) return std::nullopt;
+    return low;
+  };
+  switch (r.kind) {
+    case Kind::kAlu: {
+      if (!r.reg_source() || r.op_bits() == isa::code::kMov) return false;
+      const auto imm = as_imm(i.src, r.is64());
+      if (!imm) return false;
+      alu_imm(r.op_bits(), r.is64(), r.match_value == 1, i.dst, *imm);
+      return true;
+    }
+    case Kind::kJmpCond: {
+      if (facts_ && facts_->branch != verifier::BranchFact::kUnknown) return false;  // decided already
+      const auto d = known(i.dst);
+      std::optional<uint64_t> s = i.imm64;
+      if (r.reg_source()) s = known(i.src);
+      if (d && s) {
+        const bool taken = r.is64() ? sem::condition<uint64_t>(r.op_bits(), *d, *s)
+                                    : sem::condition<uint32_t>(r.op_bits(), static_cast<uint32_t>(*d),
+                                                               static_cast<uint32_t>(*s));
+        if (taken) branch(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.off), std::nullopt);
+        return true;
+      }
+      if (!r.reg_source()) return false;
+      const auto imm = as_imm(i.src, r.is64());
+      if (!imm) return false;
+      compare(i, r, imm);
+      branch(pc, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + i.off), condition(r.op_bits()));
+      return true;
+    }
+    case Kind::kStoreReg: {
+      const auto v = known(i.src);
+      if (!v) return false;
+      const unsigned n = r.mem_size();
+      if (n == 8 && static_cast<int64_t>(*v) != static_cast<int32_t>(*v)) return false;
+      store(pc, i, r, static_cast<int32_t>(*v));  // store_imm narrows it to n bytes
+      return true;
+    }
+    default: return false;
+  }
+}
+
+// No longer knows the registers i writes (those value_after() does not compute).
+void Lowering::forget_writes(const Insn& i, const OpInfo& r) {
+  switch (r.kind) {
+    case Kind::kAlu: case Kind::kMovSx: case Kind::kNeg: case Kind::kEnd: case Kind::kBswap:
+    case Kind::kLoad: case Kind::kLoadSx: case Kind::kLdImm64:
+      forget(i.dst);
+      break;
+    case Kind::kAtomic:
+      forget(0);  // cmpxchg
+      forget(i.src);  // the fetch forms
+      break;
+    case Kind::kCallHelper: case Kind::kCallLocal: case Kind::kCallKfunc: case Kind::kCallx:
+    case Kind::kLdAbs: case Kind::kLdInd:
+      known_ &= static_cast<uint16_t>(~(regs::bit(0) | regs::kArgRegs));  // r0 set, r1-r5 scratched
+      break;
+    case Kind::kExit: case Kind::kJa: case Kind::kGotol:
+      known_ = 0;  // what follows is entered by a jump, or not at all
+      break;
+    default: break;  // stores, conditional jumps, may_goto: no register changes
+  }
 }
 
 // dst = value, in the shortest form: xor for 0, a 32-bit mov (which zero-extends) below 2^32,
@@ -844,20 +1010,22 @@ void Lowering::jump_cond(std::size_t pc, const Insn& i, const OpInfo& r) {
 }
 
 // The flags a conditional jump tests: cmp dst, src/imm (test for jset).
-void Lowering::compare(const Insn& i, const OpInfo& r) {
+// src_value: the known value of a register source, compared as an immediate.
+void Lowering::compare(const Insn& i, const OpInfo& r, std::optional<int32_t> src_value) {
   const bool is64 = r.is64();
   const Gp d = is64 ? reg64(i.dst) : reg32(i.dst);
   const bool is_test = r.op_bits() == 0x40;
   const unsigned dst = kHostReg[i.dst];
-  if (r.reg_source()) {
+  const int32_t imm = src_value ? *src_value : i.imm;
+  if (r.reg_source() && !src_value) {
     if (is_test) put(enc::test_rr(is64, dst, kHostReg[i.src]));
     else put(enc::alu_rr(enc::Alu::kCmp, is64, dst, kHostReg[i.src]));
   } else if (is_test) {
-    a_.test(d, i.imm);
-  } else if (i.imm == 0) {
+    a_.test(d, imm);
+  } else if (imm == 0) {
     put(enc::test_rr(is64, dst, dst));  // the same flags as cmp d, 0 (CF and OF clear), two bytes shorter
   } else {
-    put(enc::alu_ri(enc::Alu::kCmp, is64, dst, i.imm));
+    put(enc::alu_ri(enc::Alu::kCmp, is64, dst, imm));
   }
 }
 
@@ -1268,14 +1436,17 @@ void Lowering::load(std::size_t pc, const Insn& i, const OpInfo& r) {
   }
 }
 
-void Lowering::store(std::size_t pc, const Insn& i, const OpInfo& r) {
+// src_value: the known value of a register source (for 8 bytes, one that sign-extends from 32
+// bits), stored as an immediate.
+void Lowering::store(std::size_t pc, const Insn& i, const OpInfo& r, std::optional<int32_t> src_value) {
   const unsigned n = r.mem_size();
   const x86::Mem m = access(pc, i.dst, i.off, n, true);  // [base + disp]
-  if (r.kind == Kind::kStoreReg) {
+  if (r.kind == Kind::kStoreReg && !src_value) {
     put(enc::store(n, m.baseId(), m.offsetLo32(), kHostReg[i.src]));
   } else {
     // An 8-byte store sign-extends imm32, as BPF does.
-    const int32_t v = n == 1 ? static_cast<int8_t>(i.imm) : n == 2 ? static_cast<int16_t>(i.imm) : i.imm;
+    const int32_t imm = src_value ? *src_value : i.imm;
+    const int32_t v = n == 1 ? static_cast<int8_t>(imm) : n == 2 ? static_cast<int16_t>(imm) : imm;
     put(enc::store_imm(n, m.baseId(), m.offsetLo32(), v));
   }
 }
