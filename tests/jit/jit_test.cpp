@@ -664,8 +664,14 @@ TEST(JitSemantics, InlineArrayLookupsGiveTheHelpersResults) {
     }
     // The key comes from memory; r0 = the element's first byte, or -1 for NULL: clang's null
     // check right after the call (decided by the range check), the opposite test, and r1 read
-    // between the map reference and the call (so it must be loaded).
-    const std::string start = "ldxw %r6, [%r1+0]\nstxw [%r10-4], %r6\nmov %r2, %r10\nadd %r2, -4\nlddw_map_fd %r1, 1\n";
+    // between the map reference and the call (so it must be loaded). The key register, which
+    // the lookup reads instead of the stack slot, is r6, r1 (overwritten by the map reference,
+    // which the inlined lookup does not load), or a 64-bit value whose low half is the key.
+    for (const std::string& start : {
+             std::string("ldxw %r6, [%r1+0]\nstxw [%r10-4], %r6\nmov %r2, %r10\nadd %r2, -4\nlddw_map_fd %r1, 1\n"),
+             std::string("ldxw %r1, [%r1+0]\nstxw [%r10-4], %r1\nmov %r2, %r10\nadd %r2, -4\nlddw_map_fd %r1, 1\n"),
+             std::string("ldxdw %r3, [%r1+0]\nstxw [%r10-4], %r3\nmov %r2, %r10\nadd %r2, -4\nlddw_map_fd %r1, 1\n"),
+         }) {
     for (const std::string& rest : {
              std::string("call 1\njeq %r0, 0, none\nldxb %r1, [%r0+0]\nmov %r0, %r1\nexit\nnone:\nmov %r0, -1\nexit\n"),
              std::string("call 1\njne %r0, 0, found\nmov %r0, -1\nexit\nfound:\nldxb %r1, [%r0+0]\nmov %r0, %r1\nexit\n"),
@@ -696,7 +702,7 @@ TEST(JitSemantics, InlineArrayLookupsGiveTheHelpersResults) {
       };
       EXPECT_LT(calls(fast->dump()), calls(called->dump()));
       for (uint32_t key : {0u, 1u, 4u, 5u, 6u, 0x7fffffffu, 0x80000000u, 0xffffffffu}) {
-        std::vector<uint8_t> memory(4);
+        std::vector<uint8_t> memory(8, 0xee);  // the upper half of a 64-bit key register: not the key
         std::memcpy(memory.data(), &key, 4);
         RunOptions options = options_for(memory);
         for (const MemoryRegion& r : (*map)->value_regions()) options.regions.push_back(r);
@@ -710,6 +716,7 @@ TEST(JitSemantics, InlineArrayLookupsGiveTheHelpersResults) {
         EXPECT_EQ(*a, *expected) << "key " << key << ", value_size " << value_size << "\n" << rest;
         EXPECT_EQ(*b, *expected) << "key " << key << ", value_size " << value_size << "\n" << rest;
       }
+    }
     }
   }
 }

@@ -185,6 +185,7 @@ class Lowering {
   const MapLookup* known_lookup(std::size_t pc) const;
   bool only_for_inline_lookup(std::size_t pc) const;
   void array_lookup(std::size_t pc, const MapLookup& m);
+  std::optional<uint8_t> key_register(std::size_t pc) const;
   void call_lookup(const MapLookup& m);
   void element_address(const MapLookup& m);
   [[nodiscard]] bool null_test_follows(std::size_t pc) const;
@@ -266,6 +267,14 @@ class Lowering {
   std::vector<bool> loop_head_;       // by pc: a loop head to align (empty: none)
   std::vector<bool> function_start_;  // by pc: an ld_imm64 names it (empty: none does)
   std::vector<FailSite> fail_sites_;
+  // Inlined array lookups' out-of-range paths, placed after the body: r0 = NULL, then the
+  // jump of the NULL test at pc (to target).
+  struct NullPath {
+    Label label;
+    std::size_t pc;
+    std::size_t target;
+  };
+  std::vector<NullPath> null_paths_;
   std::array<Label, static_cast<std::size_t>(Status::kInternal) + 1> fail_tails_{};
   std::array<std::array<Label, 4>, 2> access_stubs_{};
   Label zero_frame_;
@@ -420,8 +429,8 @@ LoweredLabels Lowering::run() {
   }
   // check_control_flow guarantees the last instruction is an exit or a jump; never fall off.
   a_.jmp(internal_);
-  patch_jumps();
   out_of_line();
+  patch_jumps();  // last: out-of-line code jumps into the body too
   return labels_;
 }
 
@@ -1181,6 +1190,12 @@ bool Lowering::null_test_follows(std::size_t pc) const {
 
 void Lowering::array_lookup(std::size_t pc, const MapLookup& m) {
   const bool null_check = null_test_follows(pc);
+  // The key: from the register clang just stored it from, when it did (no wait for the store
+  // to forward to the load), else from memory.
+  const auto load_key = [&] {
+    if (const auto r = key_register(pc)) a_.mov(x86::eax, reg32(*r));
+    else a_.mov(x86::eax, x86::dword_ptr(reg64(2)));
+  };
   // The verifier proved the key in range: no NULL, so the null check is dead; a known key
   // makes the lookup an address.
   if (facts_ && facts_->key_in_range) {
@@ -1189,27 +1204,50 @@ void Lowering::array_lookup(std::size_t pc, const MapLookup& m) {
       a_.mov(x86::rax, m.data + uint64_t{facts_->key} * m.stride);
       return;
     }
-    a_.mov(x86::eax, x86::dword_ptr(reg64(2)));
+    load_key();
     element_address(m);
     return;
   }
-  const Label in_range = a_.newLabel();
-  a_.mov(x86::eax, x86::dword_ptr(reg64(2)));
+  load_key();
   a_.cmp(x86::eax, asmjit::Imm(m.max_entries));
-  a_.short_().jb(in_range);  // over the 2-byte xor and a jump of at most 6 bytes
-  a_.xor_(x86::eax, x86::eax);
-  Label done;
   if (null_check) {
+    // Out of range: r0 = NULL and the NULL test's jump, out of line, so that the usual path
+    // (in range) takes no jump.
     const std::size_t target = static_cast<std::size_t>(static_cast<int64_t>(pc) + 2 + in_.insns[pc + 1].off);
-    jump(pc + 1, target, std::nullopt);
+    null_paths_.push_back(NullPath{a_.newLabel(), pc + 1, target});
+    a_.jae(null_paths_.back().label);
     skip_next_ = true;
-  } else {
-    done = a_.newLabel();
-    a_.jmp(done);
+    element_address(m);
+    return;
   }
+  const Label in_range = a_.newLabel(), done = a_.newLabel();
+  a_.short_().jb(in_range);  // over the 2-byte xor and the 2-byte jump
+  a_.xor_(x86::eax, x86::eax);
+  a_.short_().jmp(done);
   a_.bind(in_range);
   element_address(m);
-  if (done.isValid()) a_.bind(done);
+  a_.bind(done);
+}
+
+// The register whose low 32 bits are the key of the lookup called at pc, when clang's
+// sequence just stored it: `*(u32 *)(r10 + off) = rX; r2 = r10; r2 += off; r1 = map; call`,
+// with nothing jumping in. r1 may be the key register: its ld_imm64 emits nothing when the
+// lookup is inlined (only_for_inline_lookup). Nothing in the sequence writes memory or rX.
+std::optional<uint8_t> Lowering::key_register(std::size_t pc) const {
+  if (pc < 6) return std::nullopt;
+  const Insn& store = in_.insns[pc - 5];
+  const Insn& base = in_.insns[pc - 4];
+  const Insn& add = in_.insns[pc - 3];
+  const Insn& map = in_.insns[pc - 2];
+  if (store.op != Op::StxW || store.dst != isa::kFrameReg || store.src == 2 || store.src == isa::kFrameReg) {
+    return std::nullopt;
+  }
+  if (base.op != Op::Mov64Reg || base.dst != 2 || base.src != isa::kFrameReg) return std::nullopt;
+  if (add.op != Op::Add64Imm || add.dst != 2 || add.imm != store.off) return std::nullopt;
+  if (map.op != Op::LdMapFd || map.dst != 1) return std::nullopt;
+  if (store.src == 1 && !only_for_inline_lookup(pc - 2)) return std::nullopt;
+  if (!straight(pc - 4, pc)) return std::nullopt;
+  return store.src;
 }
 
 // rax = the address of element rax (an index below max_entries) of m.
@@ -1566,6 +1604,11 @@ Label& Lowering::zero_frame_stub() {
 
 void Lowering::out_of_line() {
   a_.bind(labels_.out_of_line);
+  for (const NullPath& n : null_paths_) {
+    a_.bind(n.label);
+    a_.xor_(x86::eax, x86::eax);
+    jump(n.pc, n.target, std::nullopt);
+  }
   if (stop_.isValid()) {
     // A helper asked to stop: a tail call, or the end of the run with r0 = its return value.
     // The tail call continues as the target in this frame: registers as fresh as they can be
