@@ -265,6 +265,19 @@ TEST(JitSemantics, JumpsToExitsReturnAsTheInterpreter) {
       "head:\nadd %r0, %r2\njgt %r0, 30, out\nja latch\n",
       "mov %r0, 0\nmov %r2, 0\nja head\nlatch:\nadd %r2, 1\njne %r2, 10, head\nout:\nexit\n"
       "head:\nadd %r0, %r2\njgt %r0, 300, out\nja latch\n",
+      // A latch skipping `r0 = imm; exit` (moved out of line), which other jumps share: the
+      // loop ends at the latch (77), by a jump to the shared r0 = imm (77, or 2^32 - 5 and
+      // -5 from the 32- and 64-bit moves), or by a jump to the exit itself (the sum).
+      "mov %r0, 0\nmov %r2, 0\nja head\nlatch:\nadd %r2, 1\njne %r2, 10, head\nshared:\nmov %r0, 77\nout:\nexit\n"
+      "head:\nadd %r0, %r2\njgt %r0, 300, out\njeq %r2, 70, shared\nja latch\n",
+      "mov %r0, 0\nmov %r2, 0\nja head\nlatch:\nadd %r2, 1\njne %r2, 10, head\nshared:\nmov %r0, 77\nout:\nexit\n"
+      "head:\nadd %r0, %r2\njgt %r0, 30, out\njeq %r2, 7, shared\nja latch\n",
+      "mov %r0, 0\nmov %r2, 0\nja head\nlatch:\nadd %r2, 1\njne %r2, 10, head\nshared:\nmov32 %r0, -5\nout:\nexit\n"
+      "head:\nadd %r0, %r2\njgt %r0, 300, out\njeq %r2, 7, shared\nja latch\n",
+      "mov %r0, 0\nmov %r2, 0\nja head\nlatch:\nadd %r2, 1\njne %r2, 10, head\nshared:\nmov %r0, -5\nout:\nexit\n"
+      "head:\nadd %r0, %r2\njgt %r0, 300, out\njeq %r2, 7, shared\nja latch\n",
+      "mov %r0, 0\nmov %r2, 0\nja head\nlatch:\nadd %r2, 1\njne %r2, 10, head\nshared:\nmov %r0, 77\nout:\nexit\n"
+      "head:\nadd %r0, %r2\njgt %r0, 30, out\njeq %r2, 70, shared\nja latch\n",
       // Forward conditional and unconditional jumps to exits.
       "mov %r0, 3\njeq %r0, 3, e\nmov %r0, 4\ne:\nexit\n",
       "mov %r0, 3\njne %r0, 3, e\nmov %r0, 4\ne:\nexit\n",

@@ -175,7 +175,7 @@ class Lowering {
   void byte_swap(const Insn& i, const OpInfo& r);
   void jump_cond(std::size_t pc, const Insn& i, const OpInfo& r);
   void compare(const Insn& i, const OpInfo& r, std::optional<int32_t> src_value = std::nullopt);
-  bool skips_exit(std::size_t pc) const;
+  std::size_t skips_exit(std::size_t pc) const;
   bool flag_select(std::size_t pc) const;
   Label& ret_label();
   void branch(std::size_t pc, std::size_t target, std::optional<CondCode> cc);
@@ -275,6 +275,13 @@ class Lowering {
     std::size_t target;
   };
   std::vector<NullPath> null_paths_;
+  // Exits that skips_exit() moved out of line: r0 = value, ret.
+  struct ExitPath {
+    Label label;
+    uint64_t r0;
+  };
+  std::vector<ExitPath> exit_paths_;
+  std::vector<Label> moved_;  // by pc: where an instruction's code is when out of line (empty: none is)
   std::array<Label, static_cast<std::size_t>(Status::kInternal) + 1> fail_tails_{};
   std::array<std::array<Label, 4>, 2> access_stubs_{};
   Label zero_frame_;
@@ -394,14 +401,30 @@ LoweredLabels Lowering::run() {
       pc += 3;
       continue;
     }
-    if (skips_exit(pc)) {
-      // if cond goto pc+2; exit: the exit becomes the jump (to a shared ret) and the code
-      // falls through, instead of a taken jump over the ret on the way on (loop latches).
+    if (const std::size_t skipped = skips_exit(pc)) {
+      // if cond goto pc+2; exit (or pc+3 over r0 = imm; exit): the exit becomes the jump (to
+      // a shared ret, or out of line to r0 = imm; ret) and the code falls through, instead of
+      // a taken jump over the exit on the way on (loop latches).
       const Insn& i = in_.insns[pc];
       compare(i, i.info());
-      a_.j(x86::negateCond(condition(i.info().op_bits())), ret_label());
-      labels_.insn_offset[pc + 1] = a_.offset();
-      ++pc;
+      const CondCode leave = x86::negateCond(condition(i.info().op_bits()));
+      if (skipped == 1) {
+        a_.j(leave, ret_label());
+      } else {
+        const Insn& set = in_.insns[pc + 1];
+        const uint64_t r0 = set.op == Op::Mov64Imm ? static_cast<uint64_t>(int64_t{set.imm})
+                                                   : static_cast<uint32_t>(set.imm);
+        const Label out = a_.newLabel();
+        exit_paths_.push_back(ExitPath{out, r0});
+        a_.j(leave, out);
+        if (is_target(pc + 1)) {
+          // Other jumps to r0 = imm go out of line too.
+          moved_.resize(in_.insns.size());
+          moved_[pc + 1] = out;
+        }
+      }
+      for (std::size_t k = 1; k <= skipped; ++k) labels_.insn_offset[pc + k] = a_.offset();
+      pc += skipped;
       continue;
     }
     if (address_pair(pc)) {
@@ -490,13 +513,33 @@ bool Lowering::flag_select(std::size_t pc) const {
   return straight(pc + 1, pc + 3);
 }
 
-// `if cond goto pc+2` then `exit`, in unchecked code, where the exit needs no code of its own:
-// jumps to exits return directly (jump()), and nothing calls or calls back into it.
-bool Lowering::skips_exit(std::size_t pc) const {
-  if (in_.options.checked || in_.init != nullptr || pc + 2 >= in_.insns.size()) return false;
+// `if cond goto pc+2` then `exit`, or `if cond goto pc+3`, `r0 = imm`, `exit`, in unchecked
+// code, where the exit needs no code of its own: jumps to exits return directly (jump()), and
+// nothing calls or calls back into it or the r0 = imm. The number of instructions the jump
+// skips (1 or 2), or 0.
+std::size_t Lowering::skips_exit(std::size_t pc) const {
+  if (in_.options.checked || in_.init != nullptr) return 0;
   const Insn& i = in_.insns[pc];
-  if (i.info().kind != Kind::kJmpCond || i.off != 1 || in_.insns[pc + 1].op != Op::Exit) return false;
-  return !labels_.insn[pc + 1].isValid() && (function_start_.empty() || !function_start_[pc + 1]);
+  if (i.info().kind != Kind::kJmpCond || i.off < 1 || i.off > 2) return 0;
+  // A jump the verifier or the known constants decide is lowered as decided (instruction()).
+  const verifier::InsnFacts* facts = facts_at(pc);
+  if (facts && facts->branch != verifier::BranchFact::kUnknown) return 0;
+  if (propagate_ && known(i.dst) && (!i.info().reg_source() || known(i.src))) return 0;
+  const auto skipped = static_cast<std::size_t>(i.off);
+  const std::size_t exit = pc + skipped;
+  if (exit + 1 >= in_.insns.size() || in_.insns[exit].op != Op::Exit || labels_.insn[exit].isValid() ||
+      (!function_start_.empty() && function_start_[exit])) {
+    return 0;
+  }
+  if (skipped == 2) {
+    // Jumps may land on r0 = imm (clang shares the block): they go to the out-of-line copy.
+    const Insn& set = in_.insns[pc + 1];
+    if ((set.op != Op::Mov64Imm && set.op != Op::Mov32Imm) || set.dst != 0 || labels_.insn[pc + 1].isValid() ||
+        (!function_start_.empty() && function_start_[pc + 1])) {
+      return 0;
+    }
+  }
+  return skipped;
 }
 
 // entry(JitState* state): save the callee-saved registers the program uses, load r1-r5,
@@ -1061,6 +1104,11 @@ void Lowering::jump(std::size_t pc, std::size_t target, std::optional<CondCode> 
     else a_.ret();
     return;
   }
+  if (!moved_.empty() && moved_[target].isValid()) {
+    if (cc) a_.j(*cc, moved_[target]);
+    else a_.jmp(moved_[target]);
+    return;
+  }
   if (target <= pc) {
     const auto back = static_cast<int64_t>(labels_.insn_offset[target]) - static_cast<int64_t>(a_.offset());
     if (enc::fits8(back - 2)) {
@@ -1608,6 +1656,11 @@ void Lowering::out_of_line() {
     a_.bind(n.label);
     a_.xor_(x86::eax, x86::eax);
     jump(n.pc, n.target, std::nullopt);
+  }
+  for (const ExitPath& e : exit_paths_) {
+    a_.bind(e.label);
+    load_constant(0, e.r0);
+    a_.ret();
   }
   if (stop_.isValid()) {
     // A helper asked to stop: a tail call, or the end of the run with r0 = its return value.
