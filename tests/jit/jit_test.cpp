@@ -226,6 +226,12 @@ TEST(JitSemantics, AddressPairsAsTheInterpreter) {
       // rX += rY after rX = rY; rX = rX.
       "lddw %r4, 0x8000000000000001\nmov %r0, %r4\nadd %r0, %r4\nexit\n",
       "lddw %r0, 0x123456789\nmov %r0, %r0\nadd %r0, 3\nexit\n",
+      // rX = rY; rX += imm; rX += rZ: one lea of three terms (rZ may be rY), not when rZ is rX
+      // or something jumps to the second add.
+      "lddw %r1, 0x123456789\nmov %r2, 5\nmov %r0, %r1\nadd %r0, -128\nadd %r0, %r2\nexit\n",
+      "lddw %r1, 0x123456789\nmov %r0, %r1\nadd %r0, 0x7fffffff\nadd %r0, %r1\nexit\n",
+      "lddw %r1, 0x123456789\nmov %r0, %r1\nadd %r0, 7\nadd %r0, %r0\nexit\n",
+      "mov %r1, 1\nmov %r2, 9\nmov %r0, 10\njeq %r1, 1, mid\nmov %r0, %r1\nadd %r0, 3\nmid:\nadd %r0, %r2\nexit\n",
       // Something jumps to the add: both stay.
       "mov %r1, 1\nmov %r0, 10\njeq %r1, 1, mid\nmov %r0, %r1\nmid:\nadd %r0, 5\nexit\n",
       // 32-bit halves or other registers: no pair.
@@ -317,6 +323,46 @@ TEST(JitSemantics, FlagSelectsAsTheInterpreter) {
     }
   }
   expect_both_modes_as_the_interpreter(sources);
+}
+
+// Unchecked code makes `if cond goto L; rX = imm; goto L` a cmov: every condition, both widths,
+// register and immediate operands, rX among them, L after the jump, before it or an exit;
+// operands from memory (known constants would decide the jump instead).
+TEST(JitSemantics, SelectsAsTheInterpreter) {
+  const std::vector<uint64_t> values = {0, 1, ~uint64_t{0}, 0x80000000, 0x100000001};
+  for (const char* jump : {"jeq", "jne", "jgt", "jge", "jlt", "jle", "jsgt", "jsge", "jslt", "jsle", "jset"}) {
+    for (const char* width : {"", "32"}) {
+      for (const char* set : {"mov %r4, 0", "mov %r4, -1", "mov32 %r4, -1", "mov %r4, 0x7fffffff"}) {
+        const std::string start = "ldxdw %r2, [%r1+8]\nldxdw %r1, [%r1+0]\nmov %r0, 5\nmov %r4, 77\n";
+        const std::vector<std::string> sources = {
+            start + fmt::format("{}{} %r1, %r2, L\n{}\nja L\nL:\nadd %r0, %r4\nexit\n", jump, width, set),
+            start + fmt::format("{}{} %r1, 1, L\n{}\nja L\nL:\nadd %r0, %r4\nexit\n", jump, width, set),
+            start + fmt::format("{}{} %r4, %r1, L\n{}\nja L\nL:\nadd %r0, %r4\nexit\n", jump, width, set),
+            start + fmt::format("{}{} %r1, %r2, L\n{}\nja L\nL:\nadd %r0, %r4\nexit\n", jump, width,
+                                std::regex_replace(set, std::regex("%r4"), "%r0")),
+            // L before the jump: a loop of at most a few rounds.
+            start + fmt::format("L:\nadd %r0, %r4\nadd %r0, 50\njgt %r0, 200, E\n{}{} %r1, %r2, L\n{}\nja L\nE:\nexit\n",
+                                jump, width, set),
+        };
+        for (const std::string& source : sources) {
+          for (const uint64_t a : values) {
+            for (const uint64_t b : values) {
+              std::vector<uint8_t> memory(16);
+              std::memcpy(memory.data(), &a, 8);
+              std::memcpy(memory.data() + 8, &b, 8);
+              auto expected = interpreter_run(source, memory);
+              ASSERT_TRUE(expected.ok()) << source << expected.error().to_string();
+              for (const bool propagate : {true, false}) {
+                auto r = jit_run(source, memory, {}, JitOptions{.checked = false, .propagate_constants = propagate});
+                ASSERT_TRUE(r.ok()) << r.error().to_string();
+                EXPECT_EQ(*r, *expected) << source << "a = " << a << ", b = " << b;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST(JitSemantics, SignedDivisionOfIntMinByMinusOne) {

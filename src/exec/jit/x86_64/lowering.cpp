@@ -144,7 +144,8 @@ class Lowering {
   void prologue();
   void instruction(std::size_t pc);
   bool zero_extension_pair(std::size_t pc) const;
-  bool address_pair(std::size_t pc) const;
+  std::size_t address_pair(std::size_t pc) const;
+  bool select(std::size_t pc) const;
   std::size_t scaled_index(std::size_t pc) const;
   // The verifier's facts about an instruction (JitOptions::facts), or null.
   const verifier::InsnFacts* facts_at(std::size_t pc) const {
@@ -427,11 +428,13 @@ LoweredLabels Lowering::run() {
       pc += skipped;
       continue;
     }
-    if (address_pair(pc)) {
-      // rX = rY; rX += rZ (or imm): clang's way to form an address, one lea.
+    if (const std::size_t slots = address_pair(pc)) {
+      // rX = rY; rX += rZ (or imm) [; rX += rZ]: clang's way to form an address, one lea.
       const Insn& add = in_.insns[pc + 1];
       const Gp base = reg64(in_.insns[pc].src);
-      if (add.op == Op::Add64Reg) {
+      if (slots == 3) {
+        a_.lea(reg64(add.dst), x86::ptr(base, reg64(in_.insns[pc + 2].src), 0, add.imm));
+      } else if (add.op == Op::Add64Reg) {
         // rX += rX after rX = rY adds rY twice.
         const Gp index = add.src == add.dst ? base : reg64(add.src);
         a_.lea(reg64(add.dst), x86::ptr(base, index));
@@ -439,8 +442,25 @@ LoweredLabels Lowering::run() {
         a_.lea(reg64(add.dst), x86::ptr(base, add.imm));
       }
       forget(add.dst);
-      ++pc;
-      labels_.insn_offset[pc] = a_.offset();
+      for (std::size_t k = 1; k < slots; ++k) labels_.insn_offset[pc + k] = a_.offset();
+      pc += slots - 1;
+      continue;
+    }
+    if (select(pc)) {
+      // if cond goto L; rX = imm; goto L: rX = imm unless cond (a cmov, no branch to
+      // mispredict), then the jump.
+      const Insn& test = in_.insns[pc];
+      const Insn& set = in_.insns[pc + 1];
+      const uint64_t value = set.op == Op::Mov64Imm ? static_cast<uint64_t>(int64_t{set.imm})
+                                                    : static_cast<uint32_t>(set.imm);
+      if (value == 0) put(enc::alu_rr(enc::Alu::kXor, false, kScratch.id(), kScratch.id()));  // before the flags
+      else a_.mov(kScratch, asmjit::Imm(value));
+      compare(test, test.info());
+      a_.cmov(x86::negateCond(condition(test.info().op_bits())), reg64(set.dst), kScratch);
+      forget(set.dst);
+      for (std::size_t k = 1; k < 3; ++k) labels_.insn_offset[pc + k] = a_.offset();
+      jump(pc + 2, static_cast<std::size_t>(static_cast<int64_t>(pc) + 1 + test.off), std::nullopt);
+      pc += 2;
       continue;
     }
     instruction(pc);
@@ -467,14 +487,40 @@ bool Lowering::zero_extension_pair(std::size_t pc) const {
          second.imm == 32;
 }
 
-// rX = rY (64-bit); rX += rZ or imm (64-bit), with nothing jumping between the two. Not where
-// reads are checked.
-bool Lowering::address_pair(std::size_t pc) const {
-  if (in_.init != nullptr || pc + 1 >= in_.insns.size() || entered_elsewhere(pc + 1)) return false;
+// rX = rY (64-bit); rX += rZ or imm (64-bit); and, after an immediate, possibly rX += rZ
+// (rZ not rX), with nothing jumping inside. The number of instructions (2 or 3), or 0. Not
+// where reads are checked.
+std::size_t Lowering::address_pair(std::size_t pc) const {
+  if (in_.init != nullptr || pc + 1 >= in_.insns.size() || entered_elsewhere(pc + 1)) return 0;
   const Insn& first = in_.insns[pc];
   const Insn& second = in_.insns[pc + 1];
-  return first.op == Op::Mov64Reg && (second.op == Op::Add64Reg || second.op == Op::Add64Imm) &&
-         first.dst == second.dst;
+  if (first.op != Op::Mov64Reg || (second.op != Op::Add64Reg && second.op != Op::Add64Imm) ||
+      first.dst != second.dst) {
+    return 0;
+  }
+  if (second.op == Op::Add64Imm && pc + 2 < in_.insns.size() && !entered_elsewhere(pc + 2)) {
+    const Insn& third = in_.insns[pc + 2];
+    if (third.op == Op::Add64Reg && third.dst == first.dst && third.src != first.dst) return 3;
+  }
+  return 2;
+}
+
+// if cond goto L; rX = imm; goto L (clang choosing one of two values for rX), in unchecked
+// code (checked code keeps each jump's budget), with nothing jumping inside and the jump not
+// decided by the verifier's facts or known constants.
+bool Lowering::select(std::size_t pc) const {
+  if (in_.options.checked || in_.init != nullptr || pc + 3 >= in_.insns.size()) return false;
+  const Insn& test = in_.insns[pc];
+  const Insn& set = in_.insns[pc + 1];
+  const Insn& skip = in_.insns[pc + 2];
+  if (test.info().kind != Kind::kJmpCond || (set.op != Op::Mov64Imm && set.op != Op::Mov32Imm) ||
+      skip.op != Op::Ja || static_cast<int64_t>(pc) + 1 + test.off != static_cast<int64_t>(pc) + 3 + skip.off) {
+    return false;
+  }
+  const verifier::InsnFacts* facts = facts_at(pc);
+  if (facts && facts->branch != verifier::BranchFact::kUnknown) return false;
+  if (propagate_ && known(test.dst) && (!test.info().reg_source() || known(test.src))) return false;
+  return straight(pc + 1, pc + 2);
 }
 
 // rA <<= s (s = 1 to 3); optionally rB = imm64 (a constant or a map value's address); then
