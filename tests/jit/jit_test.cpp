@@ -284,6 +284,11 @@ TEST(JitSemantics, JumpsToExitsReturnAsTheInterpreter) {
       "head:\nadd %r0, %r2\njgt %r0, 300, out\njeq %r2, 7, shared\nja latch\n",
       "mov %r0, 0\nmov %r2, 0\nja head\nlatch:\nadd %r2, 1\njne %r2, 10, head\nshared:\nmov %r0, 77\nout:\nexit\n"
       "head:\nadd %r0, %r2\njgt %r0, 30, out\njeq %r2, 70, shared\nja latch\n",
+      // ... and r0 = a register (the loop's sum), 64- and 32-bit.
+      "mov %r6, 0\nmov %r2, 0\nja head\nlatch:\nadd %r2, 1\njne %r2, 10, head\nshared:\nmov %r0, %r6\nexit\n"
+      "head:\nadd %r6, %r2\njeq %r2, 7, shared\nja latch\n",
+      "lddw %r6, 0x100000000\nmov %r2, 0\nja head\nlatch:\nadd %r2, 1\njne %r2, 10, head\nshared:\nmov32 %r0, %r6\n"
+      "exit\nhead:\nadd %r6, %r2\njeq %r2, 70, shared\nja latch\n",
       // Forward conditional and unconditional jumps to exits.
       "mov %r0, 3\njeq %r0, 3, e\nmov %r0, 4\ne:\nexit\n",
       "mov %r0, 3\njne %r0, 3, e\nmov %r0, 4\ne:\nexit\n",

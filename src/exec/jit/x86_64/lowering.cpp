@@ -276,10 +276,10 @@ class Lowering {
     std::size_t target;
   };
   std::vector<NullPath> null_paths_;
-  // Exits that skips_exit() moved out of line: r0 = value, ret.
+  // Exits that skips_exit() moved out of line: the move to r0, then ret.
   struct ExitPath {
     Label label;
-    uint64_t r0;
+    const Insn* set_r0;
   };
   std::vector<ExitPath> exit_paths_;
   std::vector<Label> moved_;  // by pc: where an instruction's code is when out of line (empty: none is)
@@ -403,23 +403,20 @@ LoweredLabels Lowering::run() {
       continue;
     }
     if (const std::size_t skipped = skips_exit(pc)) {
-      // if cond goto pc+2; exit (or pc+3 over r0 = imm; exit): the exit becomes the jump (to
-      // a shared ret, or out of line to r0 = imm; ret) and the code falls through, instead of
-      // a taken jump over the exit on the way on (loop latches).
+      // if cond goto pc+2; exit (or pc+3 over r0 = imm or rY; exit): the exit becomes the jump
+      // (to a shared ret, or out of line to r0 = ...; ret) and the code falls through, instead
+      // of a taken jump over the exit on the way on (loop latches).
       const Insn& i = in_.insns[pc];
       compare(i, i.info());
       const CondCode leave = x86::negateCond(condition(i.info().op_bits()));
       if (skipped == 1) {
         a_.j(leave, ret_label());
       } else {
-        const Insn& set = in_.insns[pc + 1];
-        const uint64_t r0 = set.op == Op::Mov64Imm ? static_cast<uint64_t>(int64_t{set.imm})
-                                                   : static_cast<uint32_t>(set.imm);
         const Label out = a_.newLabel();
-        exit_paths_.push_back(ExitPath{out, r0});
+        exit_paths_.push_back(ExitPath{out, &in_.insns[pc + 1]});
         a_.j(leave, out);
         if (is_target(pc + 1)) {
-          // Other jumps to r0 = imm go out of line too.
+          // Other jumps to the r0 = ... go out of line too.
           moved_.resize(in_.insns.size());
           moved_[pc + 1] = out;
         }
@@ -559,9 +556,9 @@ bool Lowering::flag_select(std::size_t pc) const {
   return straight(pc + 1, pc + 3);
 }
 
-// `if cond goto pc+2` then `exit`, or `if cond goto pc+3`, `r0 = imm`, `exit`, in unchecked
+// `if cond goto pc+2` then `exit`, or `if cond goto pc+3`, `r0 = imm or rY`, `exit`, in unchecked
 // code, where the exit needs no code of its own: jumps to exits return directly (jump()), and
-// nothing calls or calls back into it or the r0 = imm. The number of instructions the jump
+// nothing calls or calls back into it or the move to r0. The number of instructions the jump
 // skips (1 or 2), or 0.
 std::size_t Lowering::skips_exit(std::size_t pc) const {
   if (in_.options.checked || in_.init != nullptr) return 0;
@@ -578,9 +575,10 @@ std::size_t Lowering::skips_exit(std::size_t pc) const {
     return 0;
   }
   if (skipped == 2) {
-    // Jumps may land on r0 = imm (clang shares the block): they go to the out-of-line copy.
+    // Jumps may land on r0 = ... (clang shares the block): they go to the out-of-line copy.
     const Insn& set = in_.insns[pc + 1];
-    if ((set.op != Op::Mov64Imm && set.op != Op::Mov32Imm) || set.dst != 0 || labels_.insn[pc + 1].isValid() ||
+    const bool move = set.op == Op::Mov64Imm || set.op == Op::Mov32Imm || set.op == Op::Mov64Reg || set.op == Op::Mov32Reg;
+    if (!move || set.dst != 0 || labels_.insn[pc + 1].isValid() ||
         (!function_start_.empty() && function_start_[pc + 1])) {
       return 0;
     }
@@ -1705,7 +1703,7 @@ void Lowering::out_of_line() {
   }
   for (const ExitPath& e : exit_paths_) {
     a_.bind(e.label);
-    load_constant(0, e.r0);
+    alu(*e.set_r0, e.set_r0->info());
     a_.ret();
   }
   if (stop_.isValid()) {
