@@ -289,6 +289,13 @@ TEST(JitSemantics, JumpsToExitsReturnAsTheInterpreter) {
       "head:\nadd %r6, %r2\njeq %r2, 7, shared\nja latch\n",
       "lddw %r6, 0x100000000\nmov %r2, 0\nja head\nlatch:\nadd %r2, 1\njne %r2, 10, head\nshared:\nmov32 %r0, %r6\n"
       "exit\nhead:\nadd %r6, %r2\njeq %r2, 70, shared\nja latch\n",
+      // `if cond goto +1; goto L` (one inverted jump): L back, forward, an exit, and a goto
+      // something else jumps to (both stay).
+      "mov %r0, 0\nmov %r2, 0\nloop:\nadd %r2, 1\nadd %r0, %r2\njgt %r2, 9, +1\nja loop\nexit\n",
+      "mov %r0, 0\nmov %r2, 0\nloop:\nadd %r2, 1\nadd %r0, %r2\njgt %r2, 9, +1\nja out\nja loop\nout:\nexit\n",
+      "mov %r0, 0\nmov %r2, 0\nloop:\nadd %r2, 1\nadd %r0, %r2\njle %r2, 9, +1\nja e\nja loop\ne:\nexit\n",
+      "mov %r0, 0\nmov %r2, 0\nloop:\nadd %r2, 1\nadd %r0, %r2\njeq %r2, 5, back\njgt %r2, 9, +1\nback:\nja loop\n"
+      "exit\n",
       // Forward conditional and unconditional jumps to exits.
       "mov %r0, 3\njeq %r0, 3, e\nmov %r0, 4\ne:\nexit\n",
       "mov %r0, 3\njne %r0, 3, e\nmov %r0, 4\ne:\nexit\n",

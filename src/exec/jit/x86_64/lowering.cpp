@@ -146,6 +146,8 @@ class Lowering {
   bool zero_extension_pair(std::size_t pc) const;
   std::size_t address_pair(std::size_t pc) const;
   bool select(std::size_t pc) const;
+  bool skips_jump(std::size_t pc) const;
+  bool decided(std::size_t pc) const;
   std::size_t scaled_index(std::size_t pc) const;
   // The verifier's facts about an instruction (JitOptions::facts), or null.
   const verifier::InsnFacts* facts_at(std::size_t pc) const {
@@ -422,6 +424,7 @@ LoweredLabels Lowering::run() {
         }
       }
       for (std::size_t k = 1; k <= skipped; ++k) labels_.insn_offset[pc + k] = a_.offset();
+      if (!loop_head_.empty() && pc + skipped + 1 < loop_head_.size()) loop_head_[pc + skipped + 1] = false;
       pc += skipped;
       continue;
     }
@@ -441,6 +444,19 @@ LoweredLabels Lowering::run() {
       forget(add.dst);
       for (std::size_t k = 1; k < slots; ++k) labels_.insn_offset[pc + k] = a_.offset();
       pc += slots - 1;
+      continue;
+    }
+    if (skips_jump(pc)) {
+      // if cond goto pc+2; goto L: if !cond goto L, then on (an inner loop's latch: one taken
+      // jump fewer per round).
+      const Insn& test = in_.insns[pc];
+      const Insn& skip = in_.insns[pc + 1];
+      compare(test, test.info());
+      labels_.insn_offset[pc + 1] = a_.offset();
+      jump(pc + 1, static_cast<std::size_t>(static_cast<int64_t>(pc) + 2 + skip.off),
+           x86::negateCond(condition(test.info().op_bits())));
+      if (!loop_head_.empty()) loop_head_[pc + 2] = false;  // now fallen into: no padding
+      ++pc;
       continue;
     }
     if (select(pc)) {
@@ -514,10 +530,25 @@ bool Lowering::select(std::size_t pc) const {
       skip.op != Op::Ja || static_cast<int64_t>(pc) + 1 + test.off != static_cast<int64_t>(pc) + 3 + skip.off) {
     return false;
   }
+  return !decided(pc) && straight(pc + 1, pc + 2);
+}
+
+// if cond goto pc+2; goto L, in unchecked code, with nothing jumping to the goto and the jump
+// not decided.
+bool Lowering::skips_jump(std::size_t pc) const {
+  if (in_.options.checked || in_.init != nullptr || pc + 2 >= in_.insns.size()) return false;
+  const Insn& test = in_.insns[pc];
+  if (test.info().kind != Kind::kJmpCond || test.off != 1 || in_.insns[pc + 1].op != Op::Ja) return false;
+  return !decided(pc) && !entered_elsewhere(pc + 1);
+}
+
+// Whether the conditional jump at pc is decided at compile time, by the verifier's facts or
+// the known constants (instruction() then lowers it as decided: peepholes leave it alone).
+bool Lowering::decided(std::size_t pc) const {
+  const Insn& i = in_.insns[pc];
   const verifier::InsnFacts* facts = facts_at(pc);
-  if (facts && facts->branch != verifier::BranchFact::kUnknown) return false;
-  if (propagate_ && known(test.dst) && (!test.info().reg_source() || known(test.src))) return false;
-  return straight(pc + 1, pc + 2);
+  if (facts && facts->branch != verifier::BranchFact::kUnknown) return true;
+  return propagate_ && known(i.dst) && (!i.info().reg_source() || known(i.src));
 }
 
 // rA <<= s (s = 1 to 3); optionally rB = imm64 (a constant or a map value's address); then
@@ -564,10 +595,7 @@ std::size_t Lowering::skips_exit(std::size_t pc) const {
   if (in_.options.checked || in_.init != nullptr) return 0;
   const Insn& i = in_.insns[pc];
   if (i.info().kind != Kind::kJmpCond || i.off < 1 || i.off > 2) return 0;
-  // A jump the verifier or the known constants decide is lowered as decided (instruction()).
-  const verifier::InsnFacts* facts = facts_at(pc);
-  if (facts && facts->branch != verifier::BranchFact::kUnknown) return 0;
-  if (propagate_ && known(i.dst) && (!i.info().reg_source() || known(i.src))) return 0;
+  if (decided(pc)) return 0;
   const auto skipped = static_cast<std::size_t>(i.off);
   const std::size_t exit = pc + skipped;
   if (exit + 1 >= in_.insns.size() || in_.insns[exit].op != Op::Exit || labels_.insn[exit].isValid() ||
