@@ -37,6 +37,7 @@
 #include <cstddef>
 #include <cstring>
 #include <optional>
+#include <utility>
 
 #include "exec/alu_semantics.hpp"
 #include "exec/jit/x86_64/encoder.hpp"
@@ -364,7 +365,13 @@ LoweredLabels Lowering::run() {
     labels_.insn_offset[pc] = a_.offset();
     const verifier::InsnFacts* facts = facts_at(pc);
     if (facts && !facts->reached) continue;  // dead code: no path gets here
-    if (zero_extension_pair(pc)) {
+    // The sequences below are lowered together (none where reads are checked); each test is
+    // tried only on the operation that starts its sequence (tests cost compile time).
+    const Op op = in_.insns[pc].op;
+    const bool fusing = in_.init == nullptr;
+    const bool shifts = fusing && op == Op::Lsh64Imm;
+    const bool jcc = fusing && in_.insns[pc].info().kind == Kind::kJmpCond;
+    if (shifts && zero_extension_pair(pc)) {
       // rX <<= 32; rX >>= 32 (clang's zero-extension of a 32-bit value): one mov32, which
       // zero-extends on x86-64, for both; nothing when the upper half is known to be zero.
       const uint8_t dst = in_.insns[pc].dst;
@@ -374,7 +381,7 @@ LoweredLabels Lowering::run() {
       labels_.insn_offset[pc] = a_.offset();
       continue;
     }
-    if (const std::size_t slots = scaled_index(pc)) {
+    if (const std::size_t slots = shifts ? scaled_index(pc) : 0) {
       // rA <<= s; [rB = imm64;] rB += rA: rB from rA before the shift, in one lea, then the
       // shift. A load through rB (a table lookup) then waits for one instruction, not two.
       const Insn& shift = in_.insns[pc];
@@ -391,7 +398,7 @@ LoweredLabels Lowering::run() {
       pc += slots - 1;
       continue;
     }
-    if (flag_select(pc)) {
+    if (fusing && (op == Op::Mov64Imm || op == Op::Mov32Imm) && flag_select(pc)) {
       // rX = 1; if cond goto L; rX = 0; goto L: rX = cond (setcc), then one jump.
       const Insn& test = in_.insns[pc + 1];
       const uint8_t x = in_.insns[pc].dst;
@@ -404,7 +411,7 @@ LoweredLabels Lowering::run() {
       pc += 3;
       continue;
     }
-    if (const std::size_t skipped = skips_exit(pc)) {
+    if (const std::size_t skipped = jcc ? skips_exit(pc) : 0) {
       // if cond goto pc+2; exit (or pc+3 over r0 = imm or rY; exit): the exit becomes the jump
       // (to a shared ret, or out of line to r0 = ...; ret) and the code falls through, instead
       // of a taken jump over the exit on the way on (loop latches).
@@ -428,7 +435,7 @@ LoweredLabels Lowering::run() {
       pc += skipped;
       continue;
     }
-    if (const std::size_t slots = address_pair(pc)) {
+    if (const std::size_t slots = fusing && op == Op::Mov64Reg ? address_pair(pc) : 0) {
       // rX = rY; rX += rZ (or imm) [; rX += rZ]: clang's way to form an address, one lea.
       const Insn& add = in_.insns[pc + 1];
       const Gp base = reg64(in_.insns[pc].src);
@@ -446,7 +453,7 @@ LoweredLabels Lowering::run() {
       pc += slots - 1;
       continue;
     }
-    if (skips_jump(pc)) {
+    if (jcc && skips_jump(pc)) {
       // if cond goto pc+2; goto L: if !cond goto L, then on (an inner loop's latch: one taken
       // jump fewer per round).
       const Insn& test = in_.insns[pc];
@@ -459,7 +466,7 @@ LoweredLabels Lowering::run() {
       ++pc;
       continue;
     }
-    if (select(pc)) {
+    if (jcc && select(pc)) {
       // if cond goto L; rX = imm; goto L: rX = imm unless cond (a cmov, no branch to
       // mispredict), then the jump.
       const Insn& test = in_.insns[pc];
@@ -487,7 +494,7 @@ LoweredLabels Lowering::run() {
   a_.jmp(internal_);
   out_of_line();
   patch_jumps();  // last: out-of-line code jumps into the body too
-  return labels_;
+  return std::move(labels_);  // a member: returned by copy otherwise
 }
 
 // A shift pair that only zero-extends, with nothing jumping between the two. Not where reads
