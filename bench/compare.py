@@ -99,7 +99,13 @@ def analyse(data):
         raw = {e: statistics.median(s) for e, s in p["samples"].items()}
         # Net of the engine's per-run overhead; never below 1% of the raw time (noise).
         net = {e: max(raw[e] - overhead[e], raw[e] * 0.01) for e in raw}
-        ratio = {e: net[e] / net["native"] for e in net}
+        # Ratios round by round (a program's engines are measured within a fraction of a
+        # second of each other, in the same phase of the shared machine), then their median.
+        def round_net(e, k):
+            v = p["samples"][e][k]
+            return max(v - overhead[e], v * 0.01)
+        rounds = len(p["samples"]["native"])
+        ratio = {e: statistics.median(round_net(e, k) / round_net("native", k) for k in range(rounds)) for e in net}
         rows[name] = {"insns": p["insns"], "raw": raw, "net": net, "ratio": ratio, "compile_us": p["compile_us"]}
     return overhead, rows
 
@@ -138,7 +144,7 @@ def write_markdown(path, data, overhead, rows, command, engines):
     means = [f"**{geomean([r['ratio'][e] for r in rows.values()]):.2f}×**" for e in shown]
     w("| **geometric mean of ratios** | | 1.00× | " + " | ".join(means) + " |")
     if "kernel" in shown:
-        slower = [n for n, r in rows.items() if r["net"]["jit"] > r["net"]["kernel"]]
+        slower = [n for n, r in rows.items() if r["ratio"]["jit"] > r["ratio"]["kernel"]]
         w("")
         w("bpfvm JIT slower than the kernel JIT on: " + (", ".join(slower) if slower else "none") + ".")
     w("")
@@ -194,7 +200,10 @@ def write_markdown(path, data, overhead, rows, command, engines):
       "Time the machine gives to other processes counts for no engine.")
     w("- Batch sizes are calibrated once so that a sample takes about the target time. Then, round after round, "
       "every program is measured in every engine, the order of the engines rotating from round to round, so slow "
-      "phases of the shared machine hit all engines alike. Medians over the rounds.")
+      "phases of the shared machine hit all engines alike. Times are medians over the rounds; a ratio is the median "
+      "over the rounds of that round's ratio (one program's engines are measured within a fraction of a second, "
+      "in the same phase of the machine, which can run everything twice as slowly for seconds at a time). "
+      "Compile times are sampled a few at a time in every round, and their median taken.")
     w("- Every engine's result must equal the native code's, or the runner fails.")
     w("- `ctest` only runs the runner once on one program with tiny batches (a smoke test, not a timing).")
     w("")
