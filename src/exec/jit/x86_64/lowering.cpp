@@ -331,12 +331,10 @@ LoweredLabels Lowering::run() {
       // Jumps are encoded here (jump()); calls go through asmjit's labels.
       if (i.info().kind == Kind::kCallLocal && !labels_.insn[t].isValid()) labels_.insn[t] = a_.newLabel();
       if (t <= pc && t > 0) {
-        // A loop head that code does not fall into: padding before it is never executed.
-        const Kind before = in_.insns[t - 1].info().kind;
-        if (before == Kind::kJa || before == Kind::kGotol || before == Kind::kExit) {
-          loop_head_.resize(in_.insns.size());
-          loop_head_[t] = true;
-        }
+        // A loop head. Padding before it executes once per entry into the loop when code falls
+        // into it (a few multi-byte NOPs), never when code jumps to it.
+        loop_head_.resize(in_.insns.size());
+        loop_head_[t] = true;
       }
     }
   }
@@ -356,9 +354,8 @@ LoweredLabels Lowering::run() {
     if (entered_elsewhere(pc)) known_ = 0;
     if (is_target(pc)) {
       // Loop heads start a 32-byte block: where short loops fell moved sieve's and
-      // strmatch's times by a fifth and more (the kernel's JIT leaves it to chance; 16 bytes
-      // helped sieve but not bubble). Only heads entered by jumps (clang's loops start so),
-      // so the padding never executes.
+      // strmatch's times by a fifth and more, fnv1a's by a few per cent (the kernel's JIT
+      // leaves it to chance; 16 bytes helped sieve but not bubble).
       if (!loop_head_.empty() && loop_head_[pc]) a_.align(asmjit::AlignMode::kCode, kLoopAlignment);
       if (labels_.insn[pc].isValid()) a_.bind(labels_.insn[pc]);
     }
@@ -431,6 +428,7 @@ LoweredLabels Lowering::run() {
         }
       }
       for (std::size_t k = 1; k <= skipped; ++k) labels_.insn_offset[pc + k] = a_.offset();
+      // The code after a latch is fallen into every round now: no padding there.
       if (!loop_head_.empty() && pc + skipped + 1 < loop_head_.size()) loop_head_[pc + skipped + 1] = false;
       pc += skipped;
       continue;
@@ -462,7 +460,7 @@ LoweredLabels Lowering::run() {
       labels_.insn_offset[pc + 1] = a_.offset();
       jump(pc + 1, static_cast<std::size_t>(static_cast<int64_t>(pc) + 2 + skip.off),
            x86::negateCond(condition(test.info().op_bits())));
-      if (!loop_head_.empty()) loop_head_[pc + 2] = false;  // now fallen into: no padding
+      if (!loop_head_.empty()) loop_head_[pc + 2] = false;  // fallen into every round now: no padding
       ++pc;
       continue;
     }
