@@ -872,10 +872,11 @@ void Lowering::forget_writes(const Insn& i, const OpInfo& r) {
 // dst = value, in the shortest form: xor for 0, a 32-bit mov (which zero-extends) below 2^32,
 // a sign-extended imm32, else movabs.
 void Lowering::load_constant(uint8_t dst, uint64_t value) {
-  if (value == 0) a_.xor_(reg32(dst), reg32(dst));
-  else if (value <= UINT32_MAX) a_.mov(reg32(dst), static_cast<uint32_t>(value));
+  const unsigned h = kHostReg[dst];
+  if (value == 0) put(enc::alu_rr(enc::Alu::kXor, false, h, h));
+  else if (value <= UINT32_MAX) put(enc::mov_ri32(h, static_cast<uint32_t>(value)));
   else if (static_cast<int64_t>(value) >= INT32_MIN && static_cast<int64_t>(value) < 0) {
-    a_.mov(reg64(dst), asmjit::Imm(static_cast<int64_t>(value)));
+    put(enc::mov_ri64_sx(h, static_cast<int32_t>(value)));
   } else {
     a_.movabs(reg64(dst), value);
   }
@@ -1005,21 +1006,19 @@ void Lowering::divide(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, s
     }
   }
   DivideStub& stub = divide_stub(is_div, is64, is_signed);
-  if (is64) a_.mov(kScratch, reg64(dst));
-  else a_.mov(kScratch.r32(), reg32(dst));  // zero-extends, as the stub's 32-bit divide wants
+  put(enc::mov_rr(is64, kScratch.id(), kHostReg[dst]));  // a 32-bit mov zero-extends, as the stub's divide wants
   if (imm) {
     // Neither 0 nor -1: straight to the division.
-    if (is64) a_.mov(kAddr, static_cast<int64_t>(*imm));
-    else a_.mov(kAddr.r32(), static_cast<uint32_t>(*imm));
+    if (is64 && *imm < 0) put(enc::mov_ri64_sx(kAddr.id(), *imm));
+    else put(enc::mov_ri32(kAddr.id(), static_cast<uint32_t>(*imm)));
     a_.call(stub.divide);
   } else {
-    if (is64) a_.mov(kAddr, reg64(src));
-    else a_.mov(kAddr.r32(), reg32(src));
+    put(enc::mov_rr(is64, kAddr.id(), kHostReg[src]));
     // A divisor the verifier proved neither 0 nor (signed) -1 skips the stub's checks.
     const bool plain = facts_ && facts_->divisor_nonzero && (!is_signed || facts_->divisor_not_minus_one);
     a_.call(plain ? stub.divide : stub.entry);
   }
-  a_.mov(reg64(dst), kScratch);
+  put(enc::mov_rr(true, kHostReg[dst], kScratch.id()));
 }
 
 // Division by zero gives 0; modulo by zero leaves dst (zero-extended for 32 bits).
