@@ -1,6 +1,6 @@
-// The value semantics of BPF's ALU operations, conditions and byte swaps, as RFC 9669 defines
-// them: one definition for the interpreter, which runs them, and the JIT, which folds
-// operations on values it knows at compile time.
+// The value semantics of BPF's ALU operations, sign extension, negation, conditions and byte
+// swaps, as RFC 9669 defines them: one definition for the interpreter's two executors, which
+// run them, and the JIT, which folds operations on values it knows at compile time.
 #pragma once
 
 #include <cstdint>
@@ -61,6 +61,19 @@ BPFVM_ALWAYS_INLINE bool condition(uint8_t op_bits, W a, W b) {
     case 0xd0: return static_cast<S>(a) <= static_cast<S>(b);
     default: return false;
   }
+}
+
+// MOVSX: the low `from_bits` (8, 16 or 32) of v, sign-extended to 64 bits, or to 32 bits and
+// zero-extended for the 32-bit form.
+BPFVM_ALWAYS_INLINE uint64_t sign_extend(uint64_t v, int32_t from_bits, bool is64) {
+  const int64_t s = from_bits == 8 ? static_cast<int8_t>(v) : from_bits == 16 ? static_cast<int16_t>(v)
+                                                                              : static_cast<int32_t>(v);
+  return is64 ? static_cast<uint64_t>(s) : static_cast<uint32_t>(s);
+}
+
+// NEG: -v, of the low half zero-extended for the 32-bit form.
+BPFVM_ALWAYS_INLINE uint64_t negate(uint64_t v, bool is64) {
+  return is64 ? uint64_t{0} - v : static_cast<uint32_t>(0u - static_cast<uint32_t>(v));
 }
 
 BPFVM_ALWAYS_INLINE uint64_t swap_bytes(uint64_t v, int32_t width) {

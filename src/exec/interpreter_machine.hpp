@@ -26,6 +26,8 @@ using isa::OpInfo;
 
 using sem::alu;
 using sem::condition;
+using sem::negate;
+using sem::sign_extend;
 using sem::swap_bytes;
 using sem::truncate;
 using regs::bit;
@@ -317,15 +319,12 @@ BPFVM_ALWAYS_INLINE bool Machine::step(const Insn& i) {
     ++pc;
     return true;
   } else if constexpr (r.kind == Kind::kMovSx) {
-    const uint64_t s = reg[i.src];
-    int64_t v = r.match_value == 8 ? static_cast<int8_t>(s) : r.match_value == 16 ? static_cast<int16_t>(s)
-                                                                                     : static_cast<int32_t>(s);
-    reg[i.dst] = r.is64() ? static_cast<uint64_t>(v) : static_cast<uint32_t>(v);
+    reg[i.dst] = sign_extend(reg[i.src], r.match_value, r.is64());
     init |= bit(i.dst);
     ++pc;
     return true;
   } else if constexpr (r.kind == Kind::kNeg) {
-    reg[i.dst] = r.is64() ? uint64_t{0} - reg[i.dst] : static_cast<uint32_t>(0u - static_cast<uint32_t>(reg[i.dst]));
+    reg[i.dst] = negate(reg[i.dst], r.is64());
     ++pc;
     return true;
   } else if constexpr (r.kind == Kind::kEnd || r.kind == Kind::kBswap) {

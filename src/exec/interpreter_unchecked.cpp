@@ -69,13 +69,10 @@ BPFVM_ALWAYS_INLINE void run_inline(const InterpreterSlot*& ip, uint64_t* r) {
     }
     ip += 1;
   } else if constexpr (info.kind == Kind::kMovSx) {
-    const uint64_t s = r[i.src];
-    const int64_t v = info.match_value == 8 ? static_cast<int8_t>(s) : info.match_value == 16 ? static_cast<int16_t>(s)
-                                                                                             : static_cast<int32_t>(s);
-    r[i.dst] = info.is64() ? static_cast<uint64_t>(v) : static_cast<uint32_t>(v);
+    r[i.dst] = sign_extend(r[i.src], info.match_value, info.is64());
     ip += 1;
   } else if constexpr (info.kind == Kind::kNeg) {
-    r[i.dst] = info.is64() ? uint64_t{0} - r[i.dst] : static_cast<uint32_t>(0u - static_cast<uint32_t>(r[i.dst]));
+    r[i.dst] = negate(r[i.dst], info.is64());
     ip += 1;
   } else if constexpr (info.kind == Kind::kEnd || info.kind == Kind::kBswap) {
     constexpr bool kSwap = info.kind == Kind::kBswap || info.code == 0xdc;

@@ -765,15 +765,12 @@ std::optional<uint64_t> Lowering::value_after(const Insn& i, const OpInfo& r) co
     case Kind::kMovSx: {
       const auto s = known(i.src);
       if (!s) return std::nullopt;
-      const int64_t v = r.match_value == 8    ? static_cast<int8_t>(*s)
-                        : r.match_value == 16 ? static_cast<int16_t>(*s)
-                                              : static_cast<int32_t>(*s);
-      return r.is64() ? static_cast<uint64_t>(v) : static_cast<uint32_t>(v);
+      return sem::sign_extend(*s, r.match_value, r.is64());
     }
     case Kind::kNeg: {
       const auto d = known(i.dst);
       if (!d) return std::nullopt;
-      return r.is64() ? uint64_t{0} - *d : static_cast<uint32_t>(0u - static_cast<uint32_t>(*d));
+      return sem::negate(*d, r.is64());
     }
     case Kind::kEnd: case Kind::kBswap: {
       const auto d = known(i.dst);
