@@ -159,7 +159,8 @@ class Lowering {
   void callback_entry();
 
   // Operations, by kind.
-  void load_constant(uint8_t dst, uint64_t value);
+  void load_constant(uint8_t dst, uint64_t value) { set_constant(kHostReg[dst], value); }
+  void set_constant(unsigned host, uint64_t value);
   bool with_constants(std::size_t pc, const Insn& i, const OpInfo& r, std::optional<uint64_t> result);
   std::optional<uint64_t> known(uint8_t reg) const {
     if (!(known_ & regs::bit(reg))) return std::nullopt;
@@ -168,6 +169,10 @@ class Lowering {
   std::optional<uint64_t> value_after(const Insn& i, const OpInfo& r) const;
   void forget_writes(const Insn& i, const OpInfo& r);
   void forget(uint8_t reg) { known_ &= static_cast<uint16_t>(~regs::bit(reg)); }
+  void remember(uint8_t reg, uint64_t value) {
+    value_[reg] = value;
+    known_ |= regs::bit(reg);
+  }
   void alu(const Insn& i, const OpInfo& r);
   void alu_imm(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, int32_t imm);
   void alu_reg(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, uint8_t src);
@@ -471,8 +476,7 @@ LoweredLabels Lowering::run() {
       const Insn& set = in_.insns[pc + 1];
       const uint64_t value = set.op == Op::Mov64Imm ? static_cast<uint64_t>(int64_t{set.imm})
                                                     : static_cast<uint32_t>(set.imm);
-      if (value == 0) put(enc::alu_rr(enc::Alu::kXor, false, kScratch.id(), kScratch.id()));  // before the flags
-      else a_.mov(kScratch, asmjit::Imm(value));
+      set_constant(kScratch.id(), value);  // before the flags are set (xor for 0)
       compare(test, test.info());
       a_.cmov(x86::negateCond(condition(test.info().op_bits())), reg64(set.dst), kScratch);
       forget(set.dst);
@@ -676,7 +680,7 @@ void Lowering::instruction(std::size_t pc) {
   if (propagate_) {
     result = value_after(i, r);
     if (with_constants(pc, i, r, result)) {
-      if (result) value_[i.dst] = *result, known_ |= regs::bit(i.dst);
+      if (result) remember(i.dst, *result);
       facts_ = nullptr;
       return;
     }
@@ -732,7 +736,7 @@ void Lowering::instruction(std::size_t pc) {
     case Kind::kTail: break;  // data of the ld_imm64 before it; never reached
   }
   if (propagate_) {
-    if (result) value_[i.dst] = *result, known_ |= regs::bit(i.dst);
+    if (result) remember(i.dst, *result);
     else forget_writes(i, r);
   }
   facts_ = nullptr;
@@ -866,16 +870,15 @@ void Lowering::forget_writes(const Insn& i, const OpInfo& r) {
   }
 }
 
-// dst = value, in the shortest form: xor for 0, a 32-bit mov (which zero-extends) below 2^32,
-// a sign-extended imm32, else movabs.
-void Lowering::load_constant(uint8_t dst, uint64_t value) {
-  const unsigned h = kHostReg[dst];
+// Host register `h` (BPF registers: load_constant) = value, in the shortest form: xor for 0, a
+// 32-bit mov (which zero-extends) below 2^32, a sign-extended imm32, else movabs.
+void Lowering::set_constant(unsigned h, uint64_t value) {
   if (value == 0) put(enc::alu_rr(enc::Alu::kXor, false, h, h));
   else if (value <= UINT32_MAX) put(enc::mov_ri32(h, static_cast<uint32_t>(value)));
   else if (static_cast<int64_t>(value) >= INT32_MIN && static_cast<int64_t>(value) < 0) {
     put(enc::mov_ri64_sx(h, static_cast<int32_t>(value)));
   } else {
-    a_.movabs(reg64(dst), value);
+    a_.movabs(x86::gpq(h), value);
   }
 }
 
@@ -1006,8 +1009,7 @@ void Lowering::divide(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, s
   put(enc::mov_rr(is64, kScratch.id(), kHostReg[dst]));  // a 32-bit mov zero-extends, as the stub's divide wants
   if (imm) {
     // Neither 0 nor -1: straight to the division.
-    if (is64 && *imm < 0) put(enc::mov_ri64_sx(kAddr.id(), *imm));
-    else put(enc::mov_ri32(kAddr.id(), static_cast<uint32_t>(*imm)));
+    set_constant(kAddr.id(), is64 ? static_cast<uint64_t>(int64_t{*imm}) : static_cast<uint32_t>(*imm));
     a_.call(stub.divide);
   } else {
     put(enc::mov_rr(is64, kAddr.id(), kHostReg[src]));
