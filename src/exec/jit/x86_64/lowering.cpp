@@ -253,6 +253,11 @@ class Lowering {
     return true;
   }
   void jump(std::size_t pc, std::size_t target, std::optional<CondCode> cc);
+  // pc is fallen into every round of its loop now (a fused latch before it): no alignment
+  // padding, which would execute each time.
+  void unpadded(std::size_t pc) {
+    if (pc < loop_head_.size()) loop_head_[pc] = false;
+  }
   void patch_jumps();
 
   x86::Assembler& a_;
@@ -433,8 +438,7 @@ LoweredLabels Lowering::run() {
         }
       }
       for (std::size_t k = 1; k <= skipped; ++k) labels_.insn_offset[pc + k] = a_.offset();
-      // The code after a latch is fallen into every round now: no padding there.
-      if (!loop_head_.empty() && pc + skipped + 1 < loop_head_.size()) loop_head_[pc + skipped + 1] = false;
+      unpadded(pc + skipped + 1);  // the code after the latch
       pc += skipped;
       continue;
     }
@@ -465,7 +469,7 @@ LoweredLabels Lowering::run() {
       labels_.insn_offset[pc + 1] = a_.offset();
       jump(pc + 1, static_cast<std::size_t>(static_cast<int64_t>(pc) + 2 + skip.off),
            x86::negateCond(condition(test.info().op_bits())));
-      if (!loop_head_.empty()) loop_head_[pc + 2] = false;  // fallen into every round now: no padding
+      unpadded(pc + 2);
       ++pc;
       continue;
     }
