@@ -217,7 +217,8 @@ def write_markdown(path, data, overhead, rows, command, engines):
       "phases of the shared machine hit all engines alike. Times are medians over the rounds; a ratio is the median "
       "over the rounds of that round's ratio (one program's engines are measured within a fraction of a second, "
       "in the same phase of the machine, which can run everything twice as slowly for seconds at a time). "
-      "Compile times are sampled a few at a time in every round, and their median taken.")
+      "Compile times are sampled in every round, ten or more in a row after one compile not counted, and their "
+      "median taken.")
     w("- Every engine's result must equal the native code's, or the runner fails.")
     w("- `ctest` only runs the runner once on one program with tiny batches (a smoke test, not a timing).")
     w("")
