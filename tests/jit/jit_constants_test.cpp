@@ -1,7 +1,8 @@
 // Known-constant propagation in the JIT (JitOptions::propagate_constants): operations on values
 // known at compile time are folded, known register operands become immediates, comparisons of
 // known values are decided. Each program is run with propagation on and off, checked and
-// unchecked, and on the interpreter: all must agree; where something folds, the code shrinks.
+// unchecked, and on the interpreter: all must agree; where something folds, the dump of the
+// unchecked code shows the folded form.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -18,7 +19,6 @@
 
 namespace bpfvm::jit {
 namespace {
-
 
 // What a program gave, and the x86 code the unchecked JIT made of it with propagation.
 struct Outcome {
