@@ -107,7 +107,8 @@ TEST(HelpersVsKernel, XdpAdjustHeadTail) {
 
 TEST(HelpersVsKernel, XdpAdjustMeta) {
   SKIP_WITHOUT_BPF();
-  // Some kernels build XDP without metadata support and refuse the helper to every program.
+  // Some kernels refuse the helper to XDP programs at load time (seen on 6.18: "program of
+  // this type cannot use helper"); there is nothing to compare with then.
   auto probe = isa::assemble(xdp_adjust_program(BPF_FUNC_xdp_adjust_meta, -8));
   ASSERT_TRUE(probe.ok());
   const LoadResult loaded = load_program(BPF_PROG_TYPE_XDP, isa::encode(*probe), 1);
