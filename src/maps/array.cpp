@@ -18,13 +18,13 @@ class ArrayMap final : public Map {
   void* lookup_elem(const void* key) override {
     const uint32_t index = load_u32(key);
     if (index >= def_.max_entries) return nullptr;
-    return slot(index, is_percpu() ? cpu::current() % ncpus_ : 0);
+    return slot(index, is_percpu() ? cpu::current_of(ncpus_) : 0);
   }
 
   long update_elem(const void* key, const void* value, uint64_t flags) override {
     const uint32_t index = load_u32(key);
     if (long r = check_update(index, flags); r < 0) return r;
-    write(slot(index, is_percpu() ? cpu::current() % ncpus_ : 0), value, flags);
+    write(slot(index, is_percpu() ? cpu::current_of(ncpus_) : 0), value, flags);
     return 0;
   }
 

@@ -3,7 +3,7 @@
 // Elements come from a pool allocated at creation (the kernel's preallocated mode; with
 // BPF_F_NO_PREALLOC the kernel allocates on demand, which only changes memory use). Keys,
 // chain links and values live in separate arrays indexed by element, so value_regions() is a
-// single range holding values only. Buckets (a power of two >= max_entries) each have a
+// single range holding values only. Buckets (bucket_count()) each have a
 // spinlock (striped) that writers take. Program lookups take no lock, as the kernel's take
 // none (RCU there): each bucket counts the changes to its chain, odd while one is under way,
 // and a lookup walks the chain again when the count moved during its walk (a seqlock). The
@@ -19,6 +19,7 @@
 // second-chance LRU, like the kernel's reference bits: lookups from programs mark an element
 // referenced, and the scan from the least recently inserted end gives referenced elements
 // another round. BPF_F_NO_COMMON_LRU gives each CPU its own list and share of the elements.
+#include <bit>
 #include <cstring>
 #include <random>
 
@@ -30,38 +31,37 @@ namespace {
 
 constexpr uint32_t kNil = UINT32_MAX;
 
-// Every lookup hashes its key: the common 4- and 8-byte keys take a path without a loop or a
-// variable-length copy (same values as the general one).
-inline __attribute__((always_inline)) uint32_t hash_bytes(const uint8_t* p, uint32_t n, uint64_t seed) {
+// Keys of other sizes than 4 and 8 bytes: a multiply-xorshift mix of 8-byte words, seeded.
+uint32_t hash_bytes(const uint8_t* p, uint32_t n, uint64_t seed) {
   uint64_t h = seed ^ (uint64_t{n} * 0x9e3779b97f4a7c15ull);
   const auto word = [&h](uint64_t w) {
     h = (h ^ (w * 0xbf58476d1ce4e5b9ull)) * 0x94d049bb133111ebull;
     h ^= h >> 31;
   };
-  uint64_t tail = 0;
-  if (n == 4) {
-    // One 32-bit word: every bit of it reaches bits 32-63 of the product, which the fold
-    // below mixes into the bucket bits, so the last round's shift (for longer keys, whose
-    // high bits have passed through fewer multiplications) is not needed.
-    h = (h ^ (uint64_t{load_u32(p)} * 0xbf58476d1ce4e5b9ull)) * 0x94d049bb133111ebull;
-    return static_cast<uint32_t>(h ^ (h >> 32));
-  } else {
-    for (; n >= 8; p += 8, n -= 8) {
-      uint64_t w;
-      std::memcpy(&w, p, 8);
-      word(w);
-    }
-    if (n > 0) std::memcpy(&tail, p, n);
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    word(w);
   }
+  uint64_t tail = 0;
+  if (n > 0) std::memcpy(&tail, p, n);
   h = (h ^ (tail * 0xbf58476d1ce4e5b9ull)) * 0x94d049bb133111ebull;
   h ^= h >> 29;
   return static_cast<uint32_t>(h ^ (h >> 32));
 }
 
-uint32_t round_up_pow2(uint32_t n) {
+uint64_t random_odd() {
+  std::random_device device;
+  return ((uint64_t{device()} << 32) | device()) | 1;
+}
+
+// Twice the kernel's count (a power of two >= max_entries): bpfvm's buckets take 8 bytes,
+// the kernel's 16, so this is the kernel's memory for half the collisions; a lookup whose
+// key shares a bucket mispredicts the walk of its chain.
+uint32_t bucket_count(uint32_t max_entries) {
   uint32_t p = 1;
-  while (p < n) p <<= 1;
-  return p;
+  while (p < max_entries) p <<= 1;
+  return p <= (1u << 30) ? 2 * p : p;
 }
 
 class HashMap final : public Map {
@@ -72,8 +72,10 @@ class HashMap final : public Map {
         key_stride_(round_up8(def.key_size)),
         value_stride_(round_up8(def.value_size)),
         pool_(def.max_entries + (lru_ || is_percpu() ? 0 : cpu::possible())),
-        nbuckets_(round_up_pow2(def.max_entries)),
+        nbuckets_(bucket_count(def.max_entries)),
+        bucket_shift_(32 - std::countr_zero(nbuckets_)),
         seed_((def.map_flags & BPF_F_ZERO_SEED) ? 0 : std::random_device{}()),
+        multiplier_((def.map_flags & BPF_F_ZERO_SEED) ? 0x9e3779b97f4a7c15ull : random_odd()),
         keys_(std::size_t{pool_} * key_stride_),
         values_(std::size_t{pool_} * value_stride_ * ncpus_),
         next_(new std::atomic<uint32_t>[pool_]),
@@ -163,7 +165,7 @@ class HashMap final : public Map {
           std::memcpy(next, key_at(n), def_.key_size);
           return 0;
         }
-        start = (h & (nbuckets_ - 1)) + 1;
+        start = bucket_index(h) + 1;
       }
       // Not found: the kernel restarts from the first key.
     }
@@ -198,9 +200,33 @@ class HashMap final : public Map {
   };
 
   // N: the key size when known at compile time, else 0.
+  //
+  // 4- and 8-byte keys (most maps' keys) hash by multiply-shift: the top bits of the key times
+  // a random odd 64-bit number. Two given keys then share a bucket with probability at most
+  // 2/nbuckets over the choice of the number (Dietzfelbinger et al., universal hashing), so
+  // keys chosen to collide, without knowing the number, do no better than others; and a
+  // lookup's hash takes one multiplication. Other sizes take hash_bytes, seeded.
   template <uint32_t N = 0>
-  uint32_t hash_of(const uint8_t* key) const { return hash_bytes(key, N ? N : def_.key_size, seed_); }
-  Bucket& bucket(uint32_t h) const { return buckets_[h & (nbuckets_ - 1)]; }
+  uint32_t hash_of(const uint8_t* key) const {
+    const uint32_t n = N ? N : def_.key_size;
+    if (n == 4) return static_cast<uint32_t>((uint64_t{load_u32(key)} * multiplier_) >> 32);
+    if (n == 8) {
+      uint64_t k;
+      std::memcpy(&k, key, 8);
+      return static_cast<uint32_t>((k * multiplier_) >> 32);
+    }
+    return hash_bytes(key, n, seed_);
+  }
+  uint32_t bucket_index(uint32_t h) const { return static_cast<uint32_t>(uint64_t{h} >> bucket_shift_); }
+  Bucket& bucket(uint32_t h) const { return buckets_[bucket_index(h)]; }
+  // An element holds the key: 4- and 8-byte keys compare as integers, as cheaply as their
+  // hashes, so only other sizes compare hashes first.
+  template <uint32_t N = 0>
+  bool holds(uint32_t e, const uint8_t* key, uint32_t h) const {
+    const uint32_t n = N ? N : def_.key_size;
+    if (n != 4 && n != 8 && link(hash_[e]) != h) return false;
+    return same_key<N>(key_at(e), key);
+  }
   SpinLock& lock_of(const Bucket& b) const {
     return stripes_[static_cast<std::size_t>(&b - buckets_.get()) & (nstripes_ - 1)].lock;
   }
@@ -214,7 +240,7 @@ class HashMap final : public Map {
   // Under lock_of(b).
   uint32_t find(const Bucket& b, const uint8_t* key, uint32_t h) const {
     for (uint32_t e = link(b.head); e != kNil; e = link(next_[e]))
-      if (link(hash_[e]) == h && same_key(key_at(e), key)) return e;
+      if (holds(e, key, h)) return e;
     return kNil;
   }
 
@@ -223,7 +249,7 @@ class HashMap final : public Map {
     const uint32_t e = find_unlocked(key);
     if (e == kNil) return nullptr;
     if (lru_) ref_[e].store(1, std::memory_order_relaxed);
-    return value_at(e, is_percpu() ? cpu::current() % ncpus_ : 0);
+    return value_at(e, is_percpu() ? cpu::current_of(ncpus_) : 0);
   }
   template <uint32_t N, bool Lru>
   static void* lookup_leaf(void* map, const void* key) {
@@ -246,7 +272,7 @@ class HashMap final : public Map {
       bool whole = true;
       e = link(b.head);
       for (uint32_t seen = 0; e != kNil; e = link(next_[e])) {
-        if (link(hash_[e]) == h && same_key<N>(key_at(e), key)) break;
+        if (holds<N>(e, key, h)) break;
         if (++seen > pool_) {
           whole = false;
           break;
@@ -312,7 +338,7 @@ class HashMap final : public Map {
       for (unsigned c = 0; c < ncpus_; ++c) std::memcpy(value_at(e, c), value + std::size_t{c} * value_stride_, value_stride_);
       return;
     }
-    const unsigned me = cpu::current() % ncpus_;
+    const unsigned me = cpu::current_of(ncpus_);
     if (is_new)
       for (unsigned c = 0; c < ncpus_; ++c) std::memset(value_at(e, c), 0, value_stride_);
     std::memcpy(value_at(e, me), value, def_.value_size);
@@ -426,7 +452,7 @@ class HashMap final : public Map {
   // Free elements are kept per CPU, like the kernel's pcpu_freelist: updates on different
   // CPUs do not meet on one lock. A CPU whose list is empty takes from the others.
   uint32_t pop_free() {
-    const unsigned me = cpu::current() % nfree_;
+    const unsigned me = cpu::current_of(nfree_);
     for (unsigned i = 0; i < nfree_; ++i) {
       FreeList& f = free_lists_[(me + i) % nfree_];
       std::lock_guard lock(f.lock);
@@ -442,7 +468,7 @@ class HashMap final : public Map {
       lru_release(e);
       return;
     }
-    FreeList& f = free_lists_[cpu::current() % nfree_];
+    FreeList& f = free_lists_[cpu::current_of(nfree_)];
     std::lock_guard lock(f.lock);
     f.items.push_back(e);
   }
@@ -465,7 +491,7 @@ class HashMap final : public Map {
 
   // An element for a new key, on the in-use list but not yet in the table.
   uint32_t lru_acquire() {
-    LruList& l = lists_[lists_.size() == 1 ? 0 : cpu::current() % lists_.size()];
+    LruList& l = lists_[lists_.size() == 1 ? 0 : cpu::current_of(static_cast<unsigned>(lists_.size()))];
     std::lock_guard lock(l.lock);
     uint32_t e = kNil;
     if (!l.free.empty()) {
@@ -510,7 +536,9 @@ class HashMap final : public Map {
   const uint32_t value_stride_;
   const uint32_t pool_;
   const uint32_t nbuckets_;
+  const uint32_t bucket_shift_;  // a hash's top log2(nbuckets_) bits pick its bucket
   const uint64_t seed_;
+  const uint64_t multiplier_;  // odd
   AlignedBuffer keys_;
   AlignedBuffer values_;
   std::unique_ptr<std::atomic<uint32_t>[]> next_;
@@ -568,7 +596,7 @@ Result<MapDef> check_hash(const MapDef& def_in) {
   }
   if (def.max_entries > (1u << 31)) return map_error(E2BIG, fmt::format("max_entries {} is too large", def.max_entries));
   const uint64_t per_elem = round_up8(def.key_size) + uint64_t{round_up8(def.value_size)} * (percpu ? cpu::possible() : 1) + 16;
-  const uint64_t bytes = per_elem * (uint64_t{def.max_entries} + cpu::possible()) + uint64_t{8} * def.max_entries;
+  const uint64_t bytes = per_elem * (uint64_t{def.max_entries} + cpu::possible()) + uint64_t{16} * def.max_entries;
   if (bytes > kMaxMapBytes) return map_error(ENOMEM, fmt::format("map would need {} bytes", bytes));
   return def;
 }

@@ -24,6 +24,13 @@ void set_possible(unsigned n);
 // This thread's slot, leased on first use.
 [[nodiscard]] unsigned current();
 
+// current() as an index into n slots, n > 0 (a per-CPU structure made when possible() was n):
+// the same slot while it is below n, without a division.
+[[nodiscard]] inline unsigned current_of(unsigned n) {
+  const unsigned c = current();
+  return c < n ? c : c % n;
+}
+
 // Runs the enclosing scope as if on CPU `id` (like BPF_F_TEST_RUN_ON_CPU); nests.
 class ScopedCpu {
  public:
