@@ -36,7 +36,7 @@ namespace code {
 inline constexpr uint8_t kLd = 0x00, kLdx = 0x01, kSt = 0x02, kStx = 0x03, kAlu = 0x04,
                          kJmp = 0x05, kJmp32 = 0x06, kAlu64 = 0x07;
 inline constexpr uint8_t kSrcX = 0x08;
-inline constexpr uint8_t kMov = 0xb0, kDiv = 0x30, kMod = 0x90, kJcond = 0xe0;
+inline constexpr uint8_t kMov = 0xb0, kDiv = 0x30, kMod = 0x90, kAnd = 0x50, kRsh = 0x70, kJcond = 0xe0;
 inline constexpr uint8_t kFetch = 0x01, kXchg = 0xe1, kCmpxchg = 0xf1;
 }  // namespace code
 

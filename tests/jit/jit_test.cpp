@@ -830,7 +830,8 @@ TEST(JitSemantics, ArrayLookupsWithKeysInRange) {
       if ((*insns)[pc].op == isa::Op::CallHelper) call = pc;
       facts[pc].reached = (*insns)[pc].op != isa::Op::LdImm64Tail;
     }
-    JitOptions plain{.checked = false, .relocated = true, .map_lookups = {inline_array}};
+    // Without known constants and bounds, which may drop the range check too (below).
+    JitOptions plain{.checked = false, .propagate_constants = false, .relocated = true, .map_lookups = {inline_array}};
     JitOptions proved = plain;
     facts[call].key_in_range = true;
     facts[call].key_known = c.known;
@@ -850,6 +851,78 @@ TEST(JitSemantics, ArrayLookupsWithKeysInRange) {
       ASSERT_TRUE(expected.ok()) << expected.error().to_string();
       EXPECT_EQ(*expected, 10 + (c.known ? c.value : input & 3));
       auto got = with->run(options);
+      ASSERT_TRUE(got.ok()) << got.error().to_string();
+      EXPECT_EQ(*got, *expected) << input;
+    }
+  }
+}
+
+// Without the verifier's facts, the JIT's own bounds within a basic block (propagate_constants)
+// drop an inline lookup's range check when the key register is below max_entries: after `&=`,
+// `>>=`, a narrow load. Anything that may take the key past them keeps the check: an add (of
+// a register or a known constant), a bigger mask, a jump into the block. The interpreter
+// gives the same results for keys in and out of range.
+TEST(JitSemantics, ArrayLookupKeysBoundedInTheirBlock) {
+  maps::MapDef def;
+  def.type = BPF_MAP_TYPE_ARRAY;
+  def.key_size = 4;
+  def.value_size = 12;
+  def.max_entries = 4;
+  def.name = "arr";
+  auto map = maps::create_map(def);
+  ASSERT_TRUE(map.ok()) << map.error().to_string();
+  for (uint32_t k = 0; k < 4; ++k) {
+    std::vector<uint8_t> v(12, static_cast<uint8_t>(10 + k));
+    ASSERT_TRUE((*map)->update(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&k), 4), v).ok());
+  }
+  const auto layout = *(*map)->direct_array();
+  const MapLookup inline_array{reinterpret_cast<uint64_t>(map->get()), reinterpret_cast<uint64_t>(layout.data),
+                               layout.stride, layout.max_entries};
+  struct Case {
+    const char* key;  // computes the key in %r6 (or reg) from %r6 (the input) and %r7 (zero)
+    bool checked;     // whether the range check must stay
+    const char* reg = "%r6";
+  };
+  for (const Case c : {Case{"and %r6, 3\n", false}, Case{"and32 %r6, 3\n", false},
+                       Case{"and %r6, 7\n", true}, Case{"and %r6, 3\nmov %r7, 1\nadd %r6, %r7\n", true},
+                       Case{"and %r6, 3\nadd %r6, 1\n", true}, Case{"and %r6, 3\nmov %r7, %r6\nmov %r6, %r7\n", false},
+                       Case{"and %r6, 255\nrsh %r6, 6\n", false}, Case{"and %r6, 255\nrsh %r6, 5\n", true},
+                       Case{"and %r6, 3\nja next\nnext:\n", true}, Case{"lsh %r6, 62\nrsh %r6, 62\n", false},
+                       Case{"mov %r6, 2\n", false},
+                       // clang's way: the key in r1, which the map's ld_imm64 (left out) then names.
+                       Case{"mov %r1, %r6\nand %r1, 3\n", false, "%r1"}, Case{"mov %r1, %r6\n", true, "%r1"}}) {
+    SCOPED_TRACE(c.key);
+    const std::string source = std::string("ldxw %r6, [%r1+0]\nmov %r7, 0\n") + c.key +
+                               "stxw [%r10-4], " + c.reg + "\nmov %r2, %r10\nadd %r2, -4\nlddw_map_fd %r1, 1\ncall 1\n"
+                               "jeq %r0, 0, none\nldxb %r0, [%r0+0]\nexit\nnone:\nmov %r0, -1\nexit\n";
+    auto insns = isa::assemble(source);
+    ASSERT_TRUE(insns.ok()) << insns.error().to_string();
+    std::size_t call = 0;
+    for (std::size_t pc = 0; pc < insns->size(); ++pc) {
+      if ((*insns)[pc].op == isa::Op::LdMapFd) (*insns)[pc + 1].imm64 = inline_array.ref;
+      if ((*insns)[pc].op == isa::Op::CallHelper) call = pc;
+    }
+    auto jitted = JitProgram::compile(*insns, linux_helpers(),
+                                      JitOptions{.checked = false, .relocated = true, .map_lookups = {inline_array}});
+    auto interpreter = Interpreter::create(*insns, linux_helpers(), true);
+    ASSERT_TRUE(jitted.ok() && interpreter.ok());
+    // The call's code: a compare (the range check) or none.
+    const std::string dump = jitted->dump();
+    const std::size_t at = dump.find(fmt::format(";{:>5}: (85)", call));
+    ASSERT_NE(at, std::string::npos) << dump;
+    const std::string code = dump.substr(at, dump.find("\n;", at + 1) - at);
+    EXPECT_EQ(code.find("cmp") != std::string::npos, c.checked) << code;
+    // The key's address (r2 = r10; r2 += -4) is not computed: the key comes from its register.
+    const std::size_t address = dump.find(fmt::format(";{:>5}: (bf) r2 = r10\n;", call - 4));
+    EXPECT_NE(address, std::string::npos) << dump;
+    for (uint32_t input : {0u, 1u, 2u, 3u, 4u, 7u, 0x43u, 0xfffffffeu}) {
+      std::vector<uint8_t> memory(4);
+      std::memcpy(memory.data(), &input, 4);
+      RunOptions options = options_for(memory);
+      for (const MemoryRegion& r : (*map)->value_regions()) options.regions.push_back(r);
+      auto expected = interpreter->run(options);
+      ASSERT_TRUE(expected.ok()) << expected.error().to_string();
+      auto got = jitted->run(options);
       ASSERT_TRUE(got.ok()) << got.error().to_string();
       EXPECT_EQ(*got, *expected) << input;
     }

@@ -49,7 +49,9 @@ struct JitOptions {
   // Known constants: within a basic block, registers whose value is known at compile time
   // (set by an immediate, or computed from such) are folded into the operations that use
   // them: an operation on known values becomes a mov of its result, a register operand
-  // becomes an immediate, a comparison of known values a jump or nothing. Off: each
+  // becomes an immediate, a comparison of known values a jump or nothing. Upper bounds of
+  // registers are kept the same way (after loads, `&=`, `>>=`, 32-bit operations): an
+  // inline array lookup with a key register below max_entries has no range check. Off: each
   // instruction as it is (tests turn it off to compare the two).
   bool propagate_constants = true;
   // ld_imm64 map references were resolved by a loader (Interpreter::create's `relocated`).

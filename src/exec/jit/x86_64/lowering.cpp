@@ -167,8 +167,19 @@ class Lowering {
     return value_[reg];
   }
   std::optional<uint64_t> value_after(const Insn& i, const OpInfo& r) const;
+  // The largest value reg may hold here (unsigned): its value when known, else its bound.
+  uint64_t upper(uint8_t reg) const { return (known_ & regs::bit(reg)) ? value_[reg] : umax_[reg]; }
+  uint64_t upper_after(const Insn& i, const OpInfo& r) const;
+  void learn(const Insn& i, const OpInfo& r, std::optional<uint64_t> result, uint64_t bound);
   void forget_writes(const Insn& i, const OpInfo& r);
-  void forget(uint8_t reg) { known_ &= static_cast<uint16_t>(~regs::bit(reg)); }
+  void forget(uint8_t reg) {
+    known_ &= static_cast<uint16_t>(~regs::bit(reg));
+    umax_[reg] = UINT64_MAX;
+  }
+  void forget_all() {
+    known_ = 0;
+    umax_.fill(UINT64_MAX);
+  }
   void remember(uint8_t reg, uint64_t value) {
     value_[reg] = value;
     known_ |= regs::bit(reg);
@@ -193,10 +204,11 @@ class Lowering {
   void call_helper_fn(std::size_t pc, HelperFn fn);
   const MapLookup* known_lookup(std::size_t pc) const;
   bool only_for_inline_lookup(std::size_t pc) const;
+  bool only_for_inline_key(std::size_t pc) const;
   void array_lookup(std::size_t pc, const MapLookup& m);
   std::optional<uint8_t> key_register(std::size_t pc) const;
   void call_lookup(const MapLookup& m);
-  void element_address(const MapLookup& m);
+  void element_address(const MapLookup& m, const Gp& index);
   [[nodiscard]] bool null_test_follows(std::size_t pc) const;
   void call_local(std::size_t pc, std::size_t target);
   void callx(std::size_t pc, const Insn& i);
@@ -306,6 +318,15 @@ class Lowering {
   bool propagate_ = false;
   uint16_t known_ = 0;
   std::array<uint64_t, 11> value_{};
+  // Unsigned upper bounds of the registers not known, in this basic block (UINT64_MAX: none),
+  // from zero-extending loads, `&=` and `>>=`, 32-bit operations and moves: an array lookup
+  // whose key register stays below max_entries needs no range check.
+  std::array<uint64_t, 11> umax_ = filled(UINT64_MAX);
+  static constexpr std::array<uint64_t, 11> filled(uint64_t v) {
+    std::array<uint64_t, 11> a{};
+    a.fill(v);
+    return a;
+  }
 };
 
 LoweredLabels Lowering::run() {
@@ -361,7 +382,7 @@ LoweredLabels Lowering::run() {
   propagate_ = in_.options.propagate_constants;
   for (std::size_t pc = 0; pc < in_.insns.size(); ++pc) {
     // Constants are known within a basic block: none where control may come from elsewhere.
-    if (entered_elsewhere(pc)) known_ = 0;
+    if (entered_elsewhere(pc)) forget_all();
     if (is_target(pc)) {
       // Loop heads start a 32-byte block: where short loops fell moved sieve's and
       // strmatch's times by a fifth and more, fnv1a's by a few per cent (the kernel's JIT
@@ -384,6 +405,7 @@ LoweredLabels Lowering::run() {
       const uint8_t dst = in_.insns[pc].dst;
       if (!facts || !(facts->upper32_zero & (1U << dst))) put(enc::mov_rr(false, kHostReg[dst], kHostReg[dst]));
       value_[dst] = static_cast<uint32_t>(value_[dst]);  // when known
+      umax_[dst] = std::min<uint64_t>(umax_[dst], UINT32_MAX);
       ++pc;
       labels_.insn_offset[pc] = a_.offset();
       continue;
@@ -446,7 +468,9 @@ LoweredLabels Lowering::run() {
       // rX = rY; rX += rZ (or imm) [; rX += rZ]: clang's way to form an address, one lea.
       const Insn& add = in_.insns[pc + 1];
       const Gp base = reg64(in_.insns[pc].src);
-      if (slots == 3) {
+      if (slots == 2 && only_for_inline_key(pc)) {
+        // Nothing: the key's address, for a lookup done inline that takes the key from its register.
+      } else if (slots == 3) {
         a_.lea(reg64(add.dst), x86::ptr(base, reg64(in_.insns[pc + 2].src), 0, add.imm));
       } else if (add.op == Op::Add64Reg) {
         // rX += rX after rX = rY adds rY twice.
@@ -681,10 +705,12 @@ void Lowering::instruction(std::size_t pc) {
   }
   facts_ = facts;  // for the lowering below; reset at the end
   std::optional<uint64_t> result;  // dst's value afterwards, when known at compile time
+  uint64_t bound = UINT64_MAX;     // dst's upper bound afterwards
   if (propagate_) {
     result = value_after(i, r);
+    bound = upper_after(i, r);
     if (with_constants(pc, i, r, result)) {
-      if (result) remember(i.dst, *result);
+      learn(i, r, result, bound);
       facts_ = nullptr;
       return;
     }
@@ -730,7 +756,11 @@ void Lowering::instruction(std::size_t pc) {
                                 static_cast<uint64_t>(static_cast<int64_t>(pc) + 1 + i.imm) * sizeof(Insn);
         load_constant(i.dst, target);
       } else if (i.op == Op::LdMapFd && i.dst == 1 && only_for_inline_lookup(pc)) {
-        // r1 = map for a lookup done inline: nothing reads it (the call scratches r1).
+        // r1 = map for a lookup done inline: nothing reads it (the call scratches r1). The
+        // host register keeps what it held, maybe the key (key_register): so does what is
+        // known of it.
+        facts_ = nullptr;
+        return;
       } else {
         // A map reference: the value the loader resolved it to, kept in the second slot.
         load_constant(i.dst, i.op == Op::LdImm64 ? i.imm64 : (&i)[1].imm64);
@@ -739,10 +769,7 @@ void Lowering::instruction(std::size_t pc) {
     case Kind::kLdAbs: case Kind::kLdInd: packet_load(i, r); break;
     case Kind::kTail: break;  // data of the ld_imm64 before it; never reached
   }
-  if (propagate_) {
-    if (result) remember(i.dst, *result);
-    else forget_writes(i, r);
-  }
+  if (propagate_) learn(i, r, result, bound);
   facts_ = nullptr;
 }
 
@@ -852,6 +879,35 @@ bool Lowering::with_constants(std::size_t pc, const Insn& i, const OpInfo& r, st
   }
 }
 
+// dst's upper bound after i (before it is lowered: from what i reads), where i computes
+// one; UINT64_MAX otherwise.
+uint64_t Lowering::upper_after(const Insn& i, const OpInfo& r) const {
+  if (r.kind == Kind::kLoad) return r.mem_size() == 8 ? UINT64_MAX : (uint64_t{1} << (8 * r.mem_size())) - 1;
+  if (r.kind != Kind::kAlu) return UINT64_MAX;
+  const uint64_t width = r.is64() ? UINT64_MAX : UINT32_MAX;
+  const uint64_t dst = std::min(upper(i.dst), width);
+  const uint64_t src = std::min(r.reg_source() ? upper(i.src) : i.imm64, width);
+  switch (r.op_bits()) {
+    case isa::code::kMov: return src;
+    case isa::code::kAnd: return std::min(dst, src);  // no bit set that either lacks
+    case isa::code::kRsh:
+      if (r.reg_source()) return dst;
+      return dst >> (i.imm & (r.is64() ? 63 : 31));
+    default: return width;
+  }
+}
+
+// What is known of the registers after i: result (dst's value, when known), else the bound
+// upper_after() gave and nothing of the other registers i writes.
+void Lowering::learn(const Insn& i, const OpInfo& r, std::optional<uint64_t> result, uint64_t bound) {
+  if (result) {
+    remember(i.dst, *result);
+    return;
+  }
+  forget_writes(i, r);
+  if (r.kind == Kind::kAlu || r.kind == Kind::kLoad) umax_[i.dst] = bound;
+}
+
 // No longer knows the registers i writes (those value_after() does not compute).
 void Lowering::forget_writes(const Insn& i, const OpInfo& r) {
   switch (r.kind) {
@@ -865,10 +921,10 @@ void Lowering::forget_writes(const Insn& i, const OpInfo& r) {
       break;
     case Kind::kCallHelper: case Kind::kCallLocal: case Kind::kCallKfunc: case Kind::kCallx:
     case Kind::kLdAbs: case Kind::kLdInd:
-      known_ &= static_cast<uint16_t>(~(regs::bit(0) | regs::kArgRegs));  // r0 set, r1-r5 scratched
+      for (uint8_t reg = 0; reg <= 5; ++reg) forget(reg);  // r0 set, r1-r5 scratched
       break;
     case Kind::kExit: case Kind::kJa: case Kind::kGotol:
-      known_ = 0;  // what follows is entered by a jump, or not at all
+      forget_all();  // what follows is entered by a jump, or not at all
       break;
     default: break;  // stores, conditional jumps, may_goto: no register changes
   }
@@ -1302,6 +1358,19 @@ bool Lowering::only_for_inline_lookup(std::size_t pc) const {
   return false;
 }
 
+// Whether `r2 = r10; r2 += off` at pc is the key's address for a lookup done inline (an ARRAY
+// map's) that reads the key from the register clang stored it from (key_register): then
+// nothing reads r2, which the call scratches.
+bool Lowering::only_for_inline_key(std::size_t pc) const {
+  const std::size_t call = pc + 4;  // after r2 = r10; r2 += off; r1 = map (two slots)
+  if (in_.insns[pc].dst != 2 || in_.insns[pc].src != isa::kFrameReg || call >= in_.insns.size() ||
+      in_.insns[call].op != Op::CallHelper) {
+    return false;
+  }
+  const MapLookup* m = known_lookup(call);
+  return m != nullptr && m->is_inline() && key_register(call).has_value();
+}
+
 // r0 = &value[*(u32*)r2], or 0 when the key is out of range (the kernel's array_map_gen_lookup).
 // The verifier proved r2 points to a readable key; it forbids reading r1-r5 after the call, so
 // they keep what they held. When the next instruction is clang's null check (`if r0 == 0
@@ -1319,20 +1388,29 @@ void Lowering::array_lookup(std::size_t pc, const MapLookup& m) {
   const bool null_check = null_test_follows(pc);
   // The key: from the register clang just stored it from, when it did (no wait for the store
   // to forward to the load), else from memory.
+  const auto key = key_register(pc);
   const auto load_key = [&] {
-    if (const auto r = key_register(pc)) a_.mov(x86::eax, reg32(*r));
+    if (key) a_.mov(x86::eax, reg32(*key));
     else a_.mov(x86::eax, x86::dword_ptr(reg64(2)));
   };
-  // The verifier proved the key in range: no NULL, so the null check is dead; a known key
-  // makes the lookup an address.
-  if (facts_ && facts_->key_in_range) {
+  // The key is in range, as the verifier proved or as the block computed it (the key
+  // register's low 32 bits, below what is known of it): no NULL, so the null check is dead; a
+  // known key makes the lookup an address.
+  const uint64_t below = key ? std::min<uint64_t>(upper(*key), UINT32_MAX) : UINT64_MAX;
+  if ((facts_ && facts_->key_in_range) || below < m.max_entries) {
     if (null_check) skip_next_ = true;
-    if (facts_->key_known) {
-      a_.mov(x86::rax, m.data + uint64_t{facts_->key} * m.stride);
+    const auto value = key ? known(*key) : std::nullopt;
+    if ((facts_ && facts_->key_known) || value) {
+      const uint64_t index = value ? static_cast<uint32_t>(*value) : facts_->key;
+      a_.mov(x86::rax, m.data + index * m.stride);
+      return;
+    }
+    if (key && below == upper(*key)) {
+      element_address(m, reg64(*key));  // the whole register is the key
       return;
     }
     load_key();
-    element_address(m);
+    element_address(m, x86::rax);
     return;
   }
   load_key();
@@ -1344,7 +1422,7 @@ void Lowering::array_lookup(std::size_t pc, const MapLookup& m) {
     null_paths_.push_back(NullPath{a_.newLabel(), pc + 1, target});
     a_.jae(null_paths_.back().label);
     skip_next_ = true;
-    element_address(m);
+    element_address(m, x86::rax);
     return;
   }
   const Label in_range = a_.newLabel(), done = a_.newLabel();
@@ -1352,7 +1430,7 @@ void Lowering::array_lookup(std::size_t pc, const MapLookup& m) {
   a_.xor_(x86::eax, x86::eax);
   a_.short_().jmp(done);
   a_.bind(in_range);
-  element_address(m);
+  element_address(m, x86::rax);
   a_.bind(done);
 }
 
@@ -1377,16 +1455,20 @@ std::optional<uint8_t> Lowering::key_register(std::size_t pc) const {
   return store.src;
 }
 
-// rax = the address of element rax (an index below max_entries) of m.
-void Lowering::element_address(const MapLookup& m) {
+// rax = the address of element `index` (a register holding an index below max_entries) of m.
+void Lowering::element_address(const MapLookup& m, const Gp& index) {
   a_.mov(kScratch, m.data);
   unsigned shift = 0;
   while ((uint32_t{1} << shift) < m.stride) ++shift;
   if ((uint32_t{1} << shift) == m.stride && shift <= 3) {
-    a_.lea(x86::rax, x86::ptr(kScratch, x86::rax, shift));  // data + index * stride (1, 2, 4, 8)
+    a_.lea(x86::rax, x86::ptr(kScratch, index, shift));  // data + index * stride (1, 2, 4, 8)
   } else {
-    if ((uint32_t{1} << shift) == m.stride) a_.shl(x86::rax, shift);
-    else a_.imul(x86::rax, x86::rax, asmjit::Imm(m.stride));
+    if ((uint32_t{1} << shift) == m.stride) {
+      if (index != x86::rax) a_.mov(x86::rax, index);
+      a_.shl(x86::rax, shift);
+    } else {
+      a_.imul(x86::rax, index, asmjit::Imm(m.stride));
+    }
     a_.add(x86::rax, kScratch);
   }
 }
