@@ -792,25 +792,38 @@ TEST(JitSemantics, InlineArrayLookupsGiveTheHelpersResults) {
   }
 }
 
+// An ARRAY map of 4 elements 16 bytes apart (value_size 12), element k filled with 10 + k,
+// and its MapLookup for inline lookups.
+struct FourElements {
+  maps::MapPtr map;
+  MapLookup lookup;
+  FourElements() {
+    maps::MapDef def;
+    def.type = BPF_MAP_TYPE_ARRAY;
+    def.key_size = 4;
+    def.value_size = 12;
+    def.max_entries = 4;
+    def.name = "arr";
+    auto created = maps::create_map(def);
+    EXPECT_TRUE(created.ok()) << created.error().to_string();
+    if (!created) return;
+    map = std::move(*created);
+    for (uint32_t k = 0; k < 4; ++k) {
+      std::vector<uint8_t> v(12, static_cast<uint8_t>(10 + k));
+      EXPECT_TRUE(map->update(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&k), 4), v).ok());
+    }
+    const auto layout = *map->direct_array();
+    lookup = MapLookup{reinterpret_cast<uint64_t>(map.get()), reinterpret_cast<uint64_t>(layout.data), layout.stride,
+                       layout.max_entries};
+  }
+};
+
 // A lookup whose key the verifier proved in range (InsnFacts::key_in_range) is an address
 // computation without the range check or the NULL test after it; with a known key, a
 // constant. Same results as the helper.
 TEST(JitSemantics, ArrayLookupsWithKeysInRange) {
-  maps::MapDef def;
-  def.type = BPF_MAP_TYPE_ARRAY;
-  def.key_size = 4;
-  def.value_size = 12;  // 16 bytes apart
-  def.max_entries = 4;
-  def.name = "arr";
-  auto map = maps::create_map(def);
-  ASSERT_TRUE(map.ok()) << map.error().to_string();
-  for (uint32_t k = 0; k < 4; ++k) {
-    std::vector<uint8_t> v(12, static_cast<uint8_t>(10 + k));
-    ASSERT_TRUE((*map)->update(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&k), 4), v).ok());
-  }
-  const auto layout = *(*map)->direct_array();
-  const MapLookup inline_array{reinterpret_cast<uint64_t>(map->get()), reinterpret_cast<uint64_t>(layout.data),
-                               layout.stride, layout.max_entries};
+  const FourElements map;
+  const MapLookup& inline_array = map.lookup;
   struct Case {
     const char* key;  // leaves the key at fp-8
     bool known;
@@ -846,7 +859,7 @@ TEST(JitSemantics, ArrayLookupsWithKeysInRange) {
       std::vector<uint8_t> memory(4);
       std::memcpy(memory.data(), &input, 4);
       RunOptions options = options_for(memory);
-      for (const MemoryRegion& r : (*map)->value_regions()) options.regions.push_back(r);
+      for (const MemoryRegion& r : map.map->value_regions()) options.regions.push_back(r);
       auto expected = interpreter->run(options);
       ASSERT_TRUE(expected.ok()) << expected.error().to_string();
       EXPECT_EQ(*expected, 10 + (c.known ? c.value : input & 3));
@@ -863,21 +876,8 @@ TEST(JitSemantics, ArrayLookupsWithKeysInRange) {
 // a register or a known constant), a bigger mask, a jump into the block. The interpreter
 // gives the same results for keys in and out of range.
 TEST(JitSemantics, ArrayLookupKeysBoundedInTheirBlock) {
-  maps::MapDef def;
-  def.type = BPF_MAP_TYPE_ARRAY;
-  def.key_size = 4;
-  def.value_size = 12;
-  def.max_entries = 4;
-  def.name = "arr";
-  auto map = maps::create_map(def);
-  ASSERT_TRUE(map.ok()) << map.error().to_string();
-  for (uint32_t k = 0; k < 4; ++k) {
-    std::vector<uint8_t> v(12, static_cast<uint8_t>(10 + k));
-    ASSERT_TRUE((*map)->update(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&k), 4), v).ok());
-  }
-  const auto layout = *(*map)->direct_array();
-  const MapLookup inline_array{reinterpret_cast<uint64_t>(map->get()), reinterpret_cast<uint64_t>(layout.data),
-                               layout.stride, layout.max_entries};
+  const FourElements map;
+  const MapLookup& inline_array = map.lookup;
   struct Case {
     const char* key;  // computes the key in %r6 (or reg) from %r6 (the input) and %r7 (zero)
     bool checked;     // whether the range check must stay
@@ -919,12 +919,69 @@ TEST(JitSemantics, ArrayLookupKeysBoundedInTheirBlock) {
       std::vector<uint8_t> memory(4);
       std::memcpy(memory.data(), &input, 4);
       RunOptions options = options_for(memory);
-      for (const MemoryRegion& r : (*map)->value_regions()) options.regions.push_back(r);
+      for (const MemoryRegion& r : map.map->value_regions()) options.regions.push_back(r);
       auto expected = interpreter->run(options);
       ASSERT_TRUE(expected.ok()) << expected.error().to_string();
       auto got = jitted->run(options);
       ASSERT_TRUE(got.ok()) << got.error().to_string();
       EXPECT_EQ(*got, *expected) << input;
+    }
+  }
+}
+
+// clang stores a lookup's key on the stack; an inline lookup takes it from the register, so
+// the store is left out where nothing can read that stack slot. It stays where something
+// may: a load from the slot, a copy of r10 (a pointer to the stack that escapes), a lookup
+// done by a call.
+TEST(JitSemantics, KeyStoresNothingReadsAreLeftOut) {
+  const FourElements map;
+  const std::string lookup = "stxw [%r10-4], %r6\nmov %r2, %r10\nadd %r2, -4\nlddw_map_fd %r1, 1\ncall 1\n"
+                             "jeq %r0, 0, none\nldxb %r0, [%r0+0]\n";
+  struct Case {
+    std::string source;
+    bool stored;
+  };
+  for (const Case& c : {
+           Case{"ldxw %r6, [%r1+0]\n" + lookup + "exit\nnone:\nmov %r0, -1\nexit\n", false},
+           // Other bytes of the stack are read, not the key's.
+           Case{"ldxw %r6, [%r1+0]\nstdw [%r10-16], 7\n" + lookup + "ldxdw %r1, [%r10-16]\nadd %r0, %r1\nexit\n"
+                "none:\nmov %r0, -1\nexit\n", false},
+           Case{"ldxw %r6, [%r1+0]\n" + lookup + "ldxw %r1, [%r10-4]\nadd %r0, %r1\nexit\nnone:\nmov %r0, -1\nexit\n",
+                true},
+           Case{"ldxw %r6, [%r1+0]\n" + lookup + "ldxb %r1, [%r10-2]\nadd %r0, %r1\nexit\nnone:\nmov %r0, -1\nexit\n",
+                true},
+           Case{"ldxw %r6, [%r1+0]\n" + lookup + "mov %r3, %r10\nldxw %r1, [%r3-4]\nadd %r0, %r1\nexit\n"
+                "none:\nmov %r0, -1\nexit\n", true},
+       }) {
+    SCOPED_TRACE(c.source);
+    auto insns = isa::assemble(c.source);
+    ASSERT_TRUE(insns.ok()) << insns.error().to_string();
+    for (std::size_t pc = 0; pc < insns->size(); ++pc) {
+      if ((*insns)[pc].op == isa::Op::LdMapFd) (*insns)[pc + 1].imm64 = map.lookup.ref;
+    }
+    for (const bool inline_lookup : {true, false}) {
+      JitOptions options{.checked = false, .relocated = true};
+      if (inline_lookup) options.map_lookups = {map.lookup};
+      auto jitted = JitProgram::compile(*insns, linux_helpers(), options);
+      auto interpreter = Interpreter::create(*insns, linux_helpers(), true);
+      ASSERT_TRUE(jitted.ok() && interpreter.ok());
+      // The store's code: what follows its line up to the next instruction's.
+      const std::string dump = jitted->dump();
+      const std::size_t at = dump.find("*(u32 *)(r10 -4) = r6\n");
+      ASSERT_NE(at, std::string::npos) << dump;
+      const bool stored = dump.compare(dump.find('\n', at) + 1, 1, ";") != 0;
+      EXPECT_EQ(stored, c.stored || !inline_lookup) << dump;
+      for (uint32_t input : {0u, 3u, 4u, 0x10203u}) {
+        std::vector<uint8_t> memory(4);
+        std::memcpy(memory.data(), &input, 4);
+        RunOptions run = options_for(memory);
+        for (const MemoryRegion& r : map.map->value_regions()) run.regions.push_back(r);
+        auto expected = interpreter->run(run);
+        ASSERT_TRUE(expected.ok()) << expected.error().to_string();
+        auto got = jitted->run(run);
+        ASSERT_TRUE(got.ok()) << got.error().to_string();
+        EXPECT_EQ(*got, *expected) << input;
+      }
     }
   }
 }

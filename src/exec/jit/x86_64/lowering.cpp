@@ -34,6 +34,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bitset>
 #include <cstddef>
 #include <cstring>
 #include <optional>
@@ -205,6 +206,8 @@ class Lowering {
   const MapLookup* known_lookup(std::size_t pc) const;
   bool only_for_inline_lookup(std::size_t pc) const;
   bool only_for_inline_key(std::size_t pc) const;
+  bool note_stack_use(const Insn& i);
+  bool dead_store(const Insn& i) const;
   void array_lookup(std::size_t pc, const MapLookup& m);
   std::optional<uint8_t> key_register(std::size_t pc) const;
   void call_lookup(const MapLookup& m);
@@ -308,6 +311,12 @@ class Lowering {
   };
   std::vector<ExitPath> exit_paths_;
   std::vector<Label> moved_;  // by pc: where an instruction's code is when out of line (empty: none is)
+  // Stack bytes that some instruction may read, by offset from r10 (-512..-1 as 0..511), when
+  // every use of r10 is known (stack_known_): it is only the base of loads and stores, or the
+  // key address of a lookup done inline that takes its key from a register. A store nothing
+  // reads (clang's store of such a key) is left out.
+  std::bitset<kStackSize> stack_read_;
+  bool stack_known_ = false;
   std::array<Label, static_cast<std::size_t>(Status::kInternal) + 1> fail_tails_{};
   std::array<std::array<Label, 4>, 2> access_stubs_{};
   Label zero_frame_;
@@ -345,9 +354,16 @@ LoweredLabels Lowering::run() {
   labels_.insn.resize(in_.insns.size());
   target_.assign(in_.insns.size(), 0);
   bool any_callx = false;
+  // Only inline lookups leave dead stores (of their keys), and only unchecked code has them.
+  stack_known_ = in_.init == nullptr && !in_.options.checked && !in_.options.map_lookups.empty();
+  std::vector<std::size_t> key_addresses;  // r2 = r10 (copies of r10 that only_for_inline_key must explain)
   for (std::size_t pc = 0; pc < in_.insns.size(); ++pc) {
     const Insn& i = in_.insns[pc];
     any_callx = any_callx || i.op == Op::Callx;
+    if (stack_known_ && (regs::read_set(i) & regs::bit(isa::kFrameReg)) && !note_stack_use(i)) {
+      if (i.op == Op::Mov64Reg && i.dst == 2) key_addresses.push_back(pc);
+      else stack_known_ = false;
+    }
     if (i.op == Op::LdFunc) {  // callbacks start there, at its offset (no label needed)
       const int64_t target = static_cast<int64_t>(pc) + 1 + i.imm;
       if (target >= 0 && static_cast<std::size_t>(target) < in_.insns.size()) {
@@ -375,6 +391,7 @@ LoweredLabels Lowering::run() {
     }
     std::fill(target_.begin(), target_.end(), 1);
   }
+  for (const std::size_t pc : key_addresses) stack_known_ = stack_known_ && only_for_inline_key(pc);
   labels_.insn_offset.resize(in_.insns.size());
 
   prologue();
@@ -702,6 +719,10 @@ void Lowering::instruction(std::size_t pc) {
   if (facts && (facts->upper32_zero & (1U << i.dst)) &&
       ((i.op == Op::Mov32Reg && i.src == i.dst) || i.op == Op::Le32)) {
     return;  // only zero-extends a register whose upper half is zero
+  }
+  if (stack_known_ && (r.kind == Kind::kStore || r.kind == Kind::kStoreReg) && i.dst == isa::kFrameReg &&
+      dead_store(i)) {
+    return;  // nothing reads what it stores
   }
   facts_ = facts;  // for the lowering below; reset at the end
   std::optional<uint64_t> result;  // dst's value afterwards, when known at compile time
@@ -1369,6 +1390,35 @@ bool Lowering::only_for_inline_key(std::size_t pc) const {
   }
   const MapLookup* m = known_lookup(call);
   return m != nullptr && m->is_inline() && key_register(call).has_value();
+}
+
+// For an instruction i that reads r10: whether it only uses it as the base of a load or store
+// (noting the bytes it reads, which must be in the stack).
+bool Lowering::note_stack_use(const Insn& i) {
+  const OpInfo& r = i.info();
+  const bool base_only = ((r.kind == Kind::kLoad || r.kind == Kind::kLoadSx) && i.src == isa::kFrameReg) ||
+                         ((r.kind == Kind::kStore || r.kind == Kind::kStoreReg || r.kind == Kind::kAtomic) &&
+                          i.dst == isa::kFrameReg && (r.kind == Kind::kStore || i.src != isa::kFrameReg));
+  if (!base_only) return false;
+  if (r.kind == Kind::kStore || r.kind == Kind::kStoreReg) return true;
+  const int first = i.off + static_cast<int>(kStackSize);
+  if (first < 0 || first + static_cast<int>(r.mem_size()) > static_cast<int>(kStackSize)) {
+    stack_known_ = false;  // outside the stack: not a program the verifier passed
+    return true;
+  }
+  for (unsigned k = 0; k < r.mem_size(); ++k) stack_read_.set(static_cast<std::size_t>(first) + k);
+  return true;
+}
+
+// A store to the stack that nothing reads (see stack_read_).
+bool Lowering::dead_store(const Insn& i) const {
+  const int first = i.off + static_cast<int>(kStackSize);
+  const auto n = static_cast<int>(i.info().mem_size());
+  if (first < 0 || first + n > static_cast<int>(kStackSize)) return false;
+  for (int k = 0; k < n; ++k) {
+    if (stack_read_.test(static_cast<std::size_t>(first + k))) return false;
+  }
+  return true;
 }
 
 // r0 = &value[*(u32*)r2], or 0 when the key is out of range (the kernel's array_map_gen_lookup).
