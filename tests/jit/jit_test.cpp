@@ -167,6 +167,40 @@ TEST(JitSemantics, ShiftPairZeroExtensionsAsTheInterpreter) {
   }
 }
 
+// Unchecked code turns clang's rY = (u32)rX (lsh rX 32; rY = rX; rsh rY 32) into a mov32, and
+// shifts rX too unless the code after it writes rX before reading it.
+TEST(JitSemantics, LowHalfCopiesAsTheInterpreter) {
+  const std::string copy = "lsh %r6, 32\nmov %r4, %r6\nrsh %r4, 32\n";
+  const std::vector<std::string> sources = {
+      // rX written again before any read: no shift.
+      "ldxdw %r6, [%r1+0]\n" + copy + "mov %r6, 7\nadd %r6, %r4\nmov %r0, %r6\nexit\n",
+      // rX read afterwards: in the block, by a store, past the block's end, by the next copy.
+      "ldxdw %r6, [%r1+0]\n" + copy + "mov %r0, %r6\nadd %r0, %r4\nexit\n",
+      "ldxdw %r6, [%r1+0]\n" + copy + "stxdw [%r10-8], %r6\nldxdw %r0, [%r10-8]\nadd %r0, %r4\nexit\n",
+      "ldxdw %r6, [%r1+0]\n" + copy + "jeq %r4, 0, zero\nmov %r0, %r6\nexit\nzero:\nmov %r0, 1\nexit\n",
+      "ldxdw %r6, [%r1+0]\n" + copy + copy + "mov %r0, %r6\nadd %r0, %r4\nexit\n",
+      // A known rX.
+      "lddw %r6, 0x123456789abcdef0\n" + copy + "mov %r0, %r6\nadd %r0, %r4\nexit\n",
+      "lddw %r6, 0x123456789abcdef0\n" + copy + "mov %r6, 0\nmov %r0, %r4\nexit\n",
+      // A jump lands on the mov: no fusion.
+      "ldxdw %r6, [%r1+0]\nmov %r4, 5\njeq %r6, 0, mid\nlsh %r6, 32\nmid:\nmov %r4, %r6\nrsh %r4, 32\n"
+      "mov %r0, %r4\nadd %r0, %r6\nexit\n",
+  };
+  for (const std::string& source : sources) {
+    for (const uint64_t input : {uint64_t{0}, uint64_t{0x8877665544332211}, uint64_t{0xffffffff}}) {
+      std::vector<uint8_t> memory(8);
+      std::memcpy(memory.data(), &input, 8);
+      auto expected = interpreter_run(source, memory);
+      ASSERT_TRUE(expected.ok()) << expected.error().to_string();
+      for (const bool propagate : {false, true}) {
+        auto r = jit_run(source, memory, {}, JitOptions{.checked = false, .propagate_constants = propagate});
+        ASSERT_TRUE(r.ok()) << r.error().to_string();
+        EXPECT_EQ(*r, *expected) << source << std::hex << input;
+      }
+    }
+  }
+}
+
 TEST(JitSemantics, DivisionKeepsR0AndR3WhateverTheOperands) {
   // x86 divides rdx:rax, which hold r3 and r0.
   EXPECT_EQ(value("mov %r0, 100\nmov %r3, 7\nmov %r4, 30\nmov %r5, 4\ndiv %r4, %r5\nadd %r0, %r4\nadd %r0, %r3\nexit\n"),

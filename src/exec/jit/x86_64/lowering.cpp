@@ -146,6 +146,8 @@ class Lowering {
   void prologue();
   void instruction(std::size_t pc);
   bool zero_extension_pair(std::size_t pc) const;
+  bool low_half_copy(std::size_t pc) const;
+  bool dead_after(std::size_t pc, uint8_t reg) const;
   std::size_t address_pair(std::size_t pc) const;
   bool select(std::size_t pc) const;
   bool skips_jump(std::size_t pc) const;
@@ -427,6 +429,27 @@ LoweredLabels Lowering::run() {
       labels_.insn_offset[pc] = a_.offset();
       continue;
     }
+    if (shifts && low_half_copy(pc)) {
+      // rX <<= 32; rY = rX; rY >>= 32 (clang's rY = (u32)rX, before -mcpu=v3): one mov32 from
+      // rX as it was, then rX's shift, unless nothing reads rX before it is written again.
+      const uint8_t x = in_.insns[pc].dst;
+      const uint8_t y = in_.insns[pc + 1].dst;
+      put(enc::mov_rr(false, kHostReg[y], kHostReg[x]));
+      const bool shifted = !dead_after(pc + 2, x);
+      if (shifted) put(enc::shift_ri(enc::Shift::kShl, true, kHostReg[x], 32));
+      const auto value = known(x);
+      const uint64_t bound = std::min<uint64_t>(upper(x), UINT32_MAX);
+      forget(x);
+      forget(y);
+      umax_[y] = bound;
+      if (value) {
+        remember(y, static_cast<uint32_t>(*value));
+        if (shifted) remember(x, *value << 32);
+      }
+      for (std::size_t k = 1; k < 3; ++k) labels_.insn_offset[pc + k] = a_.offset();
+      pc += 2;
+      continue;
+    }
     if (const std::size_t slots = shifts ? scaled_index(pc) : 0) {
       // rA <<= s; [rB = imm64;] rB += rA: rB from rA before the shift, in one lea, then the
       // shift. A load through rB (a table lookup) then waits for one instruction, not two.
@@ -552,6 +575,32 @@ bool Lowering::zero_extension_pair(std::size_t pc) const {
   const Insn& second = in_.insns[pc + 1];
   return first.op == Op::Lsh64Imm && second.op == Op::Rsh64Imm && first.dst == second.dst && first.imm == 32 &&
          second.imm == 32;
+}
+
+// rX <<= 32; rY = rX; rY >>= 32 (rY not rX, not r10), with nothing jumping between them. Not
+// where reads are checked.
+bool Lowering::low_half_copy(std::size_t pc) const {
+  if (in_.init != nullptr || pc + 2 >= in_.insns.size() || !straight(pc + 1, pc + 2)) return false;
+  const Insn& shl = in_.insns[pc];
+  const Insn& mov = in_.insns[pc + 1];
+  const Insn& shr = in_.insns[pc + 2];
+  return shl.imm == 32 && mov.op == Op::Mov64Reg && mov.src == shl.dst && mov.dst != shl.dst &&
+         mov.dst != isa::kFrameReg && shr.op == Op::Rsh64Imm && shr.dst == mov.dst && shr.imm == 32;
+}
+
+// Whether the value BPF register reg holds after pc is dead: the straight code after it
+// writes reg before anything reads it. A bounded look within the basic block (a jump, call,
+// exit or the block's end first: not known dead).
+bool Lowering::dead_after(std::size_t pc, uint8_t reg) const {
+  constexpr std::size_t kLookAhead = 16;
+  for (std::size_t k = pc + 1; k < in_.insns.size() && k - pc <= kLookAhead; ++k) {
+    const Insn& i = in_.insns[k];
+    if (i.op == Op::LdImm64Tail) continue;
+    const Kind kind = i.info().kind;
+    if (entered_elsewhere(k) || !computes_only(kind) || (regs::read_set(i) & regs::bit(reg))) return false;
+    if (kind != Kind::kStore && kind != Kind::kStoreReg && i.dst == reg) return true;
+  }
+  return false;
 }
 
 // rX = rY (64-bit); rX += rZ or imm (64-bit); and, after an immediate, possibly rX += rZ
