@@ -89,6 +89,17 @@ Gp sized(Gp r, unsigned bytes) {
   }
 }
 
+// The x86 instruction of a BPF add, sub, and, or or xor.
+asmjit::InstId op_instruction(uint8_t op_bits) {
+  switch (op_bits) {
+    case BPF_ADD: return x86::Inst::kIdAdd;
+    case BPF_SUB: return x86::Inst::kIdSub;
+    case BPF_AND: return x86::Inst::kIdAnd;
+    case BPF_OR: return x86::Inst::kIdOr;
+    default: return x86::Inst::kIdXor;
+  }
+}
+
 // A field of the run's JitState.
 x86::Mem state(std::size_t offset, uint32_t size = 8) {
   return x86::ptr(kState, static_cast<int32_t>(offset), size);
@@ -148,6 +159,8 @@ class Lowering {
   bool zero_extension_pair(std::size_t pc) const;
   bool low_half_copy(std::size_t pc) const;
   bool dead_after(std::size_t pc, uint8_t reg) const;
+  bool dead_from(std::size_t pc, uint8_t reg, int& budget) const;
+  bool update_in_memory(std::size_t pc) const;
   std::size_t address_pair(std::size_t pc) const;
   bool select(std::size_t pc) const;
   bool skips_jump(std::size_t pc) const;
@@ -450,6 +463,24 @@ LoweredLabels Lowering::run() {
       pc += 2;
       continue;
     }
+    if (fusing && in_.insns[pc].info().kind == Kind::kLoad && update_in_memory(pc)) {
+      // *(uN *)(rB + off) op= imm or rC, for a load, an operation and a store back.
+      const Insn& load = in_.insns[pc];
+      const Insn& update = in_.insns[pc + 1];
+      const unsigned n = load.info().mem_size();
+      const x86::Mem m = access(pc, load.src, load.off, n, true);
+      const asmjit::InstId id = op_instruction(update.info().op_bits());
+      if (update.info().reg_source()) {
+        a_.emit(id, m, sized(reg64(update.src), n));
+      } else {
+        const int32_t v = n == 1 ? static_cast<int8_t>(update.imm) : n == 2 ? static_cast<int16_t>(update.imm) : update.imm;
+        a_.emit(id, m, asmjit::Imm(v));
+      }
+      forget(load.dst);  // not loaded: dead
+      for (std::size_t k = 1; k < 3; ++k) labels_.insn_offset[pc + k] = a_.offset();
+      pc += 2;
+      continue;
+    }
     if (const std::size_t slots = shifts ? scaled_index(pc) : 0) {
       // rA <<= s; [rB = imm64;] rB += rA: rB from rA before the shift, in one lea, then the
       // shift. A load through rB (a table lookup) then waits for one instruction, not two.
@@ -588,19 +619,75 @@ bool Lowering::low_half_copy(std::size_t pc) const {
          mov.dst != isa::kFrameReg && shr.op == Op::Rsh64Imm && shr.dst == mov.dst && shr.imm == 32;
 }
 
-// Whether the value BPF register reg holds after pc is dead: the straight code after it
-// writes reg before anything reads it. A bounded look within the basic block (a jump, call,
-// exit or the block's end first: not known dead).
+// Whether the value BPF register reg holds after pc is dead: every path from pc + 1 writes
+// reg before reading it. Paths are followed through jumps, calls (which read r1-r5 and write
+// r0) and exits (which read r0; r1-r5 are dead there) for a bounded number of instructions;
+// past that, or at atomics and packet loads, not known dead.
 bool Lowering::dead_after(std::size_t pc, uint8_t reg) const {
-  constexpr std::size_t kLookAhead = 16;
-  for (std::size_t k = pc + 1; k < in_.insns.size() && k - pc <= kLookAhead; ++k) {
+  int budget = 24;
+  return dead_from(pc + 1, reg, budget);
+}
+
+bool Lowering::dead_from(std::size_t pc, uint8_t reg, int& budget) const {
+  for (std::size_t k = pc; k < in_.insns.size(); ++k) {
+    if (--budget < 0) return false;
     const Insn& i = in_.insns[k];
-    if (i.op == Op::LdImm64Tail) continue;
+    if (regs::read_set(i) & regs::bit(reg)) return false;
     const Kind kind = i.info().kind;
-    if (entered_elsewhere(k) || !computes_only(kind) || (regs::read_set(i) & regs::bit(reg))) return false;
-    if (kind != Kind::kStore && kind != Kind::kStoreReg && i.dst == reg) return true;
+    switch (kind) {
+      case Kind::kAlu: case Kind::kMovSx: case Kind::kNeg: case Kind::kEnd: case Kind::kBswap:
+      case Kind::kLoad: case Kind::kLoadSx:
+        if (i.dst == reg) return true;
+        break;
+      case Kind::kLdImm64:
+        if (i.dst == reg) return true;
+        ++k;  // over the second slot
+        break;
+      case Kind::kStore: case Kind::kStoreReg: break;
+      case Kind::kJa: case Kind::kGotol: case Kind::kJmpCond: case Kind::kMayGoto: {
+        const auto target = isa::branch_target(i, k);
+        if (!target || *target < 0 || static_cast<std::size_t>(*target) >= in_.insns.size()) return false;
+        if (kind == Kind::kJa || kind == Kind::kGotol) {
+          k = static_cast<std::size_t>(*target) - 1;  // the loop steps to it
+        } else if (!dead_from(static_cast<std::size_t>(*target), reg, budget)) {
+          return false;
+        }
+        break;
+      }
+      case Kind::kCallHelper: case Kind::kCallLocal: case Kind::kCallx: case Kind::kCallKfunc:
+        if (reg <= 5) return reg == 0;  // arguments are read; r0 is the result
+        break;
+      case Kind::kExit: return reg >= 1 && reg <= 5;
+      default: return false;  // atomics, packet loads (which read r6), tail slots
+    }
   }
   return false;
+}
+
+// rA = *(uN *)(rB + off); rA op= imm or rC; *(uN *)(rB + off) = rA, with rA dead afterwards
+// (clang's counter update): one x86 operation on memory. op is add, sub, and, or or xor, whose
+// low N bytes depend only on the operands' low N bytes; a 32-bit op only for N <= 4 (it
+// clears bits 32-63). Not where reads are checked.
+bool Lowering::update_in_memory(std::size_t pc) const {
+  if (in_.init != nullptr || pc + 2 >= in_.insns.size() || !straight(pc + 1, pc + 2)) return false;
+  const Insn& load = in_.insns[pc];
+  const Insn& op = in_.insns[pc + 1];
+  const Insn& store = in_.insns[pc + 2];
+  const OpInfo& r = op.info();
+  const unsigned n = load.info().mem_size();
+  if (load.info().kind != Kind::kLoad || load.dst == load.src || r.kind != Kind::kAlu || op.dst != load.dst ||
+      (r.reg_source() && (op.src == load.dst || op.src == isa::kFrameReg)) || (!r.is64() && n == 8)) {
+    return false;
+  }
+  switch (r.op_bits()) {
+    case BPF_ADD: case BPF_SUB: case BPF_AND: case BPF_OR: case BPF_XOR: break;
+    default: return false;
+  }
+  if (store.info().kind != Kind::kStoreReg || store.info().mem_size() != n || store.src != load.dst ||
+      store.dst != load.src || store.off != load.off) {
+    return false;
+  }
+  return dead_after(pc + 2, load.dst);
 }
 
 // rX = rY (64-bit); rX += rZ or imm (64-bit); and, after an immediate, possibly rX += rZ
