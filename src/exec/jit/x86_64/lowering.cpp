@@ -186,7 +186,7 @@ class Lowering {
   // The largest value reg may hold here (unsigned): its value when known, else its bound.
   uint64_t upper(uint8_t reg) const { return (known_ & regs::bit(reg)) ? value_[reg] : umax_[reg]; }
   uint64_t upper_after(const Insn& i, const OpInfo& r) const;
-  void learn(const Insn& i, const OpInfo& r, std::optional<uint64_t> result, uint64_t bound);
+  void learn(const Insn& i, const OpInfo& r, std::optional<uint64_t> result);
   void forget_writes(const Insn& i, const OpInfo& r);
   void forget(uint8_t reg) {
     known_ &= static_cast<uint16_t>(~regs::bit(reg));
@@ -344,7 +344,9 @@ class Lowering {
   std::array<uint64_t, 11> value_{};
   // Unsigned upper bounds of the registers not known, in this basic block (UINT64_MAX: none),
   // from zero-extending loads, `&=` and `>>=`, 32-bit operations and moves: an array lookup
-  // whose key register stays below max_entries needs no range check.
+  // whose key register stays below max_entries needs no range check. Kept (bounds_) only
+  // for programs with such lookups, the only use of them.
+  bool bounds_ = false;
   std::array<uint64_t, 11> umax_ = filled(UINT64_MAX);
   static constexpr std::array<uint64_t, 11> filled(uint64_t v) {
     std::array<uint64_t, 11> a{};
@@ -412,6 +414,8 @@ LoweredLabels Lowering::run() {
   prologue();
   a_.bind(labels_.body);
   propagate_ = in_.options.propagate_constants;
+  bounds_ = propagate_ && std::any_of(in_.options.map_lookups.begin(), in_.options.map_lookups.end(),
+                                      [](const MapLookup& m) { return m.is_inline(); });
   for (std::size_t pc = 0; pc < in_.insns.size(); ++pc) {
     // Constants are known within a basic block: none where control may come from elsewhere.
     if (entered_elsewhere(pc)) forget_all();
@@ -669,7 +673,10 @@ bool Lowering::dead_from(std::size_t pc, uint8_t reg, int& budget) const {
 // low N bytes depend only on the operands' low N bytes; a 32-bit op only for N <= 4 (it
 // clears bits 32-63). Not where reads are checked.
 bool Lowering::update_in_memory(std::size_t pc) const {
-  if (in_.init != nullptr || pc + 2 >= in_.insns.size() || !straight(pc + 1, pc + 2)) return false;
+  if (in_.init != nullptr || pc + 2 >= in_.insns.size() || in_.insns[pc + 2].info().kind != Kind::kStoreReg ||
+      !straight(pc + 1, pc + 2)) {
+    return false;
+  }
   const Insn& load = in_.insns[pc];
   const Insn& op = in_.insns[pc + 1];
   const Insn& store = in_.insns[pc + 2];
@@ -862,12 +869,10 @@ void Lowering::instruction(std::size_t pc) {
   }
   facts_ = facts;  // for the lowering below; reset at the end
   std::optional<uint64_t> result;  // dst's value afterwards, when known at compile time
-  uint64_t bound = UINT64_MAX;     // dst's upper bound afterwards
   if (propagate_) {
     result = value_after(i, r);
-    bound = upper_after(i, r);
     if (with_constants(pc, i, r, result)) {
-      learn(i, r, result, bound);
+      learn(i, r, result);
       facts_ = nullptr;
       return;
     }
@@ -926,7 +931,7 @@ void Lowering::instruction(std::size_t pc) {
     case Kind::kLdAbs: case Kind::kLdInd: packet_load(i, r); break;
     case Kind::kTail: break;  // data of the ld_imm64 before it; never reached
   }
-  if (propagate_) learn(i, r, result, bound);
+  if (propagate_) learn(i, r, result);
   facts_ = nullptr;
 }
 
@@ -1036,11 +1041,9 @@ bool Lowering::with_constants(std::size_t pc, const Insn& i, const OpInfo& r, st
   }
 }
 
-// dst's upper bound after i (before it is lowered: from what i reads), where i computes
-// one; UINT64_MAX otherwise.
+// dst's upper bound after i, an ALU operation or a load (from what is known before it).
 uint64_t Lowering::upper_after(const Insn& i, const OpInfo& r) const {
   if (r.kind == Kind::kLoad) return r.mem_size() == 8 ? UINT64_MAX : (uint64_t{1} << (8 * r.mem_size())) - 1;
-  if (r.kind != Kind::kAlu) return UINT64_MAX;
   const uint64_t width = r.is64() ? UINT64_MAX : UINT32_MAX;
   const uint64_t dst = std::min(upper(i.dst), width);
   const uint64_t src = std::min(r.reg_source() ? upper(i.src) : i.imm64, width);
@@ -1054,15 +1057,19 @@ uint64_t Lowering::upper_after(const Insn& i, const OpInfo& r) const {
   }
 }
 
-// What is known of the registers after i: result (dst's value, when known), else the bound
-// upper_after() gave and nothing of the other registers i writes.
-void Lowering::learn(const Insn& i, const OpInfo& r, std::optional<uint64_t> result, uint64_t bound) {
+// What is known of the registers after i (lowering it changes nothing of what is known
+// before it): result (dst's value, when known), else dst's bound and nothing of the other
+// registers i writes.
+void Lowering::learn(const Insn& i, const OpInfo& r, std::optional<uint64_t> result) {
   if (result) {
     remember(i.dst, *result);
-    return;
+  } else if (bounds_ && (r.kind == Kind::kAlu || r.kind == Kind::kLoad)) {
+    const uint64_t bound = upper_after(i, r);
+    forget(i.dst);
+    umax_[i.dst] = bound;
+  } else {
+    forget_writes(i, r);
   }
-  forget_writes(i, r);
-  if (r.kind == Kind::kAlu || r.kind == Kind::kLoad) umax_[i.dst] = bound;
 }
 
 // No longer knows the registers i writes (those value_after() does not compute).
