@@ -64,6 +64,20 @@ TEST(JitEncoder, RegisterRegisterFormsAsAsmjit) {
         EXPECT_EQ(ours(mov_rr(w, d, s)), asmjit_bytes([&](x86::Assembler& a) { a.mov(gp(w, d), gp(w, s)); }));
         EXPECT_EQ(ours(test_rr(w, d, s)), asmjit_bytes([&](x86::Assembler& a) { a.test(gp(w, d), gp(w, s)); }));
         EXPECT_EQ(ours(imul_rr(w, d, s)), asmjit_bytes([&](x86::Assembler& a) { a.imul(gp(w, d), gp(w, s)); }));
+        for (int32_t imm : kImmediates) {
+          EXPECT_EQ(ours(imul_rri(w, d, s, imm)),
+                    asmjit_bytes([&](x86::Assembler& a) { a.imul(gp(w, d), gp(w, s), imm); }))
+              << d << ", " << s << ", " << imm;
+        }
+        for (unsigned c = 0; c < 16; ++c) {
+          EXPECT_EQ(ours(shift_x(Shift::kShl, w, d, s, c)),
+                    asmjit_bytes([&](x86::Assembler& a) { a.shlx(gp(w, d), gp(w, s), gp(w, c)); }));
+          EXPECT_EQ(ours(shift_x(Shift::kShr, w, d, s, c)),
+                    asmjit_bytes([&](x86::Assembler& a) { a.shrx(gp(w, d), gp(w, s), gp(w, c)); }));
+          EXPECT_EQ(ours(shift_x(Shift::kSar, w, d, s, c)),
+                    asmjit_bytes([&](x86::Assembler& a) { a.sarx(gp(w, d), gp(w, s), gp(w, c)); }))
+              << d << ", " << s << ", " << c << " w" << w;
+        }
       }
     }
   }
@@ -167,6 +181,21 @@ TEST(JitEncoder, JumpsAsAsmjit) {
       const int32_t jmp8 = -gap - 2, jmp32 = -gap - 5;
       EXPECT_EQ(fits8(jmp8) ? ours(jmp_rel8(static_cast<int8_t>(jmp8))) : ours(jmp_rel32(jmp32)), bytes(false)) << gap;
     }
+  }
+}
+
+TEST(JitEncoder, CallsAsAsmjit) {
+  for (int gap : {0, 100, 70000}) {
+    asmjit::CodeHolder code;
+    code.init(asmjit::Environment::host());
+    x86::Assembler a(&code);
+    asmjit::Label l = a.newLabel();
+    a.bind(l);
+    for (int k = 0; k < gap; ++k) a.nop();
+    const std::size_t at = a.offset();
+    a.call(l);
+    const asmjit::CodeBuffer& buf = code.textSection()->buffer();
+    EXPECT_EQ(ours(call_rel32(-gap - 5)), hex(buf.data() + at, buf.size() - at)) << gap;
   }
 }
 

@@ -150,6 +150,35 @@ inline Bytes imul_rr(bool w, unsigned dst, unsigned src) {
   return o;
 }
 
+// imul dst, src, imm (imm8 sign-extended when it fits, else imm32).
+inline Bytes imul_rri(bool w, unsigned dst, unsigned src, int32_t imm) {
+  Bytes o;
+  rex(o, w, dst, src);
+  if (fits8(imm)) {
+    o.put(0x6b);
+    modrm_reg(o, dst, src);
+    o.put(static_cast<uint8_t>(static_cast<int8_t>(imm)));
+  } else {
+    o.put(0x69);
+    modrm_reg(o, dst, src);
+    o.put32(imm);
+  }
+  return o;
+}
+
+// shlx/shrx/sarx dst, src, count (BMI2; VEX.LZ.0F38 F7 /r, the prefix 66/F2/F3 picking the
+// shift, count in VEX.vvvv).
+inline Bytes shift_x(Shift op, bool w, unsigned dst, unsigned src, unsigned count) {
+  Bytes o;
+  const uint8_t pp = op == Shift::kShl ? 1 : op == Shift::kShr ? 3 : 2;
+  o.put(0xc4);
+  o.put(static_cast<uint8_t>((((dst >> 3) & 1) ^ 1) << 7 | 1 << 6 | (((src >> 3) & 1) ^ 1) << 5 | 0x02));
+  o.put(static_cast<uint8_t>((w ? 0x80 : 0) | ((~count & 15) << 3) | pp));
+  o.put(0xf7);
+  modrm_reg(o, dst, src);
+  return o;
+}
+
 // Loads that zero-extend to 64 bits: movzx r32 for 1 and 2 bytes, mov r32 for 4, mov r64.
 inline Bytes load(unsigned size, unsigned dst, unsigned base, int32_t disp) {
   Bytes o;
@@ -217,6 +246,12 @@ inline Bytes jmp_rel8(int8_t rel) {
 inline Bytes jmp_rel32(int32_t rel) {
   Bytes o;
   o.put(0xe9);
+  o.put32(rel);
+  return o;
+}
+inline Bytes call_rel32(int32_t rel) {
+  Bytes o;
+  o.put(0xe8);
   o.put32(rel);
   return o;
 }

@@ -299,6 +299,16 @@ class Lowering {
     std::size_t target;    // pc
   };
   std::vector<JumpFixup> fixups_;  // forward jumps to instructions
+  struct CallFixup {
+    std::size_t rel32_at;
+    Label target;
+  };
+  std::vector<CallFixup> call_fixups_;  // calls to labels (stubs, functions), patched at the end
+  // call label, encoded directly (asmjit's generic encoder costs a few hundred instructions).
+  void call_label(const Label& target) {
+    put(enc::call_rel32(0));
+    call_fixups_.push_back(CallFixup{a_.offset() - 4, target});
+  }
   bool skip_next_ = false;         // instruction() lowered the next instruction too
   Label ret_;                      // a shared `ret`, out of line (unchecked code's jumps to exits)
   Label epilogue_;
@@ -1118,13 +1128,12 @@ void Lowering::alu(const Insn& i, const OpInfo& r) {
 void Lowering::alu_imm(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, int32_t imm) {
   // 64-bit operations sign-extend the immediate, as x86's imm32 forms do; 32-bit operations
   // write the low half, which zero-extends on x86-64.
-  const Gp d = is64 ? reg64(dst) : reg32(dst);
   const unsigned h = kHostReg[dst];
   const unsigned shift_mask = is64 ? 63 : 31;
   switch (op_bits) {
     case 0x00: put(enc::alu_ri(enc::Alu::kAdd, is64, h, imm)); break;
     case 0x10: put(enc::alu_ri(enc::Alu::kSub, is64, h, imm)); break;
-    case 0x20: a_.imul(d, d, imm); break;
+    case 0x20: put(enc::imul_rri(is64, h, h, imm)); break;
     case 0x30: case 0x90: divide(op_bits, is64, is_signed, dst, imm, 0); break;
     case 0x40: put(enc::alu_ri(enc::Alu::kOr, is64, h, imm)); break;
     case 0x50: put(enc::alu_ri(enc::Alu::kAnd, is64, h, imm)); break;
@@ -1151,8 +1160,6 @@ void Lowering::alu_imm(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, 
 }
 
 void Lowering::alu_reg(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, uint8_t src) {
-  const Gp d = is64 ? reg64(dst) : reg32(dst);
-  const Gp s = is64 ? reg64(src) : reg32(src);
   const unsigned hd = kHostReg[dst], hs = kHostReg[src];
   switch (op_bits) {
     case 0x00: put(enc::alu_rr(enc::Alu::kAdd, is64, hd, hs)); break;
@@ -1169,9 +1176,8 @@ void Lowering::alu_reg(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, 
     case 0x60: case 0x70: case 0xc0:
       if (in_.bmi2) {
         // shlx/shrx/sarx mask the count to the operand size, as BPF does.
-        if (op_bits == 0x60) a_.shlx(d, d, s);
-        else if (op_bits == 0x70) a_.shrx(d, d, s);
-        else a_.sarx(d, d, s);
+        const auto shift = op_bits == 0x60 ? enc::Shift::kShl : op_bits == 0x70 ? enc::Shift::kShr : enc::Shift::kSar;
+        put(enc::shift_x(shift, is64, hd, hd, hs));
       } else {
         shift_by_register(op_bits, is64, dst, src);
       }
@@ -1234,12 +1240,12 @@ void Lowering::divide(uint8_t op_bits, bool is64, bool is_signed, uint8_t dst, s
   if (imm) {
     // Neither 0 nor -1: straight to the division.
     set_constant(kAddr.id(), is64 ? static_cast<uint64_t>(int64_t{*imm}) : static_cast<uint32_t>(*imm));
-    a_.call(stub.divide);
+    call_label(stub.divide);
   } else {
     put(enc::mov_rr(is64, kAddr.id(), kHostReg[src]));
     // A divisor the verifier proved neither 0 nor (signed) -1 skips the stub's checks.
     const bool plain = facts_ && facts_->divisor_nonzero && (!is_signed || facts_->divisor_not_minus_one);
-    a_.call(plain ? stub.divide : stub.entry);
+    call_label(plain ? stub.divide : stub.entry);
   }
   put(enc::mov_rr(true, kHostReg[dst], kScratch.id()));
 }
@@ -1423,11 +1429,12 @@ void Lowering::jump(std::size_t pc, std::size_t target, std::optional<CondCode> 
 
 void Lowering::patch_jumps() {
   uint8_t* text = a_.code()->textSection()->buffer().data();
-  for (const JumpFixup& f : fixups_) {
-    const auto rel = static_cast<int32_t>(static_cast<int64_t>(labels_.insn_offset[f.target]) -
-                                          static_cast<int64_t>(f.rel32_at + 4));
-    std::memcpy(text + f.rel32_at, &rel, 4);
-  }
+  const auto patch = [text](std::size_t rel32_at, uint64_t target) {
+    const auto rel = static_cast<int32_t>(static_cast<int64_t>(target) - static_cast<int64_t>(rel32_at + 4));
+    std::memcpy(text + rel32_at, &rel, 4);
+  };
+  for (const JumpFixup& f : fixups_) patch(f.rel32_at, labels_.insn_offset[f.target]);
+  for (const CallFixup& f : call_fixups_) patch(f.rel32_at, a_.code()->labelOffset(f.target));
 }
 
 void Lowering::spend_branch(std::size_t target) {
@@ -1702,7 +1709,7 @@ void Lowering::enter_frame() {
   a_.push(x86::r15);
   a_.push(x86::rbp);
   a_.sub(x86::rbp, static_cast<int32_t>(kStackSize));
-  a_.call(zero_frame_stub());
+  call_label(zero_frame_stub());
 }
 
 void Lowering::leave_frame() {
@@ -1770,7 +1777,7 @@ void Lowering::call_local(std::size_t pc, std::size_t target) {
   check_depth(pc);
   spend_branch(target);
   enter_frame();
-  a_.call(labels_.insn[target]);
+  call_label(labels_.insn[target]);
   leave_frame();
 }
 
@@ -1854,7 +1861,7 @@ x86::Mem Lowering::access(std::size_t pc, uint8_t base, int16_t off, unsigned si
   put(enc::alu_rm(enc::Alu::kSub, true, scratch, state_id, field(offsetof(JitState, stack_lo))));
   put(enc::alu_ri(enc::Alu::kCmp, true, scratch, static_cast<int32_t>(kJitStackBytes - size + 1)));
   a_.jb(ok);
-  a_.call(access_stub(write, size));
+  call_label(access_stub(write, size));
   a_.jnc(fail(Status::kBadAccess, pc));
   a_.bind(ok);
   if (atomic) {
@@ -2165,7 +2172,7 @@ void Lowering::callback_entry() {
   a_.mov(x86::rbp, BPFVM_STATE(stack_lo));
   a_.add(x86::rbp, static_cast<int32_t>(kJitStackBytes));
   a_.sub(x86::rbp, x86::rax);
-  a_.call(zero_frame_stub());
+  call_label(zero_frame_stub());
   for (uint8_t r = 1; r <= 5; ++r) a_.mov(reg64(r), state(offsetof(JitState, args) + 8 * (r - 1)));
   a_.call(kAddr);
   a_.bind(done);
