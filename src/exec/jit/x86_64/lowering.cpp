@@ -154,7 +154,7 @@ class Lowering {
 
  private:
   // Where the program's instructions are.
-  void prologue();
+  void prologue(std::array<bool, 11> used, bool calls_out);
   void instruction(std::size_t pc);
   bool zero_extension_pair(std::size_t pc) const;
   bool low_half_copy(std::size_t pc) const;
@@ -384,9 +384,14 @@ LoweredLabels Lowering::run() {
   // Only inline lookups leave dead stores (of their keys), and only unchecked code has them.
   stack_known_ = in_.init == nullptr && !in_.options.checked && !in_.options.map_lookups.empty();
   std::vector<std::size_t> key_addresses;  // r2 = r10 (copies of r10 that only_for_inline_key must explain)
+  std::array<bool, 11> used{};             // registers the program names, for the prologue
+  bool calls_out = false;
   for (std::size_t pc = 0; pc < in_.insns.size(); ++pc) {
     const Insn& i = in_.insns[pc];
     any_callx = any_callx || i.op == Op::Callx;
+    calls_out = calls_out || i.op == Op::CallHelper;
+    used[i.dst] = true;
+    used[i.src] = true;
     if (stack_known_ && (regs::read_set(i) & regs::bit(isa::kFrameReg)) && !note_stack_use(i)) {
       if (i.op == Op::Mov64Reg && i.dst == 2) key_addresses.push_back(pc);
       else stack_known_ = false;
@@ -421,7 +426,7 @@ LoweredLabels Lowering::run() {
   for (const std::size_t pc : key_addresses) stack_known_ = stack_known_ && only_for_inline_key(pc);
   labels_.insn_offset.resize(in_.insns.size());
 
-  prologue();
+  prologue(used, calls_out || any_callx);
   a_.bind(labels_.body);
   propagate_ = in_.options.propagate_constants;
   bounds_ = propagate_ && std::any_of(in_.options.map_lookups.begin(), in_.options.map_lookups.end(),
@@ -823,15 +828,10 @@ std::size_t Lowering::skips_exit(std::size_t pc) const {
 
 // entry(JitState* state): save the callee-saved registers the program uses, load r1-r5,
 // then `call` the program so that its exits return here.
-void Lowering::prologue() {
-  bool used[11] = {};
-  bool calls_out = false;  // helpers may tail-call into code that uses any of r6-r9
-  for (const Insn& i : in_.insns) {
-    used[i.dst] = true;
-    used[i.src] = true;
-    calls_out = calls_out || i.op == Op::CallHelper || i.op == Op::Callx;
-  }
-  if (calls_out) std::fill(used + 6, used + 10, true);
+// used: the registers any instruction names (run() finds them); r6-r9 are all saved when a
+// helper is called (it may tail-call into code that uses any of them).
+void Lowering::prologue(std::array<bool, 11> used, bool calls_out) {
+  if (calls_out) std::fill(used.begin() + 6, used.begin() + 10, true);
   std::vector<Gp> saved = {x86::rbp, x86::r12};
   for (uint8_t r = 6; r <= 9; ++r) {
     if (used[r]) saved.push_back(reg64(r));
