@@ -84,8 +84,17 @@ struct MapLookup {
   uint32_t max_entries = 0;
   // The others: ref's lookup.
   DirectLookup call = nullptr;
+  // HASH maps with 4- or 8-byte keys (buckets != 0) also have the layout of maps::Map::
+  // DirectHash, for a lookup of a bucket's first element inline (call does the rest): values
+  // at `data`, `stride` apart.
+  uint64_t buckets = 0;
+  uint64_t multiplier = 0;
+  uint64_t keys = 0;
+  uint32_t shift = 0;
+  uint32_t key_size = 0;
 
   [[nodiscard]] bool is_inline() const { return call == nullptr; }
+  [[nodiscard]] bool is_hash() const { return buckets != 0; }
 };
 
 struct InterpreterOptions {

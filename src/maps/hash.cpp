@@ -20,6 +20,7 @@
 // referenced, and the scan from the least recently inserted end gives referenced elements
 // another round. BPF_F_NO_COMMON_LRU gives each CPU its own list and share of the elements.
 #include <bit>
+#include <cstddef>
 #include <cstring>
 #include <random>
 
@@ -116,6 +117,18 @@ class HashMap final : public Map {
     return [](void* map, const void* key) -> void* {
       return static_cast<HashMap*>(static_cast<Map*>(map))->lookup(static_cast<const uint8_t*>(key));
     };
+  }
+
+  std::optional<DirectHash> direct_hash() const override {
+    if (lru_ || is_percpu() || (def_.key_size != 4 && def_.key_size != 8) || key_stride_ != 8) return std::nullopt;
+    static_assert(sizeof(Bucket) == 8 && offsetof(Bucket, changes) == 4, "DirectHash describes this layout");
+    return DirectHash{.buckets = reinterpret_cast<const uint8_t*>(buckets_.get()),
+                      .multiplier = multiplier_,
+                      .shift = 32 + bucket_shift_,
+                      .key_size = def_.key_size,
+                      .keys = keys_.data(),
+                      .values = values_.data(),
+                      .value_stride = value_stride_};
   }
 
   long update_elem(const void* key, const void* value, uint64_t flags) override {

@@ -96,6 +96,23 @@ class Map {
     uint32_t max_entries = 0;
   };
   [[nodiscard]] virtual std::optional<DirectArray> direct_array() { return std::nullopt; }
+  // A HASH map's layout (not per-CPU, not LRU, 4- or 8-byte keys), for code that looks up
+  // the first element of a key's bucket inline and calls direct_lookup() for the rest. The key
+  // k (zero-extended to 64 bits) hashes to bucket (k * multiplier) >> shift (shift 64: bucket
+  // 0). Bucket b is 8 bytes at buckets + 8b: the u32 index of its first element (UINT32_MAX:
+  // none), then a u32 change count, odd while a writer changes the chain. Element e's key is
+  // at keys + 8e, its value at values + e * value_stride. A reader takes the count (even),
+  // then the first element and its key, and trusts them if the count has not moved.
+  struct DirectHash {
+    const uint8_t* buckets = nullptr;
+    uint64_t multiplier = 0;
+    uint32_t shift = 0;
+    uint32_t key_size = 0;
+    const uint8_t* keys = nullptr;
+    uint8_t* values = nullptr;
+    uint32_t value_stride = 0;
+  };
+  [[nodiscard]] virtual std::optional<DirectHash> direct_hash() const { return std::nullopt; }
   // lookup_elem as a plain function of the map (this Map*, as a void*) and the key, for
   // verified code to call directly (MapLookup::call). Maps with a faster path than the virtual
   // call give their own.

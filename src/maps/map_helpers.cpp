@@ -189,6 +189,22 @@ bool standard_map_lookup(const HelperTable& table) {
   return h != nullptr && h->fn == map_lookup_elem;
 }
 
+MapLookup direct_map_lookup(Map& map) {
+  const auto ref = reinterpret_cast<uint64_t>(&map);
+  if (auto d = map.direct_array()) return MapLookup{ref, reinterpret_cast<uint64_t>(d->data), d->stride, d->max_entries};
+  MapLookup lookup{.ref = ref, .call = map.direct_lookup()};
+  if (auto h = map.direct_hash()) {
+    lookup.data = reinterpret_cast<uint64_t>(h->values);
+    lookup.stride = h->value_stride;
+    lookup.buckets = reinterpret_cast<uint64_t>(h->buckets);
+    lookup.multiplier = h->multiplier;
+    lookup.keys = reinterpret_cast<uint64_t>(h->keys);
+    lookup.shift = h->shift;
+    lookup.key_size = h->key_size;
+  }
+  return lookup;
+}
+
 void add_map_helpers(HelperTable& table) {
   for (const Row& row : kRows) {
     table.add(Helper{row.id, isa::kernel_helper_name(row.id).value_or("unknown"), row.fn, row.proto, row.context_free});

@@ -10,6 +10,7 @@
 // (ProgArrayMap::get gives the program).
 #pragma once
 
+#include "exec/interpreter.hpp"  // MapLookup
 #include "helpers/helper_table.hpp"
 
 namespace bpfvm::maps {
@@ -22,6 +23,11 @@ void add_map_helpers(HelperTable& table);
 // Whether `table` runs bpf_map_lookup_elem with the helper above: then verified code may do
 // that lookup without it (MapLookup), with the same result.
 [[nodiscard]] bool standard_map_lookup(const HelperTable& table);
+
+// How verified code looks `map` up without the helper (its ld_imm64 loads the map's address):
+// ARRAY maps inline, HASH maps their buckets' first elements inline (Map::DirectHash), the
+// others by a direct call.
+[[nodiscard]] MapLookup direct_map_lookup(Map& map);
 
 // The live map at `address`, or nullptr: how helpers check an unverified program's map argument.
 [[nodiscard]] Map* live_map(uint64_t address);

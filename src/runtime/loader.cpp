@@ -257,14 +257,7 @@ Result<LoadedObject> LoadedObject::load(const object::ObjectSpec& spec, std::sha
     const bool unchecked = verified && !passes_callbacks;
     std::vector<MapLookup> map_lookups;
     if (unchecked && maps::standard_map_lookup(*env->helpers)) {
-      for (const auto& m : object.maps_) {
-        const auto ref = reinterpret_cast<uint64_t>(m.map.get());
-        if (auto d = m.map->direct_array()) {
-          map_lookups.push_back(MapLookup{ref, reinterpret_cast<uint64_t>(d->data), d->stride, d->max_entries});
-        } else {
-          map_lookups.push_back(MapLookup{.ref = ref, .call = m.map->direct_lookup()});
-        }
-      }
+      for (const auto& m : object.maps_) map_lookups.push_back(maps::direct_map_lookup(*m.map));
     }
     std::optional<jit::JitProgram> jit;
     if (options.engine == Engine::kJit) {

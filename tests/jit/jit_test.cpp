@@ -21,6 +21,7 @@
 #include "helpers/linux_helpers.hpp"
 #include "isa/assembler.hpp"
 #include "maps/map.hpp"
+#include "maps/map_helpers.hpp"
 #include "support/cpu.hpp"
 
 namespace bpfvm::jit {
@@ -1072,6 +1073,145 @@ TEST(JitSemantics, KeyStoresNothingReadsAreLeftOut) {
       }
     }
   }
+}
+
+// A HASH map of 8 entries with keys of key_size bytes, BPF_F_ZERO_SEED (its hash, hence its
+// buckets, known), holding value key * 3 + 1 (u64, then padding) for each of `keys`.
+maps::MapPtr hash_of(uint32_t key_size, uint32_t value_size, const std::vector<uint64_t>& keys) {
+  maps::MapDef def;
+  def.type = BPF_MAP_TYPE_HASH;
+  def.key_size = key_size;
+  def.value_size = value_size;
+  def.max_entries = 8;
+  def.map_flags = BPF_F_ZERO_SEED;
+  def.name = "h";
+  auto map = maps::create_map(def);
+  EXPECT_TRUE(map.ok()) << map.error().to_string();
+  if (!map) return nullptr;
+  for (const uint64_t k : keys) {
+    std::vector<uint8_t> value(value_size, 0xee);
+    const uint64_t v = k * 3 + 1;
+    std::memcpy(value.data(), &v, 8);
+    EXPECT_TRUE((*map)->update(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&k), key_size), value).ok());
+  }
+  return *map;
+}
+
+// r0 = the u64 at the start of the value of the key read from memory, -1 when there is none.
+std::string hash_lookup_program(uint32_t key_size) {
+  return fmt::format("ldx{0} %r6, [%r1+0]\nstx{0} [%r10-8], %r6\nmov %r2, %r10\nadd %r2, -8\nlddw_map_fd %r1, 1\n"
+                     "call 1\njeq %r0, 0, none\nldxdw %r0, [%r0+0]\nexit\nnone:\nmov %r0, -1\nexit\n",
+                     key_size == 4 ? "w" : "dw");
+}
+
+// Unchecked code looks a HASH map's key up inline when it is the first of its bucket and calls
+// the map's lookup otherwise: keys first and second in a shared bucket, keys missing from an
+// empty bucket and from a full one, 4- and 8-byte keys, values 8 and 16 bytes apart. The
+// interpreter's results, and the inline code is there (the map's hash multiplier).
+TEST(JitSemantics, InlineHashLookupsGiveTheHelpersResults) {
+  for (const uint32_t key_size : {4u, 8u}) {
+    for (const uint32_t value_size : {8u, 12u}) {
+      SCOPED_TRACE(fmt::format("key_size {}, value_size {}", key_size, value_size));
+      const auto probe = hash_of(key_size, value_size, {});
+      ASSERT_NE(probe, nullptr);
+      const MapLookup layout = maps::direct_map_lookup(*probe);
+      ASSERT_TRUE(layout.is_hash());
+      const auto bucket = [&](uint64_t k) { return layout.shift < 64 ? (k * layout.multiplier) >> layout.shift : 0; };
+      const auto key_of = [&](uint64_t n) { return key_size == 8 ? n | (n << 40) : n; };
+      // Two keys of one bucket, a key of a third one, and a key of an empty bucket.
+      std::vector<uint64_t> shared;
+      for (uint64_t n = 1; shared.size() < 3; ++n) {
+        if (shared.empty() || bucket(key_of(n)) == bucket(shared[0])) shared.push_back(key_of(n));
+      }
+      uint64_t alone = 0, empty = 0;
+      for (uint64_t n = 100; alone == 0 || empty == 0; ++n) {
+        const uint64_t k = key_of(n);
+        if (bucket(k) == bucket(shared[0])) continue;
+        if (alone == 0) alone = k;
+        else if (bucket(k) != bucket(alone)) empty = k;
+      }
+      // shared[2] is missing from a bucket that has keys; shared[0] was inserted first, so it
+      // is second in its chain.
+      const auto map = hash_of(key_size, value_size, {shared[0], shared[1], alone});
+      ASSERT_NE(map, nullptr);
+      auto insns = isa::assemble(hash_lookup_program(key_size));
+      ASSERT_TRUE(insns.ok()) << insns.error().to_string();
+      (*insns)[5].imm64 = reinterpret_cast<uint64_t>(map.get());  // the second slot: the resolved reference
+      auto jitted = JitProgram::compile(*insns, linux_helpers(),
+                                        JitOptions{.checked = false, .relocated = true,
+                                                   .map_lookups = {maps::direct_map_lookup(*map)}});
+      ASSERT_TRUE(jitted.ok()) << jitted.error().to_string();
+      EXPECT_NE(jitted->dump().find(fmt::format("{:#x}", layout.multiplier)), std::string::npos) << jitted->dump();
+      auto interpreter = Interpreter::create(*insns, linux_helpers(), true);
+      ASSERT_TRUE(interpreter.ok());
+      for (const uint64_t k : {shared[0], shared[1], shared[2], alone, empty}) {
+        std::vector<uint8_t> memory(8);
+        std::memcpy(memory.data(), &k, 8);
+        RunOptions options = options_for(memory);
+        for (const MemoryRegion& r : map->value_regions()) options.regions.push_back(r);
+        auto expected = interpreter->run(options);
+        ASSERT_TRUE(expected.ok()) << expected.error().to_string();
+        const bool present = k == shared[0] || k == shared[1] || k == alone;
+        EXPECT_EQ(*expected, present ? k * 3 + 1 : static_cast<uint64_t>(-1)) << k;
+        auto got = jitted->run(options);
+        ASSERT_TRUE(got.ok()) << got.error().to_string();
+        EXPECT_EQ(*got, *expected) << k;
+      }
+    }
+  }
+}
+
+// Inline hash lookups while another thread deletes and inserts a key that shares its bucket
+// with another: that key is found with its value or not at all, the other keys always (a
+// lookup that trusted a chain being changed would miss them). Only the churned key's elements
+// are freed and reused, so every value read stays its key's. A smoke test: a race it does not
+// hit goes unseen.
+TEST(JitSemantics, InlineHashLookupsDuringUpdates) {
+  const auto probe = hash_of(4, 8, {});
+  ASSERT_NE(probe, nullptr);
+  const MapLookup layout = maps::direct_map_lookup(*probe);
+  const auto bucket = [&](uint64_t k) { return layout.shift < 64 ? (k * layout.multiplier) >> layout.shift : 0; };
+  std::vector<uint64_t> keys = {0};
+  uint64_t churned = 0;
+  for (uint64_t k = 1; churned == 0; ++k) {
+    if (bucket(k) == bucket(0)) churned = k;
+  }
+  for (uint64_t k = 1; keys.size() < 6; ++k) {
+    if (k != churned) keys.push_back(k);
+  }
+  keys.push_back(churned);
+  const auto map = hash_of(4, 8, keys);
+  ASSERT_NE(map, nullptr);
+  auto insns = isa::assemble(hash_lookup_program(4));
+  ASSERT_TRUE(insns.ok());
+  (*insns)[5].imm64 = reinterpret_cast<uint64_t>(map.get());  // the second slot: the resolved reference
+  auto jitted = JitProgram::compile(*insns, linux_helpers(),
+                                    JitOptions{.checked = false, .relocated = true,
+                                               .map_lookups = {maps::direct_map_lookup(*map)}});
+  ASSERT_TRUE(jitted.ok());
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    const uint64_t v = churned * 3 + 1;
+    const auto key = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&churned), 4);
+    while (!done.load(std::memory_order_relaxed)) {
+      (void)map->erase(key);
+      (void)map->update(key, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&v), 8));
+    }
+  });
+  uint64_t churned_found = 0, wrong = 0;
+  for (int run = 0; run < 200000; ++run) {
+    const uint64_t k = keys[static_cast<std::size_t>(run) % keys.size()];
+    std::vector<uint8_t> memory(8, 0);
+    std::memcpy(memory.data(), &k, 4);
+    auto got = jitted->run(options_for(memory));
+    const bool right = got.ok() && (*got == k * 3 + 1 || (k == churned && *got == static_cast<uint64_t>(-1)));
+    if (!right) ++wrong;
+    if (right && k == churned && *got != static_cast<uint64_t>(-1)) ++churned_found;
+  }
+  done = true;
+  writer.join();
+  EXPECT_EQ(wrong, 0u);
+  EXPECT_GT(churned_found, 0u);
 }
 
 // Unchecked code calls other maps' lookups directly (MapLookup::call, with the map and the key

@@ -226,6 +226,7 @@ class Lowering {
   void array_lookup(std::size_t pc, const MapLookup& m);
   std::optional<uint8_t> key_register(std::size_t pc) const;
   void call_lookup(const MapLookup& m);
+  void hash_lookup(std::size_t pc, const MapLookup& m);
   void element_address(const MapLookup& m, const Gp& index);
   [[nodiscard]] bool null_test_follows(std::size_t pc) const;
   void call_local(std::size_t pc, std::size_t target);
@@ -329,6 +330,15 @@ class Lowering {
     std::size_t target;
   };
   std::vector<NullPath> null_paths_;
+  // Inline hash lookups' other cases (a chain being changed, a key not first in its bucket):
+  // the map's lookup called, then back.
+  struct LookupPath {
+    Label label;
+    Label empty;  // the bucket was empty: NULL if it still is
+    Label back;
+    DirectLookup call;
+  };
+  std::vector<LookupPath> lookup_paths_;
   // Exits that skips_exit() moved out of line: the move to r0, then ret.
   struct ExitPath {
     Label label;
@@ -905,7 +915,8 @@ void Lowering::instruction(std::size_t pc) {
           array_lookup(pc, *m);
           break;
         }
-        call_lookup(*m);
+        if (m->is_hash()) hash_lookup(pc, *m);
+        else call_lookup(*m);
       } else {
         call_helper(pc, *in_.helper_at[pc]);
       }
@@ -1682,6 +1693,45 @@ void Lowering::call_lookup(const MapLookup& m) {
   a_.call(kScratch);
 }
 
+// r0 = the value of the key at r2 in a HASH map (maps::Map::DirectHash), inline when the key is
+// its bucket's first element and no writer changed the bucket meanwhile; an empty bucket
+// gives NULL (out of line, with the second look at its count); anything else calls the map's
+// lookup (r1 = the map, r2 = the key, as the program left them), out of line. rdi and rsi (r1, r2) are kept for that call; rcx, rdx and
+// r8 (r3-r5) are free, as the call scratches them.
+void Lowering::hash_lookup(std::size_t pc, const MapLookup& m) {
+  const bool wide = m.key_size == 8;
+  const Gp key = wide ? Gp(x86::rax) : Gp(x86::eax);
+  if (const auto r = wide ? std::nullopt : key_register(pc)) a_.mov(x86::eax, reg32(*r));
+  else a_.mov(key, wide ? x86::qword_ptr(x86::rsi) : x86::dword_ptr(x86::rsi));
+  a_.mov(kScratch, m.multiplier);
+  a_.imul(kScratch, x86::rax);  // the key zero-extended (a 32-bit mov cleared the upper half)
+  if (m.shift < 64) a_.shr(kScratch, m.shift);
+  else a_.xor_(kScratch.r32(), kScratch.r32());
+  a_.mov(kAddr, m.buckets);
+  a_.lea(kAddr, x86::ptr(kAddr, kScratch, 3));  // the bucket
+  a_.mov(x86::edx, x86::dword_ptr(kAddr, 4));   // its change count first (x86 keeps loads in order)
+  a_.mov(x86::ecx, x86::dword_ptr(kAddr));      // its first element
+  lookup_paths_.push_back(LookupPath{a_.newLabel(), a_.newLabel(), a_.newLabel(), m.call});
+  const LookupPath& slow = lookup_paths_.back();
+  a_.test(x86::dl, 1);
+  a_.jnz(slow.label);  // a writer is changing the chain
+  a_.cmp(x86::ecx, -1);
+  a_.je(slow.empty);
+  a_.mov(kScratch, m.keys);
+  a_.cmp(wide ? x86::qword_ptr(kScratch, x86::rcx, 3) : x86::dword_ptr(kScratch, x86::rcx, 3), key);
+  a_.jne(slow.label);  // maybe further down the chain
+  a_.cmp(x86::dword_ptr(kAddr, 4), x86::edx);
+  a_.jne(slow.label);  // the bucket changed while it was read
+  a_.mov(kScratch, m.data);
+  if (m.stride == 8) {
+    a_.lea(x86::rax, x86::ptr(kScratch, x86::rcx, 3));
+  } else {
+    a_.imul(x86::rax, x86::rcx, asmjit::Imm(m.stride));
+    a_.add(x86::rax, kScratch);
+  }
+  a_.bind(slow.back);
+}
+
 // A bpf-to-bpf call: a new frame 512 bytes below the caller's, zeroed; r6-r9 and r10 of the
 // caller kept on the host stack (5 pushes and the return address: 48 bytes, so the callee's
 // rsp is as aligned as the caller's).
@@ -2017,6 +2067,17 @@ void Lowering::out_of_line() {
     a_.bind(n.label);
     a_.xor_(x86::eax, x86::eax);
     jump(n.pc, n.target, std::nullopt);
+  }
+  for (const LookupPath& l : lookup_paths_) {
+    a_.bind(l.empty);
+    a_.cmp(x86::dword_ptr(kAddr, 4), x86::edx);
+    a_.jne(l.label);
+    a_.xor_(x86::eax, x86::eax);
+    a_.jmp(l.back);
+    a_.bind(l.label);
+    a_.mov(kScratch, reinterpret_cast<uint64_t>(l.call));
+    a_.call(kScratch);
+    a_.jmp(l.back);
   }
   for (const ExitPath& e : exit_paths_) {
     a_.bind(e.label);
