@@ -157,45 +157,43 @@ TEST(JitEncoder, LoadsAndStoresAsAsmjit) {
   }
 }
 
+// The bytes asmjit emits for a jump or call (emit) to a label bound `gap` bytes before it.
+std::string asmjit_back_to_label(int gap, const std::function<void(x86::Assembler&, const asmjit::Label&)>& emit) {
+  asmjit::CodeHolder code;
+  code.init(asmjit::Environment::host());
+  x86::Assembler a(&code);
+  asmjit::Label l = a.newLabel();
+  a.bind(l);
+  for (int k = 0; k < gap; ++k) a.nop();
+  const std::size_t at = a.offset();
+  emit(a, l);
+  const asmjit::CodeBuffer& buf = code.textSection()->buffer();
+  return hex(buf.data() + at, buf.size() - at);
+}
+
 TEST(JitEncoder, JumpsAsAsmjit) {
-  // A jump to a label bound right before it (rel8 and rel32 backward) and far ahead (rel32).
+  // A jump to a label bound right before it (rel8 and rel32 backward).
   for (unsigned cc = 0; cc < 16; ++cc) {
     for (int gap : {0, 100, 200}) {
-      auto bytes = [&](bool conditional) {
-        asmjit::CodeHolder code;
-        code.init(asmjit::Environment::host());
-        x86::Assembler a(&code);
-        asmjit::Label l = a.newLabel();
-        a.bind(l);
-        for (int k = 0; k < gap; ++k) a.nop();
-        const std::size_t at = a.offset();
-        if (conditional) a.j(static_cast<x86::CondCode>(cc), l);
-        else a.jmp(l);
-        const asmjit::CodeBuffer& buf = code.textSection()->buffer();
-        return hex(buf.data() + at, buf.size() - at);
-      };
       const int32_t rel8_back = -gap - 2, rel32_back = -gap - 6;
       EXPECT_EQ(fits8(rel8_back) ? ours(jcc_rel8(cc, static_cast<int8_t>(rel8_back))) : ours(jcc_rel32(cc, rel32_back)),
-                bytes(true))
+                asmjit_back_to_label(gap, [&](x86::Assembler& a, const asmjit::Label& l) {
+                  a.j(static_cast<x86::CondCode>(cc), l);
+                }))
           << cc << " " << gap;
       const int32_t jmp8 = -gap - 2, jmp32 = -gap - 5;
-      EXPECT_EQ(fits8(jmp8) ? ours(jmp_rel8(static_cast<int8_t>(jmp8))) : ours(jmp_rel32(jmp32)), bytes(false)) << gap;
+      EXPECT_EQ(fits8(jmp8) ? ours(jmp_rel8(static_cast<int8_t>(jmp8))) : ours(jmp_rel32(jmp32)),
+                asmjit_back_to_label(gap, [](x86::Assembler& a, const asmjit::Label& l) { a.jmp(l); }))
+          << gap;
     }
   }
 }
 
 TEST(JitEncoder, CallsAsAsmjit) {
   for (int gap : {0, 100, 70000}) {
-    asmjit::CodeHolder code;
-    code.init(asmjit::Environment::host());
-    x86::Assembler a(&code);
-    asmjit::Label l = a.newLabel();
-    a.bind(l);
-    for (int k = 0; k < gap; ++k) a.nop();
-    const std::size_t at = a.offset();
-    a.call(l);
-    const asmjit::CodeBuffer& buf = code.textSection()->buffer();
-    EXPECT_EQ(ours(call_rel32(-gap - 5)), hex(buf.data() + at, buf.size() - at)) << gap;
+    EXPECT_EQ(ours(call_rel32(-gap - 5)),
+              asmjit_back_to_label(gap, [](x86::Assembler& a, const asmjit::Label& l) { a.call(l); }))
+        << gap;
   }
 }
 

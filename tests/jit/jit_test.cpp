@@ -907,6 +907,25 @@ struct FourElements {
   }
 };
 
+// Runs jitted and the interpreter on memory (r1), with map's values accessible: same result.
+void expect_as_interpreter(const JitProgram& jitted, const Interpreter& interpreter, const maps::Map& map,
+                           std::vector<uint8_t> memory) {
+  RunOptions options = options_for(memory);
+  for (const MemoryRegion& r : map.value_regions()) options.regions.push_back(r);
+  auto expected = interpreter.run(options);
+  ASSERT_TRUE(expected.ok()) << expected.error().to_string();
+  auto got = jitted.run(options);
+  ASSERT_TRUE(got.ok()) << got.error().to_string();
+  EXPECT_EQ(*got, *expected);
+}
+
+// The 4 bytes of a u32 input.
+std::vector<uint8_t> bytes_of(uint32_t input) {
+  std::vector<uint8_t> memory(4);
+  std::memcpy(memory.data(), &input, 4);
+  return memory;
+}
+
 // A lookup whose key the verifier proved in range (InsnFacts::key_in_range) is an address
 // computation without the range check or the NULL test after it; with a known key, a
 // constant. Same results as the helper.
@@ -1005,15 +1024,8 @@ TEST(JitSemantics, ArrayLookupKeysBoundedInTheirBlock) {
     const std::size_t address = dump.find(fmt::format(";{:>5}: (bf) r2 = r10\n;", call - 4));
     EXPECT_NE(address, std::string::npos) << dump;
     for (uint32_t input : {0u, 1u, 2u, 3u, 4u, 7u, 0x43u, 0xfffffffeu}) {
-      std::vector<uint8_t> memory(4);
-      std::memcpy(memory.data(), &input, 4);
-      RunOptions options = options_for(memory);
-      for (const MemoryRegion& r : map.map->value_regions()) options.regions.push_back(r);
-      auto expected = interpreter->run(options);
-      ASSERT_TRUE(expected.ok()) << expected.error().to_string();
-      auto got = jitted->run(options);
-      ASSERT_TRUE(got.ok()) << got.error().to_string();
-      EXPECT_EQ(*got, *expected) << input;
+      SCOPED_TRACE(input);
+      expect_as_interpreter(*jitted, *interpreter, *map.map, bytes_of(input));
     }
   }
 }
@@ -1061,15 +1073,8 @@ TEST(JitSemantics, KeyStoresNothingReadsAreLeftOut) {
       const bool stored = dump.compare(dump.find('\n', at) + 1, 1, ";") != 0;
       EXPECT_EQ(stored, c.stored || !inline_lookup) << dump;
       for (uint32_t input : {0u, 3u, 4u, 0x10203u}) {
-        std::vector<uint8_t> memory(4);
-        std::memcpy(memory.data(), &input, 4);
-        RunOptions run = options_for(memory);
-        for (const MemoryRegion& r : map.map->value_regions()) run.regions.push_back(r);
-        auto expected = interpreter->run(run);
-        ASSERT_TRUE(expected.ok()) << expected.error().to_string();
-        auto got = jitted->run(run);
-        ASSERT_TRUE(got.ok()) << got.error().to_string();
-        EXPECT_EQ(*got, *expected) << input;
+        SCOPED_TRACE(input);
+        expect_as_interpreter(*jitted, *interpreter, *map.map, bytes_of(input));
       }
     }
   }
