@@ -155,7 +155,7 @@ class Lowering {
  private:
   // Where the program's instructions are.
   void prologue(std::array<bool, 11> used, bool calls_out);
-  void instruction(std::size_t pc);
+  void instruction(std::size_t pc, const verifier::InsnFacts* facts);
   bool zero_extension_pair(std::size_t pc) const;
   bool low_half_copy(std::size_t pc) const;
   bool dead_after(std::size_t pc, uint8_t reg) const;
@@ -613,7 +613,7 @@ LoweredLabels Lowering::run() {
       pc += 2;
       continue;
     }
-    instruction(pc);
+    instruction(pc, facts);
     if (skip_next_) {
       skip_next_ = false;
       ++pc;
@@ -873,12 +873,12 @@ void Lowering::prologue(std::array<bool, 11> used, bool calls_out) {
   a_.ret();
 }
 
-void Lowering::instruction(std::size_t pc) {
+// facts: facts_at(pc), which run() has at hand.
+void Lowering::instruction(std::size_t pc, const verifier::InsnFacts* facts) {
   const Insn& i = in_.insns[pc];
   const OpInfo& r = i.info();
   if (in_.init != nullptr) check_reads(pc, i);
   if (tracking()) track_writes(i, r);  // before: a failing access ends the run anyway
-  const verifier::InsnFacts* facts = facts_at(pc);
   if (facts && (facts->upper32_zero & (1U << i.dst)) &&
       ((i.op == Op::Mov32Reg && i.src == i.dst) || i.op == Op::Le32)) {
     return;  // only zero-extends a register whose upper half is zero
@@ -1923,6 +1923,10 @@ x86::Mem Lowering::access(std::size_t pc, uint8_t base, int16_t off, unsigned si
 
 void Lowering::load(std::size_t pc, const Insn& i, const OpInfo& r) {
   const unsigned n = r.mem_size();
+  if (r.kind == Kind::kLoad && !in_.options.checked) {
+    put(enc::load(n, kHostReg[i.dst], kHostReg[i.src], i.off));  // what access() would give
+    return;
+  }
   const x86::Mem m = access(pc, i.src, i.off, n, false);
   if (r.kind == Kind::kLoad) {
     put(enc::load(n, kHostReg[i.dst], m.baseId(), m.offsetLo32()));  // access() gives [base + disp]
@@ -1937,14 +1941,21 @@ void Lowering::load(std::size_t pc, const Insn& i, const OpInfo& r) {
 // bits), stored as an immediate.
 void Lowering::store(std::size_t pc, const Insn& i, const OpInfo& r, std::optional<int32_t> src_value) {
   const unsigned n = r.mem_size();
-  const x86::Mem m = access(pc, i.dst, i.off, n, true);  // [base + disp]
+  // [base + disp]: in checked code, what access() gives after its checks.
+  unsigned base = kHostReg[i.dst];
+  int32_t disp = i.off;
+  if (in_.options.checked) {
+    const x86::Mem m = access(pc, i.dst, i.off, n, true);
+    base = m.baseId();
+    disp = m.offsetLo32();
+  }
   if (r.kind == Kind::kStoreReg && !src_value) {
-    put(enc::store(n, m.baseId(), m.offsetLo32(), kHostReg[i.src]));
+    put(enc::store(n, base, disp, kHostReg[i.src]));
   } else {
     // An 8-byte store sign-extends imm32, as BPF does.
     const int32_t imm = src_value ? *src_value : i.imm;
     const int32_t v = n == 1 ? static_cast<int8_t>(imm) : n == 2 ? static_cast<int16_t>(imm) : imm;
-    put(enc::store_imm(n, m.baseId(), m.offsetLo32(), v));
+    put(enc::store_imm(n, base, disp, v));
   }
 }
 
