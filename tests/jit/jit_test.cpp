@@ -978,6 +978,23 @@ TEST(JitSemantics, ArrayLookupsWithKeysInRange) {
   }
 }
 
+// The key register is found when clang's key store is the program's first instruction too.
+TEST(JitSemantics, ArrayLookupKeyStoredFirst) {
+  const FourElements map;
+  auto insns = isa::assemble("stxw [%r10-4], %r1\nmov %r2, %r10\nadd %r2, -4\nlddw_map_fd %r1, 1\ncall 1\n"
+                             "jeq %r0, 0, none\nldxb %r0, [%r0+0]\nexit\nnone:\nmov %r0, -1\nexit\n");
+  ASSERT_TRUE(insns.ok()) << insns.error().to_string();
+  (*insns)[4].imm64 = map.lookup.ref;
+  auto jitted = JitProgram::compile(*insns, linux_helpers(),
+                                    JitOptions{.checked = false, .relocated = true, .map_lookups = {map.lookup}});
+  auto interpreter = Interpreter::create(*insns, linux_helpers(), true);
+  ASSERT_TRUE(jitted.ok() && interpreter.ok());
+  EXPECT_NE(jitted->dump().find("mov eax, edi"), std::string::npos) << jitted->dump();  // r1's low half
+  // r1 is the memory's address: its low half is the key (out of range, or not).
+  std::vector<uint8_t> memory(4, 0);
+  expect_as_interpreter(*jitted, *interpreter, *map.map, memory);
+}
+
 // Without the verifier's facts, the JIT's own bounds within a basic block (propagate_constants)
 // drop an inline lookup's range check when the key register is below max_entries: after `&=`,
 // `>>=`, a narrow load. Anything that may take the key past them keeps the check: an add (of

@@ -1650,7 +1650,7 @@ void Lowering::array_lookup(std::size_t pc, const MapLookup& m) {
 // with nothing jumping in. r1 may be the key register: its ld_imm64 emits nothing when the
 // lookup is inlined (only_for_inline_lookup). Nothing in the sequence writes memory or rX.
 std::optional<uint8_t> Lowering::key_register(std::size_t pc) const {
-  if (pc < 6) return std::nullopt;
+  if (pc < 5) return std::nullopt;  // the store is at pc - 5
   const Insn& store = in_.insns[pc - 5];
   const Insn& base = in_.insns[pc - 4];
   const Insn& add = in_.insns[pc - 3];
