@@ -47,6 +47,7 @@ def parse_args():
     p.add_argument("--cpu", type=int, default=None, help="pin the runner to this CPU")
     p.add_argument("--only", action="append", default=[], help="only this program (repeatable)")
     p.add_argument("--no-kernel", action="store_true")
+    p.add_argument("--same-code", action="store_true", help="load each program once, not afresh every round")
     p.add_argument("--no-chart", action="store_true")
     return p.parse_args()
 
@@ -62,6 +63,8 @@ def run_runner(args):
         cmd += ["--only", name]
     if args.no_kernel:
         cmd.append("--no-kernel")
+    if args.same_code:
+        cmd.append("--same-code")
     done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"compare.py: the runner failed (exit {done.returncode})")
@@ -126,6 +129,11 @@ def write_markdown(path, data, overhead, rows, command, engines):
       f"Linux {platform.release()}, load average {os.getloadavg()[0]:.1f} at the end; medians of {data['rounds']} rounds, each sample a batch of runs "
       f"taking about {data['target_ms']:g} ms. The machine is shared with other builds: compare columns of one "
       "run, not numbers across runs.")
+    if data.get("reloaded"):
+        w("")
+        w("Every round loads the programs afresh, in the kernel and in bpfvm's JITs: where a JIT's code lands "
+          "moves some programs' times by a tenth (bigswitch's most: branch predictors map code by its address), "
+          "so each median is one over many code placements, not the luck of one.")
     if data["kernel_note"]:
         w("")
         w(f"**Kernel JIT not measured:** {data['kernel_note']}.")

@@ -10,6 +10,13 @@
 // it yields the CPU), so other processes on a shared machine weigh on no engine's figures. Every engine goes through its own test-run path (the kernel's, bpfvm's
 // test_run()), so each has a per-run overhead besides the program; the `empty` program
 // measures it, in the same rounds.
+//
+// Each round loads every program afresh, in the kernel and in bpfvm's JITs (unless
+// --same-code): where a JIT's code lands decides how the CPU's branch predictors and caches
+// map it, and a few programs (bigswitch most) run faster or slower by a tenth depending on
+// it. The kernel places each load's image at a random offset; bpfvm's code lands wherever its
+// code pages come from. Fresh loads make each engine's median one over many placements
+// rather than the luck of one.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
@@ -26,6 +33,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bench_programs.hpp"
@@ -52,6 +60,7 @@ struct Args {
   int cpu = -1;
   bool kernel = true;
   bool dump_jited = false;  // print bpfvm's unchecked code of the chosen programs, then stop
+  bool reload = true;       // load the programs afresh every round (new code placements)
 };
 
 [[noreturn]] void die(const std::string& message) {
@@ -76,8 +85,9 @@ Args parse(int argc, char** argv) {
       else if (arg == "--cpu") a.cpu = std::stoi(value());
       else if (arg == "--no-kernel") a.kernel = false;
       else if (arg == "--dump-jited") a.dump_jited = true;
+      else if (arg == "--same-code") a.reload = false;
       else die("unknown argument " + arg + " (--progs-dir D, --only NAME, --rounds N, --target-ms MS, "
-               "--compile-samples N, --cpu N, --no-kernel, --dump-jited)");
+               "--compile-samples N, --cpu N, --no-kernel, --dump-jited, --same-code)");
     } catch (const std::logic_error&) {
       die("bad number for " + arg);
     }
@@ -109,11 +119,14 @@ struct KernelProgram {
 // One program in every engine.
 struct Subject {
   BenchProgram program;
+  std::string path;
   std::size_t insns = 0;
   LoadedObject jit_object;          // JIT, as objects load by default (verified: unchecked)
   LoadedObject interpreter_object;  // its own maps: engines do not share state
   LoadedObject checked_object;      // JIT without verification: checked, its own maps
   std::unique_ptr<KernelProgram> kernel;
+  // Earlier rounds' loads, kept so that no later load reuses their code pages.
+  std::vector<LoadedObject> retired;
   std::array<uint32_t, kEngineCount> repeat{};
   std::array<std::vector<double>, kEngineCount> samples;
   std::array<std::optional<uint32_t>, kEngineCount> result;
@@ -229,9 +242,9 @@ int run(const Args& args) {
   std::vector<std::unique_ptr<Subject>> subjects;
   for (const BenchProgram& p : chosen) {
     const std::string path = args.progs_dir + "/" + p.name + ".bpf.o";
-    auto s = std::make_unique<Subject>(Subject{p, 0, load_or_die(path, Engine::kJit),
+    auto s = std::make_unique<Subject>(Subject{p, path, 0, load_or_die(path, Engine::kJit),
                                                load_or_die(path, Engine::kInterpreter),
-                                               load_or_die(path, Engine::kJit, false), nullptr, {}, {}, {}});
+                                               load_or_die(path, Engine::kJit, false), nullptr, {}, {}, {}, {}});
     const LoadedProgram& prog = *s->jit_object.programs().front();
     s->insns = prog.insns().size();
     if (prog.jit() == nullptr || prog.jit()->checked()) die(path + ": not verified and JIT-compiled unchecked");
@@ -264,6 +277,16 @@ int run(const Args& args) {
   const int compiles_per_round = std::max(10, args.compile_samples / args.rounds);
   std::vector<double> compile_checked, compile_unchecked;
   for (int round = 0; round < args.rounds; ++round) {
+    if (round > 0 && args.reload) {
+      // New code placements: the earlier loads are kept, so the new code lands on new pages.
+      for (auto& s : subjects) {
+        s->retired.push_back(std::exchange(s->jit_object, load_or_die(s->path, Engine::kJit)));
+        s->retired.push_back(std::exchange(s->checked_object, load_or_die(s->path, Engine::kJit, false)));
+        if (with_kernel) {
+          if (auto why = load_kernel(*s, s->path)) die(*why);
+        }
+      }
+    }
     // One mode at a time, each after a compile that is not a sample: the first compile after
     // the programs' runs or after the other mode takes half again as long (caches, code pages).
     compile_sample_us(thousand, unchecked);
@@ -286,6 +309,7 @@ int run(const Args& args) {
   out["kernel_note"] = kernel_note ? nlohmann::ordered_json(*kernel_note) : nlohmann::ordered_json(nullptr);
   out["rounds"] = args.rounds;
   out["target_ms"] = args.target_ms;
+  out["reloaded"] = args.reload;
   bool agree = true;
   for (auto& s : subjects) {
     nlohmann::ordered_json p;
