@@ -215,8 +215,9 @@ def write_markdown(path, data, overhead, rows, command, engines):
     w("")
     w("- One process (`bench/compare_runner.cpp`) loads each program into every engine: the object file built with "
       "`clang -target bpf -O2` into the kernel (libbpf, BPF_PROG_TEST_RUN; loaded and test-run only, never "
-      "attached) and into bpfvm (twice: JIT and interpreter, each with its own maps); the same C source built with "
-      "`clang -O2` as a native function.")
+      "attached) and into bpfvm (three times: JIT, checked JIT and interpreter, each with its own maps); the same C "
+      "source built with `clang -O2` as a native function. Unless `--same-code` is given, each round loads the "
+      "kernel's and bpfvm's JIT code afresh (bpfvm's earlier loads stay mapped, so the new code lands on new pages).")
     w("- Time is CPU time: the thread's CPU clock (CLOCK_THREAD_CPUTIME_ID) around each batch for native code and "
       "bpfvm, the kernel's own `duration` for its JIT (its test-run loop stops the clock while it yields the CPU). "
       "Time the machine gives to other processes counts for no engine.")
