@@ -191,7 +191,9 @@ bool standard_map_lookup(const HelperTable& table) {
 
 MapLookup direct_map_lookup(Map& map) {
   const auto ref = reinterpret_cast<uint64_t>(&map);
-  if (auto d = map.direct_array()) return MapLookup{ref, reinterpret_cast<uint64_t>(d->data), d->stride, d->max_entries};
+  if (auto d = map.direct_array()) {
+    return MapLookup{ref, reinterpret_cast<uint64_t>(d->data), d->stride, d->max_entries};
+  }
   MapLookup lookup{.ref = ref, .call = map.direct_lookup()};
   if (auto h = map.direct_hash()) {
     lookup.data = reinterpret_cast<uint64_t>(h->values);

@@ -228,8 +228,8 @@ TEST(JitSemantics, MemoryUpdatesAsTheInterpreter) {
         for (const std::string operand : {"0x7f", "-3", "%r3"}) {
           for (const Tail& tail : tails) {
             for (const char* a : {"%r2", "%r0", "%r7"}) {
-              std::string source = fmt::format("mov %r0, 9\nmov %r6, %r1\nlddw %r3, 0x8182838485868788\nldx{} {}, [%r6+8]\n"
-                                               "{}{} {}, {}\nstx{} [%r6+8], {}\n",
+              std::string source = fmt::format("mov %r0, 9\nmov %r6, %r1\nlddw %r3, 0x8182838485868788\n"
+                                               "ldx{} {}, [%r6+8]\n{}{} {}, {}\nstx{} [%r6+8], {}\n",
                                                sizes[size], a, op, alu32 ? "32" : "", a, operand, sizes[size], a);
               std::string rest = tail.code;
               for (std::size_t at; (at = rest.find("%rA")) != std::string::npos;) rest.replace(at, 3, a);

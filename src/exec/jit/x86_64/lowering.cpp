@@ -89,6 +89,11 @@ Gp sized(Gp r, unsigned bytes) {
   }
 }
 
+// imm as an operand of `bytes` bytes (what its low bytes say, sign-extended for the encoders).
+int32_t narrowed(int32_t imm, unsigned bytes) {
+  return bytes == 1 ? static_cast<int8_t>(imm) : bytes == 2 ? static_cast<int16_t>(imm) : imm;
+}
+
 // The x86 instruction of a BPF add, sub, and, or or xor.
 asmjit::InstId op_instruction(uint8_t op_bits) {
   switch (op_bits) {
@@ -502,8 +507,7 @@ LoweredLabels Lowering::run() {
       if (update.info().reg_source()) {
         a_.emit(id, m, sized(reg64(update.src), n));
       } else {
-        const int32_t v = n == 1 ? static_cast<int8_t>(update.imm) : n == 2 ? static_cast<int16_t>(update.imm) : update.imm;
-        a_.emit(id, m, asmjit::Imm(v));
+        a_.emit(id, m, asmjit::Imm(narrowed(update.imm, n)));
       }
       forget(load.dst);  // not loaded: dead
       for (std::size_t k = 1; k < 3; ++k) labels_.insn_offset[pc + k] = a_.offset();
@@ -1696,8 +1700,8 @@ void Lowering::call_lookup(const MapLookup& m) {
 // r0 = the value of the key at r2 in a HASH map (maps::Map::DirectHash), inline when the key is
 // its bucket's first element and no writer changed the bucket meanwhile; an empty bucket
 // gives NULL (out of line, with the second look at its count); anything else calls the map's
-// lookup (r1 = the map, r2 = the key, as the program left them), out of line. rdi and rsi (r1, r2) are kept for that call; rcx, rdx and
-// r8 (r3-r5) are free, as the call scratches them.
+// lookup (r1 = the map, r2 = the key, as the program left them), out of line. rdi and rsi
+// (r1, r2) are kept for that call; rcx, rdx and r8 (r3-r5) are free, as the call scratches them.
 void Lowering::hash_lookup(std::size_t pc, const MapLookup& m) {
   const bool wide = m.key_size == 8;
   const Gp key = wide ? Gp(x86::rax) : Gp(x86::eax);
@@ -1954,8 +1958,7 @@ void Lowering::store(std::size_t pc, const Insn& i, const OpInfo& r, std::option
   } else {
     // An 8-byte store sign-extends imm32, as BPF does.
     const int32_t imm = src_value ? *src_value : i.imm;
-    const int32_t v = n == 1 ? static_cast<int8_t>(imm) : n == 2 ? static_cast<int16_t>(imm) : imm;
-    put(enc::store_imm(n, base, disp, v));
+    put(enc::store_imm(n, base, disp, narrowed(imm, n)));
   }
 }
 
