@@ -843,11 +843,9 @@ TEST(JitSemantics, InlineArrayLookupsGiveTheHelpersResults) {
       const bool returns_map = rest.find("%r7") != std::string::npos;
       (*insns)[5].imm64 = reinterpret_cast<uint64_t>(map->get());
       ASSERT_TRUE((*map)->direct_array().has_value());
-      const auto layout = *(*map)->direct_array();
       JitOptions inlined{.checked = false, .relocated = true};
-      inlined.map_lookups.push_back(
-          MapLookup{reinterpret_cast<uint64_t>(map->get()), reinterpret_cast<uint64_t>(layout.data),
-                         layout.stride, layout.max_entries});
+      inlined.map_lookups.push_back(maps::direct_map_lookup(**map));
+      ASSERT_TRUE(inlined.map_lookups.back().is_inline());
       auto fast = JitProgram::compile(*insns, linux_helpers(), inlined);
       ASSERT_TRUE(fast.ok()) << fast.error().to_string();
       auto called = JitProgram::compile(*insns, linux_helpers(), JitOptions{.checked = false, .relocated = true});
@@ -901,9 +899,8 @@ struct FourElements {
       std::vector<uint8_t> v(12, static_cast<uint8_t>(10 + k));
       EXPECT_TRUE(map->update(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&k), 4), v).ok());
     }
-    const auto layout = *map->direct_array();
-    lookup = MapLookup{reinterpret_cast<uint64_t>(map.get()), reinterpret_cast<uint64_t>(layout.data), layout.stride,
-                       layout.max_entries};
+    lookup = maps::direct_map_lookup(*map);
+    EXPECT_TRUE(lookup.is_inline());
   }
 };
 
